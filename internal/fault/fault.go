@@ -1,0 +1,33 @@
+// Package fault classifies errors by what the caller should do about them.
+//
+// The worker's ack policy and the HTTP layer's status codes are decided in one
+// place each; they need to know whether an error will go away on its own
+// (transient: redeliver with backoff, answer 503) or never will (permanent:
+// dead-letter, answer 4xx). Domain packages mark errors with Permanent;
+// anything unmarked is treated as transient, because retrying something that
+// cannot succeed only costs time, while dropping something that could have
+// succeeded loses an event.
+package fault
+
+import "errors"
+
+type permanentError struct{ err error }
+
+func (e permanentError) Error() string { return e.err.Error() }
+func (e permanentError) Unwrap() error { return e.err }
+
+// Permanent marks err as one that retrying cannot fix (bad input, a 4xx from
+// a dependency). It returns nil for a nil err.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return permanentError{err: err}
+}
+
+// IsPermanent reports whether err, or any error it wraps, was marked
+// Permanent.
+func IsPermanent(err error) bool {
+	var p permanentError
+	return errors.As(err, &p)
+}

@@ -1,0 +1,145 @@
+package ingest
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/offerflow/offerflow/internal/events"
+	"github.com/offerflow/offerflow/internal/natsbus"
+	"github.com/offerflow/offerflow/internal/webhook"
+)
+
+// handleWebhook answers Dodo:
+//
+//   - 400 for missing or malformed webhook-* headers or an unreadable body,
+//   - 401 for a signature that matches no secret, or a timestamp outside the
+//     tolerance,
+//   - 413 for a body over MaxBody,
+//   - 503 with Retry-After when JetStream does not acknowledge in time (our
+//     fault, so never a 4xx: Dodo retries, with the same webhook-id),
+//   - 200 once JetStream has acknowledged the message (also for a duplicate
+//     webhook-id, which JetStream stored earlier).
+//
+// A correctly signed body that is not JSON, or has no usable type, is still
+// stored, under a subject that says so: nothing Dodo signed is dropped.
+func handleWebhook(d Deps) http.Handler {
+	retryAfter := strconv.Itoa(max(1, int(d.RetryAfter/time.Second)))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		code := serveWebhook(d, retryAfter, w, r)
+		d.Metrics.requests.WithLabelValues(strconv.Itoa(code)).Inc()
+	})
+}
+
+func serveWebhook(d Deps, retryAfter string, w http.ResponseWriter, r *http.Request) int {
+	// Cheap checks first: a request without the headers is refused before
+	// its body is read.
+	id := r.Header.Get(natsbus.HeaderWebhookID)
+	ts := r.Header.Get(natsbus.HeaderWebhookTimestamp)
+	sig := r.Header.Get(natsbus.HeaderWebhookSignature)
+	if id == "" || ts == "" || sig == "" {
+		d.Metrics.verifyFailures.WithLabelValues("missing_headers").Inc()
+		writeError(w, http.StatusBadRequest, "missing_headers", "webhook-id, webhook-timestamp and webhook-signature are required")
+		return http.StatusBadRequest
+	}
+	if r.ContentLength > d.MaxBody {
+		writeError(w, http.StatusRequestEntityTooLarge, "body_too_large", "body exceeds "+strconv.FormatInt(d.MaxBody, 10)+" bytes")
+		return http.StatusRequestEntityTooLarge
+	}
+	body, err := readBody(w, r, d.MaxBody)
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			writeError(w, http.StatusRequestEntityTooLarge, "body_too_large", "body exceeds "+strconv.FormatInt(d.MaxBody, 10)+" bytes")
+			return http.StatusRequestEntityTooLarge
+		}
+		writeError(w, http.StatusBadRequest, "unreadable_body", "could not read the request body")
+		return http.StatusBadRequest
+	}
+
+	if _, err := d.Verifier.Verify(id, ts, sig, body); err != nil {
+		status, reason := verifyStatus(err)
+		d.Metrics.verifyFailures.WithLabelValues(reason).Inc()
+		d.Log.Info("webhook refused", zap.String("webhook_id", safeLogID(id)), zap.String("reason", reason), zap.Error(err))
+		writeError(w, status, reason, err.Error())
+		return status
+	}
+
+	subject := subjectFor(body)
+	start := time.Now()
+	ack, err := d.Publisher.PublishWebhook(r.Context(), subject, id, ts, sig, body)
+	d.Metrics.publishSeconds.Observe(time.Since(start).Seconds())
+	if err != nil {
+		d.Log.Warn("webhook not stored", zap.String("webhook_id", id), zap.String("subject", subject), zap.Error(err))
+		w.Header().Set("Retry-After", retryAfter)
+		writeError(w, http.StatusServiceUnavailable, "not_stored", "the event could not be stored; retry later")
+		return http.StatusServiceUnavailable
+	}
+	if ack.Duplicate {
+		d.Metrics.duplicates.Inc()
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, _ = io.WriteString(w, storedBody(ack.Duplicate))
+	return http.StatusOK
+}
+
+func storedBody(dup bool) string {
+	if dup {
+		return `{"status":"stored","duplicate":true}` + "\n"
+	}
+	return `{"status":"stored","duplicate":false}` + "\n"
+}
+
+// readBody reads at most limit bytes, sized from Content-Length when given so
+// a typical webhook costs one allocation.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	rd := http.MaxBytesReader(w, r.Body, limit)
+	if n := r.ContentLength; n >= 0 && n <= limit {
+		buf := make([]byte, n)
+		if _, err := io.ReadFull(rd, buf); err != nil {
+			return nil, err
+		}
+		// A body longer than its Content-Length is refused by net/http
+		// itself, so nothing is left unread here.
+		return buf, nil
+	}
+	return io.ReadAll(rd)
+}
+
+// subjectFor finds the event type without decoding the whole body.
+func subjectFor(body []byte) string {
+	t, err := events.PeekType(body)
+	switch {
+	case errors.Is(err, events.ErrNotJSON):
+		return events.SubjectInvalidJSON
+	case err != nil || !events.ValidType(t):
+		return events.SubjectInvalidType
+	}
+	return events.Subject(t)
+}
+
+func verifyStatus(err error) (int, string) {
+	switch {
+	case errors.Is(err, webhook.ErrMissingHeaders):
+		return http.StatusBadRequest, "missing_headers"
+	case errors.Is(err, webhook.ErrMalformedHeaders):
+		return http.StatusBadRequest, "malformed_headers"
+	case errors.Is(err, webhook.ErrTimestampOutOfTolerance):
+		return http.StatusUnauthorized, "timestamp_out_of_tolerance"
+	default:
+		return http.StatusUnauthorized, "bad_signature"
+	}
+}
+
+// safeLogID keeps an unauthenticated id from flooding the logs.
+func safeLogID(id string) string {
+	if len(id) > 64 {
+		return id[:64] + "..."
+	}
+	return id
+}

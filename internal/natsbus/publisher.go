@@ -1,0 +1,138 @@
+package natsbus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// ErrNotStored means JetStream did not confirm the message in time or at
+// all. The message may or may not be stored; the sender must retry with the
+// same Nats-Msg-Id, which the stream de-duplicates.
+var ErrNotStored = errors.New("jetstream did not acknowledge the message")
+
+// PubAck is what JetStream confirmed for one message.
+type PubAck struct {
+	Stream    string
+	Sequence  uint64
+	Duplicate bool
+}
+
+// Publisher publishes messages to JetStream and waits for each message's own
+// acknowledgement.
+//
+// It pipelines: every caller's message goes out on one connection without
+// waiting for earlier messages' acks (JetStream's async publish), and the
+// connection's writer coalesces concurrent messages into few socket writes.
+// A caller still returns only once its own message is acknowledged, so the
+// ingest never answers 2xx for a message that is not stored.
+type Publisher struct {
+	js      jetstream.JetStream
+	timeout time.Duration
+}
+
+// NewPublisher returns a Publisher whose Publish gives up after timeout.
+// The JetStream context should be created with NewPublishJetStream so that
+// abandoned acks are cleaned up after the same timeout.
+func NewPublisher(js jetstream.JetStream, timeout time.Duration) *Publisher {
+	return &Publisher{js: js, timeout: timeout}
+}
+
+// NewPublishJetStream returns a JetStream context for a Publisher: up to
+// maxPending unacknowledged messages in flight, each forgotten after
+// timeout (without it, a lost ack would hold a slot forever).
+func NewPublishJetStream(nc *nats.Conn, maxPending int, timeout time.Duration) (jetstream.JetStream, error) {
+	return jetstream.New(nc,
+		jetstream.WithPublishAsyncMaxPending(maxPending),
+		jetstream.WithPublishAsyncTimeout(timeout),
+	)
+}
+
+// Publish sends msg and waits for its acknowledgement, the context's end, or
+// the publisher's timeout, whichever comes first. Any failure wraps
+// ErrNotStored.
+func (p *Publisher) Publish(ctx context.Context, msg *nats.Msg) (PubAck, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	// The stall wait bounds how long we queue behind a full in-flight
+	// window; past it the ingest answers 503 rather than piling up requests.
+	fut, err := p.js.PublishMsgAsync(msg, jetstream.WithStallWait(p.timeout))
+	if err != nil {
+		return PubAck{}, fmt.Errorf("%w: %w", ErrNotStored, err)
+	}
+	select {
+	case ack := <-fut.Ok():
+		return PubAck{Stream: ack.Stream, Sequence: ack.Sequence, Duplicate: ack.Duplicate}, nil
+	case err := <-fut.Err():
+		return PubAck{}, fmt.Errorf("%w: %w", ErrNotStored, err)
+	case <-ctx.Done():
+		return PubAck{}, fmt.Errorf("%w: %w", ErrNotStored, ctx.Err())
+	}
+}
+
+// PublishSync sends msg with one request/reply round trip. It is the
+// straightforward way, kept for the benchmark's naive reference and for
+// low-volume publishes where pipelining does not matter.
+func PublishSync(ctx context.Context, js jetstream.JetStream, msg *nats.Msg) (PubAck, error) {
+	ack, err := js.PublishMsg(ctx, msg)
+	if err != nil {
+		return PubAck{}, fmt.Errorf("%w: %w", ErrNotStored, err)
+	}
+	return PubAck{Stream: ack.Stream, Sequence: ack.Sequence, Duplicate: ack.Duplicate}, nil
+}
+
+// PublishAll publishes msgs pipelined and waits for every acknowledgement.
+// It returns the first failure; messages carry Nats-Msg-Id, so the caller
+// may simply publish all of them again.
+func (p *Publisher) PublishAll(ctx context.Context, msgs []*nats.Msg) error {
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	futs := make([]jetstream.PubAckFuture, 0, len(msgs))
+	for _, m := range msgs {
+		f, err := p.js.PublishMsgAsync(m, jetstream.WithStallWait(p.timeout))
+		if err != nil {
+			return fmt.Errorf("%w: %s: %w", ErrNotStored, m.Subject, err)
+		}
+		futs = append(futs, f)
+	}
+	for _, f := range futs {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			return fmt.Errorf("%w: %s: %w", ErrNotStored, f.Msg().Subject, err)
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %w", ErrNotStored, ctx.Err())
+		}
+	}
+	return nil
+}
+
+// Webhook headers, stored with every event so anyone can re-verify it.
+const (
+	HeaderWebhookID        = "webhook-id"
+	HeaderWebhookTimestamp = "webhook-timestamp"
+	HeaderWebhookSignature = "webhook-signature"
+)
+
+// PublishWebhook stores a verified webhook's raw body on subject, with
+// Nats-Msg-Id set to its webhook-id (so Dodo's retries within the
+// duplicate window are stored once) and the three webhook-* headers.
+func (p *Publisher) PublishWebhook(ctx context.Context, subject, id, timestamp, signature string, body []byte) (PubAck, error) {
+	return p.Publish(ctx, WebhookMsg(subject, id, timestamp, signature, body))
+}
+
+// WebhookMsg builds the message PublishWebhook sends.
+func WebhookMsg(subject, id, timestamp, signature string, body []byte) *nats.Msg {
+	h := make(nats.Header, 4)
+	// Assigning the map directly keeps the header names exactly as Dodo
+	// sent them (lower case) instead of canonicalising them.
+	h[jetstream.MsgIDHeader] = []string{id}
+	h[HeaderWebhookID] = []string{id}
+	h[HeaderWebhookTimestamp] = []string{timestamp}
+	h[HeaderWebhookSignature] = []string{signature}
+	return &nats.Msg{Subject: subject, Data: body, Header: h}
+}

@@ -1,0 +1,193 @@
+// Package rules reads the merchant's rules and catalog file
+// (OFFERFLOW_RULES, YAML): the products with their tier and named features
+// now, and the offer rules in a later issue. Loading checks everything and
+// reports each problem with the file, line and reason, so a bad file stops
+// startup instead of misbehaving later. Lookups are pure.
+package rules
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Product is one product of the catalog.
+type Product struct {
+	ID       string   `yaml:"id"`
+	Name     string   `yaml:"name"`
+	Tier     int      `yaml:"tier"`
+	Features []string `yaml:"features"`
+}
+
+// Catalog is the loaded file.
+type Catalog struct {
+	products map[string]Product
+	order    []string
+}
+
+type file struct {
+	Products []yaml.Node `yaml:"products"`
+}
+
+// MaxFileSize bounds the rules file; a larger one is almost surely a
+// mistake (and YAML aliases can blow up small files, see Parse).
+const MaxFileSize = 4 << 20
+
+var featureName = regexp.MustCompile(`^[a-z0-9][a-z0-9_.:-]{0,63}$`)
+
+// Load reads and parses the file at path.
+func Load(path string) (*Catalog, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("rules file: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("rules file %s: %w", path, err)
+	}
+	return Parse(path, data)
+}
+
+// Parse parses a rules file's contents; name is used in error messages.
+// Every error names the file and, where it has one, the line.
+func Parse(name string, data []byte) (*Catalog, error) {
+	if len(data) > MaxFileSize {
+		return nil, fmt.Errorf("%s: file is larger than %d bytes", name, MaxFileSize)
+	}
+	var doc yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return &Catalog{products: map[string]Product{}}, nil
+		}
+		return nil, fmt.Errorf("%s: %s", name, strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	if hasAlias(&doc) {
+		// Aliases let a few lines expand to gigabytes; a catalog has no
+		// need for them.
+		return nil, fmt.Errorf("%s: YAML aliases are not allowed", name)
+	}
+	if len(doc.Content) == 0 {
+		return &Catalog{products: map[string]Product{}}, nil
+	}
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("%s:%d: the file must be a mapping with a products list", name, root.Line)
+	}
+	var errs []error
+	c := &Catalog{products: map[string]Product{}}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		key, val := root.Content[i], root.Content[i+1]
+		switch key.Value {
+		case "products":
+			if val.Kind != yaml.SequenceNode {
+				errs = append(errs, fmt.Errorf("%s:%d: products must be a list", name, val.Line))
+				continue
+			}
+			for _, n := range val.Content {
+				p, err := parseProduct(name, n)
+				if err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				if _, dup := c.products[p.ID]; dup {
+					errs = append(errs, fmt.Errorf("%s:%d: product %q is listed twice", name, n.Line, p.ID))
+					continue
+				}
+				c.products[p.ID] = p
+				c.order = append(c.order, p.ID)
+			}
+		default:
+			errs = append(errs, fmt.Errorf("%s:%d: unknown key %q (known: products)", name, key.Line, key.Value))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func parseProduct(name string, n *yaml.Node) (Product, error) {
+	var p Product
+	if n.Kind != yaml.MappingNode {
+		return p, fmt.Errorf("%s:%d: a product must be a mapping with id, name, tier, features", name, n.Line)
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := n.Content[i].Value
+		if !slices.Contains([]string{"id", "name", "tier", "features"}, k) {
+			return p, fmt.Errorf("%s:%d: unknown product key %q (known: id, name, tier, features)", name, n.Content[i].Line, k)
+		}
+	}
+	if err := n.Decode(&p); err != nil {
+		return p, fmt.Errorf("%s:%d: %s", name, n.Line, strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	switch {
+	case strings.TrimSpace(p.ID) == "":
+		return p, fmt.Errorf("%s:%d: product id is required", name, n.Line)
+	case len(p.ID) > 128:
+		return p, fmt.Errorf("%s:%d: product id is longer than 128 characters", name, n.Line)
+	case p.Tier < 0:
+		return p, fmt.Errorf("%s:%d: product %q: tier must be >= 0", name, n.Line, p.ID)
+	}
+	seen := map[string]bool{}
+	for _, f := range p.Features {
+		if !featureName.MatchString(f) {
+			return p, fmt.Errorf("%s:%d: product %q: feature %q must match %s", name, n.Line, p.ID, f, featureName)
+		}
+		if seen[f] {
+			return p, fmt.Errorf("%s:%d: product %q: feature %q is listed twice", name, n.Line, p.ID, f)
+		}
+		seen[f] = true
+	}
+	return p, nil
+}
+
+func hasAlias(n *yaml.Node) bool {
+	if n.Kind == yaml.AliasNode || n.Anchor != "" {
+		return true
+	}
+	for _, c := range n.Content {
+		if hasAlias(c) {
+			return true
+		}
+	}
+	return false
+}
+
+// Features returns a product's features; nil for a product the catalog
+// does not list (access is then by product id alone).
+func (c *Catalog) Features(productID string) []string {
+	if c == nil {
+		return nil
+	}
+	return c.products[productID].Features
+}
+
+// Product returns a product by id.
+func (c *Catalog) Product(id string) (Product, bool) {
+	if c == nil {
+		return Product{}, false
+	}
+	p, ok := c.products[id]
+	return p, ok
+}
+
+// Products returns the products in file order.
+func (c *Catalog) Products() []Product {
+	if c == nil {
+		return nil
+	}
+	out := make([]Product, 0, len(c.order))
+	for _, id := range c.order {
+		out = append(out, c.products[id])
+	}
+	return out
+}

@@ -1,0 +1,145 @@
+// Package worker is what offerflow does with each stored webhook: decode it,
+// and apply its effects exactly once, whatever is redelivered, reordered or
+// crashes. Today the effect is access (grants and revokes); offers and
+// confirmations join it in later issues.
+//
+// Exactly once in effect comes from three layers:
+//
+//  1. The ledger: a webhook-id is claimed before its effects and committed
+//     after; a committed id is skipped, for at least the ledger's TTL.
+//  2. Effects that are safe to re-run: access state only moves forward in
+//     event time (package access), so re-applying an event changes nothing,
+//     and the changes it caused wait in the customer's outbox until they
+//     are published.
+//  3. Published messages carry a Nats-Msg-Id derived from the webhook-id,
+//     so a republish after a crash is de-duplicated by JetStream.
+//
+// A crash between any two steps therefore neither skips an effect (the
+// claim is not committed, the webhook is redelivered, the outbox still
+// holds the changes) nor repeats one (the state does not move twice, the
+// message ids repeat).
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/offerflow/offerflow/internal/access"
+	"github.com/offerflow/offerflow/internal/events"
+	"github.com/offerflow/offerflow/internal/fault"
+	"github.com/offerflow/offerflow/internal/natsbus"
+)
+
+// Ledger namespaces: the webhook ledger now; effects get their own
+// business keys (offer.<id>, email.<key>) later.
+const ledgerWebhook = "webhook."
+
+// Access subjects: offerflow.access.{granted,revoked}.<customer_id>.
+const AccessSubjectPrefix = "offerflow.access."
+
+// Worker handles deliveries from DODO_EVENTS.
+type Worker struct {
+	ledger    *natsbus.Ledger
+	store     *natsbus.AccessStore
+	publisher *natsbus.Publisher
+	catalog   access.Catalog
+	now       func() time.Time
+}
+
+// New returns a Worker. catalog may be nil (access by product id only).
+func New(ledger *natsbus.Ledger, store *natsbus.AccessStore, pub *natsbus.Publisher, catalog access.Catalog, now func() time.Time) *Worker {
+	return &Worker{ledger: ledger, store: store, publisher: pub, catalog: catalog, now: now}
+}
+
+// Handle is the worker's natsbus.Handler.
+func (w *Worker) Handle(ctx context.Context, d natsbus.Delivery) error {
+	id := d.Header.Get(natsbus.HeaderWebhookID)
+	if id == "" {
+		return fault.Permanent(errors.New("message has no webhook-id header"))
+	}
+	switch d.Subject {
+	case events.SubjectInvalidJSON:
+		return fault.Permanent(errors.New("signed body is not JSON"))
+	case events.SubjectInvalidType:
+		return fault.Permanent(errors.New("signed body has no usable event type"))
+	}
+	ev, err := events.Decode(d.Data)
+	if err != nil {
+		return fault.Permanent(fmt.Errorf("decode: %w", err))
+	}
+	upd, ok := access.FromEvent(id, ev)
+	if !ok {
+		// Nothing of ours changes with this event type (yet). Not worth a
+		// ledger entry: handling it again is free.
+		return nil
+	}
+	claim, err := w.ledger.Claim(ctx, ledgerWebhook+id)
+	if err != nil {
+		return err
+	}
+	if claim.Done {
+		return nil
+	}
+	changes, err := w.applyAccess(ctx, upd)
+	if err != nil {
+		return err
+	}
+	if err := w.publishChanges(ctx, changes); err != nil {
+		return err
+	}
+	return w.ledger.Commit(ctx, claim)
+}
+
+// applyAccess reads the customer's doc, applies the update and writes it
+// back with compare-and-swap, re-reading when another worker got there
+// first.
+func (w *Worker) applyAccess(ctx context.Context, u access.Update) ([]access.Change, error) {
+	for attempt := 0; ; attempt++ {
+		doc, rev, err := w.store.Get(ctx, u.CustomerID)
+		if err != nil {
+			return nil, err
+		}
+		next, changes, dirty := access.Apply(doc, u, w.catalog, w.now())
+		if !dirty {
+			return changes, nil
+		}
+		err = w.store.Put(ctx, next, rev)
+		if err == nil {
+			return changes, nil
+		}
+		if !errors.Is(err, natsbus.ErrConflict) || attempt >= 50 {
+			return nil, err
+		}
+	}
+}
+
+func (w *Worker) publishChanges(ctx context.Context, changes []access.Change) error {
+	if len(changes) == 0 {
+		return nil
+	}
+	msgs := make([]*nats.Msg, 0, len(changes))
+	for _, c := range changes {
+		body, err := json.Marshal(c)
+		if err != nil {
+			return fmt.Errorf("encode change: %w", err)
+		}
+		msgs = append(msgs, &nats.Msg{
+			Subject: AccessSubject(c.Kind(), c.CustomerID),
+			Data:    body,
+			Header:  nats.Header{jetstream.MsgIDHeader: []string{c.ID}},
+		})
+	}
+	return w.publisher.PublishAll(ctx, msgs)
+}
+
+// AccessSubject is where a change of kind ("granted" or "revoked") for a
+// customer is published.
+func AccessSubject(kind, customerID string) string {
+	return AccessSubjectPrefix + kind + "." + natsbus.Token(customerID)
+}
