@@ -1,0 +1,44 @@
+// Command ingest receives Dodo Payments webhooks, verifies their Standard
+// Webhooks signatures and stores each one in JetStream (stream DODO_EVENTS),
+// answering 2xx only once JetStream has acknowledged it. It also serves the
+// /v1 API, /healthz, /readyz and /metrics. Settings: `ingest -h`.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/offerflow/offerflow/internal/conf"
+	"github.com/offerflow/offerflow/internal/service"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args, os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "ingest:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	var cfg service.IngestConfig
+	s := conf.New("ingest", getenv, stdout)
+	cfg.Declare(s)
+	if err := s.Parse(args[1:]); err != nil {
+		return err
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	log, err := service.NewLogger(cfg.LogLevel, false)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+	return service.RunIngest(ctx, cfg, log, service.IngestOptions{})
+}

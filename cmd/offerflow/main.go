@@ -1,0 +1,66 @@
+// Command offerflow is the developer's and operator's tool.
+//
+//	offerflow dev           embedded NATS, ingest, worker and a demo journey, in one process
+//	offerflow bench ingest  ingest throughput against a verify-only ceiling and a naive ingest
+//	offerflow bench worker  worker throughput on a stream full of access events
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args, os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "offerflow:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `usage: offerflow <command> [flags]
+
+commands:
+  dev            run embedded NATS, ingest, worker and a demo journey
+  bench ingest   measure ingest throughput (requests/s, p50/p99, memory)
+  bench worker   measure worker throughput (events/s)
+
+Run 'offerflow <command> -h' for a command's flags.
+`
+
+// run dispatches to a command. getenv is accepted for the shape every
+// command of offerflow shares; the subcommands here take flags only.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	_ = getenv
+	if len(args) < 2 {
+		fmt.Fprint(stdout, usage)
+		return errors.New("no command given")
+	}
+	switch args[1] {
+	case "dev":
+		return runDev(ctx, args[2:], stdout)
+	case "bench":
+		if len(args) < 3 {
+			fmt.Fprint(stdout, usage)
+			return errors.New("bench needs a target: ingest or worker")
+		}
+		switch args[2] {
+		case "ingest":
+			return runBenchIngest(ctx, args[3:], stdout)
+		case "worker":
+			return runBenchWorker(ctx, args[3:], stdout)
+		}
+		return fmt.Errorf("unknown bench target %q (ingest or worker)", args[2])
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stdout, usage)
+	return fmt.Errorf("unknown command %q", args[1])
+}

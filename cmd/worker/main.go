@@ -1,0 +1,44 @@
+// Command worker consumes the webhooks stored in DODO_EVENTS through one
+// durable consumer shared by every replica, and applies their effects
+// exactly once: today, access grants and revokes published on
+// offerflow.access.>. Settings: `worker -h`.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/offerflow/offerflow/internal/conf"
+	"github.com/offerflow/offerflow/internal/service"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args, os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "worker:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	var cfg service.WorkerConfig
+	s := conf.New("worker", getenv, stdout)
+	cfg.Declare(s)
+	if err := s.Parse(args[1:]); err != nil {
+		return err
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	log, err := service.NewLogger(cfg.LogLevel, false)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+	return service.RunWorker(ctx, cfg, log, service.WorkerOptions{})
+}

@@ -1,0 +1,190 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.uber.org/zap"
+
+	"github.com/offerflow/offerflow/internal/conf"
+	"github.com/offerflow/offerflow/internal/ingest"
+	"github.com/offerflow/offerflow/internal/natsbus"
+	"github.com/offerflow/offerflow/internal/webhook"
+)
+
+// IngestConfig is the ingest's configuration.
+type IngestConfig struct {
+	Common
+	Addr           string
+	Secrets        string
+	Tolerance      time.Duration
+	APIToken       string
+	MaxBody        int64
+	PublishTimeout time.Duration
+	MaxPending     int
+	ShutdownGrace  time.Duration
+}
+
+// Declare adds the ingest's settings to s.
+func (c *IngestConfig) Declare(s *conf.Set) {
+	c.Common.Declare(s)
+	s.String(&c.Addr, "addr", "INGEST_ADDR", ":8080", "listen address")
+	s.Secret(&c.Secrets, "webhook-secret", "DODO_WEBHOOK_SECRET", "whsec_ secrets, separated by spaces or commas (several during rotation) (required)")
+	s.Duration(&c.Tolerance, "webhook-tolerance", "DODO_WEBHOOK_TOLERANCE", 5*time.Minute, "allowed clock skew of webhook-timestamp, both directions")
+	s.Secret(&c.APIToken, "api-token", "OFFERFLOW_API_TOKEN", "bearer token for server-to-server API calls; empty: the API answers 401")
+	s.Int64(&c.MaxBody, "max-body", "INGEST_MAX_BODY", 1<<20, "largest webhook body accepted, bytes (413 above)")
+	s.Duration(&c.PublishTimeout, "publish-timeout", "INGEST_PUBLISH_TIMEOUT", 5*time.Second, "how long to wait for JetStream's ack before answering 503 (Dodo gives up after 15s)")
+	s.Int(&c.MaxPending, "max-pending", "INGEST_MAX_PENDING", 4096, "publishes in flight before new ones wait")
+	s.Duration(&c.ShutdownGrace, "shutdown-grace", "INGEST_SHUTDOWN_GRACE", 20*time.Second, "how long shutdown waits for in-flight requests")
+}
+
+// Validate reports missing or bad settings, all at once.
+func (c *IngestConfig) Validate() error {
+	errs := []error{c.Common.Validate()}
+	if strings.TrimSpace(c.Secrets) == "" {
+		errs = append(errs, errors.New("DODO_WEBHOOK_SECRET is required"))
+	} else if _, err := webhook.ParseSecrets(c.Secrets); err != nil {
+		errs = append(errs, fmt.Errorf("DODO_WEBHOOK_SECRET: %w", err))
+	}
+	if c.Tolerance <= 0 {
+		errs = append(errs, errors.New("DODO_WEBHOOK_TOLERANCE must be > 0"))
+	}
+	if c.MaxBody < 1 {
+		errs = append(errs, errors.New("INGEST_MAX_BODY must be > 0"))
+	}
+	if c.PublishTimeout <= 0 || c.PublishTimeout >= 15*time.Second {
+		errs = append(errs, errors.New("INGEST_PUBLISH_TIMEOUT must be in (0, 15s): Dodo gives up after 15s"))
+	}
+	if c.MaxPending < 1 {
+		errs = append(errs, errors.New("INGEST_MAX_PENDING must be > 0"))
+	}
+	return errors.Join(errs...)
+}
+
+// IngestOptions are what a caller may supply besides the configuration.
+type IngestOptions struct {
+	// NATSOptions are added to the connection (offerflow dev uses an
+	// in-process connection).
+	NATSOptions []nats.Option
+	// Listener, if set, is served instead of listening on Addr.
+	Listener net.Listener
+	// Ready is called with the address once the server is listening.
+	Ready func(addr string)
+}
+
+// RunIngest runs the ingest until ctx is cancelled, then shuts down in
+// reverse order: stop accepting, let in-flight requests finish (each is
+// acknowledged or answered 503), then drain the NATS connection.
+func RunIngest(ctx context.Context, cfg IngestConfig, log *zap.Logger, opt IngestOptions) error {
+	secrets, err := webhook.ParseSecrets(cfg.Secrets)
+	if err != nil {
+		return fmt.Errorf("DODO_WEBHOOK_SECRET: %w", err)
+	}
+	fps := make([]string, len(secrets))
+	for i, s := range secrets {
+		fps[i] = s.Fingerprint()
+	}
+	log.Info("ingest starting",
+		zap.String("addr", cfg.Addr), zap.String("nats_url", redactURL(cfg.NATSURL)),
+		zap.Strings("webhook_secrets", fps), zap.Duration("tolerance", cfg.Tolerance),
+		zap.Bool("api_token_set", cfg.APIToken != ""), zap.Int64("max_body", cfg.MaxBody),
+		zap.Duration("publish_timeout", cfg.PublishTimeout), zap.Int("stream_replicas", cfg.Streams.Replicas),
+		zap.Bool("stream_async_persist", cfg.Streams.AsyncPersist))
+	verifier, err := webhook.NewVerifier(secrets, cfg.Tolerance, time.Now)
+	if err != nil {
+		return err
+	}
+	catalog, err := LoadCatalog(cfg.RulesPath)
+	if err != nil {
+		return err
+	}
+
+	nc, err := Connect(cfg.NATSURL, cfg.NATSCreds, "offerflow-ingest", log, opt.NATSOptions...)
+	if err != nil {
+		return err
+	}
+	defer drainConn(nc, 10*time.Second)
+	js, err := natsbus.NewPublishJetStream(nc, cfg.MaxPending, cfg.PublishTimeout)
+	if err != nil {
+		return err
+	}
+	setupCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := natsbus.EnsureStreams(setupCtx, js, cfg.Streams); err != nil {
+		return err
+	}
+	store, err := natsbus.NewAccessStore(setupCtx, js)
+	if err != nil {
+		return err
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	handler := ingest.NewServer(ingest.Deps{
+		Log:       log,
+		Verifier:  verifier,
+		Publisher: natsbus.NewPublisher(js, cfg.PublishTimeout),
+		Ready: func(ctx context.Context) error {
+			if !nc.IsConnected() {
+				return errors.New("nats is not connected")
+			}
+			return natsbus.CheckStreams(ctx, js)
+		},
+		Access:     store,
+		Catalog:    catalog,
+		APIToken:   cfg.APIToken,
+		MaxBody:    cfg.MaxBody,
+		RetryAfter: 5 * time.Second,
+		Metrics:    ingest.NewMetrics(reg),
+		Gatherer:   reg,
+	})
+	return serveHTTP(ctx, log, cfg.Addr, opt.Listener, handler, cfg.ShutdownGrace, opt.Ready)
+}
+
+// serveHTTP serves h until ctx is cancelled, then shuts down gracefully.
+func serveHTTP(ctx context.Context, log *zap.Logger, addr string, ln net.Listener, h http.Handler, grace time.Duration, ready func(string)) error {
+	if ln == nil {
+		var err error
+		ln, err = net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("listen on %s: %w", addr, err)
+		}
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          zap.NewStdLog(log.Named("http")),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("listening", zap.String("addr", ln.Addr().String()))
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing in-flight requests")
+	sctx, cancel := ctxWithTimeout(grace)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	<-errc // Serve has returned ErrServerClosed
+	if err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,149 @@
+// Package service assembles offerflow's two services, ingest and worker,
+// from their configuration. The binaries in cmd/ingest and cmd/worker parse
+// settings and call RunIngest or RunWorker; `offerflow dev` calls both on
+// one embedded NATS server.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/offerflow/offerflow/internal/conf"
+	"github.com/offerflow/offerflow/internal/natsbus"
+	"github.com/offerflow/offerflow/internal/rules"
+)
+
+// Common are the settings both services share.
+type Common struct {
+	NATSURL   string
+	NATSCreds string
+	RulesPath string
+	LogLevel  string
+	Streams   natsbus.StreamSettings
+}
+
+// Declare adds the shared settings to s.
+func (c *Common) Declare(s *conf.Set) {
+	d := natsbus.DefaultStreamSettings()
+	s.String(&c.NATSURL, "nats-url", "NATS_URL", "", "NATS server URL(s), comma-separated (required)")
+	s.String(&c.NATSCreds, "nats-creds", "NATS_CREDS", "", "NATS credentials file")
+	s.String(&c.RulesPath, "rules", "OFFERFLOW_RULES", "", "rules and catalog file (YAML); empty: access by product id only")
+	s.String(&c.LogLevel, "log-level", "LOG_LEVEL", "info", "log level: debug, info, warn, error")
+	s.Int(&c.Streams.Replicas, "stream-replicas", "STREAM_REPLICAS", d.Replicas, "replicas of streams and buckets (1 single server, 3 production cluster)")
+	s.Duration(&c.Streams.MaxAge, "stream-max-age", "STREAM_MAX_AGE", d.MaxAge, "how long DODO_EVENTS and OFFERFLOW keep messages")
+	s.Duration(&c.Streams.Duplicates, "stream-duplicate-window", "STREAM_DUPLICATE_WINDOW", d.Duplicates, "JetStream de-duplication window on Nats-Msg-Id")
+	s.Int64(&c.Streams.MaxBytes, "stream-max-bytes", "STREAM_MAX_BYTES", 0, "size limit of each stream, 0 unlimited; when full, publishes are refused (503 to Dodo), never old events dropped")
+	s.Bool(&c.Streams.AsyncPersist, "stream-async-persist", "STREAM_ASYNC_PERSIST", false, "acknowledge publishes before they are written (R1 only; unsafe for payments)")
+	s.Duration(&c.Streams.LedgerTTL, "ledger-ttl", "LEDGER_TTL", d.LedgerTTL, "how long the idempotency ledger remembers a webhook-id (at least 168h)")
+}
+
+// Validate reports missing or contradictory shared settings.
+func (c *Common) Validate() error {
+	var errs []error
+	if c.NATSURL == "" {
+		errs = append(errs, errors.New("NATS_URL is required (offerflow dev embeds a server)"))
+	}
+	if _, err := zapcore.ParseLevel(c.LogLevel); err != nil {
+		errs = append(errs, fmt.Errorf("LOG_LEVEL: %w", err))
+	}
+	if err := c.Streams.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// NewLogger returns a JSON logger at level writing to out's sink (stderr
+// in production).
+func NewLogger(level string, console bool) (*zap.Logger, error) {
+	cfg := zap.NewProductionConfig()
+	if console {
+		cfg = zap.NewDevelopmentConfig()
+		cfg.DisableStacktrace = true
+	}
+	lvl, err := zapcore.ParseLevel(level)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Level = zap.NewAtomicLevelAt(lvl)
+	return cfg.Build()
+}
+
+// Connect dials NATS and keeps reconnecting forever: a service that lost its
+// server should wait for it, answering 503, not exit.
+func Connect(url, creds, name string, log *zap.Logger, extra ...nats.Option) (*nats.Conn, error) {
+	opts := []nats.Option{
+		nats.Name(name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250 * time.Millisecond),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil { // nil: our own Close or Drain
+				log.Warn("nats disconnected", zap.Error(err))
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			log.Info("nats reconnected", zap.String("url", nc.ConnectedUrlRedacted()))
+		}),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			log.Warn("nats async error", zap.Error(err))
+		}),
+	}
+	if creds != "" {
+		opts = append(opts, nats.UserCredentials(creds))
+	}
+	opts = append(opts, extra...)
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connect to nats at %s: %w", redactURL(url), err)
+	}
+	return nc, nil
+}
+
+// redactURL hides passwords in NATS URLs before they reach a log.
+func redactURL(u string) string {
+	parts := strings.Split(u, ",")
+	for i, p := range parts {
+		if at := strings.LastIndex(p, "@"); at >= 0 {
+			if scheme := strings.Index(p, "://"); scheme >= 0 && scheme < at {
+				parts[i] = p[:scheme+3] + "***@" + p[at+1:]
+			}
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+// LoadCatalog loads the rules file, or returns nil when path is empty.
+func LoadCatalog(path string) (*rules.Catalog, error) {
+	if path == "" {
+		return nil, nil
+	}
+	return rules.Load(path)
+}
+
+// drainConn drains nc (flushing what is buffered) and waits until it is
+// closed, at most timeout.
+func drainConn(nc *nats.Conn, timeout time.Duration) {
+	closed := make(chan struct{})
+	nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
+	if err := nc.Drain(); err != nil {
+		nc.Close()
+		return
+	}
+	select {
+	case <-closed:
+	case <-time.After(timeout):
+		nc.Close()
+	}
+}
+
+// ctxWithTimeout is context.WithTimeout detached from a parent that is
+// already cancelled at shutdown.
+func ctxWithTimeout(d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), d)
+}

@@ -1,0 +1,178 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+
+	"github.com/offerflow/offerflow/internal/conf"
+	"github.com/offerflow/offerflow/internal/natsbus"
+	"github.com/offerflow/offerflow/internal/worker"
+)
+
+// WorkerConfig is the worker's configuration.
+type WorkerConfig struct {
+	Common
+	MetricsAddr    string
+	Concurrency    int
+	AckWait        time.Duration
+	MaxAckPending  int
+	MaxAttempts    int
+	BackoffBase    time.Duration
+	BackoffMax     time.Duration
+	HandlerTimeout time.Duration
+	DrainTimeout   time.Duration
+}
+
+// Declare adds the worker's settings to s.
+func (c *WorkerConfig) Declare(s *conf.Set) {
+	c.Common.Declare(s)
+	d := natsbus.DefaultConsumerConfig()
+	s.String(&c.MetricsAddr, "metrics-addr", "WORKER_METRICS_ADDR", ":8081", "address of /healthz and /metrics; empty: none")
+	s.Int(&c.Concurrency, "concurrency", "WORKER_CONCURRENCY", d.Concurrency, "handlers running at once in this process")
+	s.Duration(&c.AckWait, "ack-wait", "WORKER_ACK_WAIT", d.AckWait, "redeliver a message not acknowledged within this (long handlers send InProgress)")
+	s.Int(&c.MaxAckPending, "max-ack-pending", "WORKER_MAX_ACK_PENDING", d.MaxAckPending, "unacknowledged messages across all replicas")
+	s.Int(&c.MaxAttempts, "max-attempts", "WORKER_MAX_ATTEMPTS", d.MaxAttempts, "deliveries before a failing message is dead-lettered")
+	s.Duration(&c.BackoffBase, "backoff-base", "WORKER_BACKOFF_BASE", time.Second, "first redelivery delay after a transient failure (doubles each time)")
+	s.Duration(&c.BackoffMax, "backoff-max", "WORKER_BACKOFF_MAX", 5*time.Minute, "longest redelivery delay")
+	s.Duration(&c.HandlerTimeout, "handler-timeout", "WORKER_HANDLER_TIMEOUT", d.HandlerTimeout, "longest one handler call may take")
+	s.Duration(&c.DrainTimeout, "drain-timeout", "WORKER_DRAIN_TIMEOUT", d.DrainTimeout, "how long shutdown waits for messages in hand")
+}
+
+// Validate reports bad settings, all at once.
+func (c *WorkerConfig) Validate() error {
+	errs := []error{c.Common.Validate()}
+	if c.Concurrency < 1 {
+		errs = append(errs, errors.New("WORKER_CONCURRENCY must be > 0"))
+	}
+	if c.AckWait < time.Second {
+		errs = append(errs, errors.New("WORKER_ACK_WAIT must be at least 1s"))
+	}
+	if c.MaxAttempts < 1 {
+		errs = append(errs, errors.New("WORKER_MAX_ATTEMPTS must be > 0"))
+	}
+	if c.BackoffBase <= 0 || c.BackoffMax < c.BackoffBase {
+		errs = append(errs, errors.New("WORKER_BACKOFF_BASE must be > 0 and <= WORKER_BACKOFF_MAX"))
+	}
+	if c.HandlerTimeout <= 0 {
+		errs = append(errs, errors.New("WORKER_HANDLER_TIMEOUT must be > 0"))
+	}
+	if c.MaxAckPending < c.Concurrency {
+		errs = append(errs, errors.New("WORKER_MAX_ACK_PENDING must be >= WORKER_CONCURRENCY"))
+	}
+	return errors.Join(errs...)
+}
+
+// ConsumerConfig is the natsbus consumer configuration c describes.
+func (c *WorkerConfig) ConsumerConfig() natsbus.ConsumerConfig {
+	cc := natsbus.DefaultConsumerConfig()
+	cc.Concurrency = c.Concurrency
+	cc.AckWait = c.AckWait
+	cc.MaxAckPending = c.MaxAckPending
+	cc.MaxAttempts = c.MaxAttempts
+	cc.Backoff = natsbus.ExponentialBackoff(c.BackoffBase, c.BackoffMax)
+	cc.HandlerTimeout = c.HandlerTimeout
+	cc.DrainTimeout = c.DrainTimeout
+	return cc
+}
+
+// WorkerOptions are what a caller may supply besides the configuration.
+type WorkerOptions struct {
+	NATSOptions []nats.Option
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// RunWorker consumes DODO_EVENTS until ctx is cancelled, then drains: stop
+// pulling, finish and ack what is in hand, close the metrics server and the
+// connection.
+func RunWorker(ctx context.Context, cfg WorkerConfig, log *zap.Logger, opt WorkerOptions) error {
+	now := opt.Now
+	if now == nil {
+		now = time.Now
+	}
+	host, _ := os.Hostname()
+	owner := host + "/" + strconv.Itoa(os.Getpid())
+	log.Info("worker starting",
+		zap.String("nats_url", redactURL(cfg.NATSURL)), zap.String("owner", owner),
+		zap.Int("concurrency", cfg.Concurrency), zap.Duration("ack_wait", cfg.AckWait),
+		zap.Int("max_attempts", cfg.MaxAttempts), zap.String("rules", cfg.RulesPath))
+	catalog, err := LoadCatalog(cfg.RulesPath)
+	if err != nil {
+		return err
+	}
+	nc, err := Connect(cfg.NATSURL, cfg.NATSCreds, "offerflow-worker", log, opt.NATSOptions...)
+	if err != nil {
+		return err
+	}
+	defer drainConn(nc, 10*time.Second)
+	js, err := natsbus.NewPublishJetStream(nc, 4096, 10*time.Second)
+	if err != nil {
+		return err
+	}
+	setupCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := natsbus.EnsureStreams(setupCtx, js, cfg.Streams); err != nil {
+		return err
+	}
+	// A claim outlives the consumer's AckWait, so a slow but alive worker
+	// keeps it while the message is redelivered to nobody else.
+	ledger, err := natsbus.NewLedger(setupCtx, js, owner, 2*cfg.AckWait, now)
+	if err != nil {
+		return err
+	}
+	store, err := natsbus.NewAccessStore(setupCtx, js)
+	if err != nil {
+		return err
+	}
+	w := worker.New(ledger, store, natsbus.NewPublisher(js, 10*time.Second), catalog, now)
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	handled := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "offerflow_worker_handled_seconds",
+		Help:    "Handled deliveries by outcome (ok, retry, dead_letter) and their duration.",
+		Buckets: prometheus.DefBuckets,
+	}, []string{"outcome"})
+	dead := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "offerflow_worker_dead_letters_total",
+		Help: "Messages dead-lettered, by kind (permanent, max_deliveries).",
+	}, []string{"kind"})
+	reg.MustRegister(handled, dead)
+	runner := natsbus.NewConsumerRunner(js, cfg.ConsumerConfig(), w.Handle, log, natsbus.ConsumerMetrics{
+		Handled:     func(outcome string, d time.Duration) { handled.WithLabelValues(outcome).Observe(d.Seconds()) },
+		DeadLetters: func(kind string) { dead.WithLabelValues(kind).Inc() },
+	})
+
+	metricsErr := make(chan error, 1)
+	metricsCtx, stopMetrics := context.WithCancel(context.Background())
+	defer stopMetrics()
+	if cfg.MetricsAddr != "" {
+		ln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("listen on %s: %w", cfg.MetricsAddr, err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+		go func() { metricsErr <- serveHTTP(metricsCtx, log, "", ln, mux, 5*time.Second, nil) }()
+	} else {
+		metricsErr <- nil
+	}
+
+	runErr := runner.Run(ctx)
+	log.Info("worker drained")
+	stopMetrics()
+	return errors.Join(runErr, <-metricsErr)
+}
