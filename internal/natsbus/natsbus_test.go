@@ -345,14 +345,27 @@ func deadLetters(t *testing.T, js jetstream.JetStream) []*jetstream.RawStreamMsg
 	return out
 }
 
+// consumerSettled reports whether the worker consumer has acknowledged (or
+// terminated) everything in DODO_EVENTS: its ack floor reached the stream's
+// last sequence. NumPending alone is not enough: right after a publish the
+// consumer may not have counted the new message yet.
 func consumerSettled(t *testing.T, js jetstream.JetStream) func() bool {
 	return func() bool {
-		c, err := js.Consumer(context.Background(), EventsStream, WorkerConsumer)
+		ctx := context.Background()
+		st, err := js.Stream(ctx, EventsStream)
 		if err != nil {
 			return false
 		}
-		info, err := c.Info(context.Background())
-		return err == nil && info.NumPending == 0 && info.NumAckPending == 0
+		sinfo, err := st.Info(ctx)
+		if err != nil {
+			return false
+		}
+		c, err := js.Consumer(ctx, EventsStream, WorkerConsumer)
+		if err != nil {
+			return false
+		}
+		info, err := c.Info(ctx)
+		return err == nil && info.AckFloor.Stream >= sinfo.State.LastSeq && info.NumAckPending == 0
 	}
 }
 
@@ -426,15 +439,17 @@ func TestConsumerAckPolicy(t *testing.T) {
 func TestConsumerKeepsLongHandlersAlive(t *testing.T) {
 	js, _ := setup(t)
 	cfg := testConsumerConfig()
-	cfg.AckWait = time.Second
+	// AckWait/3 between InProgress beats leaves room for a loaded CI
+	// machine's scheduling delays.
+	cfg.AckWait = 2 * time.Second
 	var calls atomic.Int32
 	startRunner(t, js, cfg, func(ctx context.Context, d Delivery) error {
 		calls.Add(1)
-		time.Sleep(2500 * time.Millisecond) // 2.5 x AckWait
+		time.Sleep(4500 * time.Millisecond) // 2.25 x AckWait
 		return nil
 	})
 	publishTestEvent(t, js, "payment.succeeded", "msg_slow")
-	waitFor(t, 10*time.Second, "the slow message to be acked", consumerSettled(t, js))
+	waitFor(t, 15*time.Second, "the slow message to be acked", consumerSettled(t, js))
 	if got := calls.Load(); got != 1 {
 		t.Fatalf("slow handler ran %d times, want 1 (InProgress should prevent redelivery)", got)
 	}

@@ -1,0 +1,307 @@
+package access
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/offerflow/offerflow/internal/events"
+)
+
+type catalog map[string][]string
+
+func (c catalog) Features(p string) []string { return c[p] }
+
+var testCatalog = catalog{
+	"pdt_basic":  {"reports", "export"},
+	"pdt_pro":    {"reports", "export", "api", "sso"},
+	"pdt_course": {"course"},
+}
+
+var t0 = time.Date(2026, 9, 1, 10, 0, 0, 0, time.UTC)
+
+func at(sec int) time.Time { return t0.Add(time.Duration(sec) * time.Second) }
+
+func strp(s string) *string { return &s }
+
+func subEvent(typ string, sec int, sub, product, status string) events.Event {
+	return events.Event{Type: typ, Timestamp: at(sec), Payload: &events.Subscription{
+		SubscriptionID: sub, ProductID: product, Status: status,
+		Customer: events.Customer{CustomerID: "cus_1"},
+	}}
+}
+
+func payEvent(sec int, pay string, products ...string) events.Event {
+	p := &events.Payment{PaymentID: pay, Customer: events.Customer{CustomerID: "cus_1"}}
+	for _, id := range products {
+		p.ProductCart = append(p.ProductCart, events.ProductCartItem{ProductID: id, Quantity: 1})
+	}
+	return events.Event{Type: events.TypePaymentSucceeded, Timestamp: at(sec), Payload: p}
+}
+
+func refundEvent(sec int, pay string, partial bool) events.Event {
+	return events.Event{Type: events.TypeRefundSucceeded, Timestamp: at(sec), Payload: &events.Refund{
+		RefundID: "ref_" + pay, PaymentID: pay, IsPartial: partial, Customer: events.Customer{CustomerID: "cus_1"},
+	}}
+}
+
+type delivery struct {
+	id string
+	ev events.Event
+}
+
+// applyAll applies deliveries in order and returns the final doc and every
+// change published.
+func applyAll(t *testing.T, ds []delivery) (Doc, []Change) {
+	t.Helper()
+	doc := NewDoc("cus_1")
+	var all []Change
+	for i, d := range ds {
+		u, ok := FromEvent(d.id, d.ev)
+		if !ok {
+			continue
+		}
+		next, changes, _ := Apply(doc, u, testCatalog, t0.Add(time.Duration(i)*time.Second))
+		doc = next
+		all = append(all, changes...)
+	}
+	return doc, all
+}
+
+func active(d Doc) []string {
+	var out []string
+	for _, p := range d.View(testCatalog).Products {
+		out = append(out, p.ProductID+"="+string(p.Status))
+	}
+	return out
+}
+
+func TestFromEvent(t *testing.T) {
+	tests := []struct {
+		name  string
+		ev    events.Event
+		want  Update
+		wantK bool
+	}{
+		{name: "one-time payment grants its cart", ev: payEvent(0, "pay_1", "pdt_course", "pdt_course", "pdt_ebook"),
+			want: Update{CustomerID: "cus_1", Kind: KindPayment, ID: "pay_1", Products: []string{"pdt_course", "pdt_ebook"}, State: Active}, wantK: true},
+		{name: "subscription payment grants nothing itself", ev: events.Event{Type: events.TypePaymentSucceeded, Timestamp: at(0), Payload: &events.Payment{
+			PaymentID: "pay_2", SubscriptionID: strp("sub_1"), Customer: events.Customer{CustomerID: "cus_1"},
+			ProductCart: []events.ProductCartItem{{ProductID: "pdt_basic", Quantity: 1}}}}},
+		{name: "failed payment grants nothing", ev: events.Event{Type: events.TypePaymentFailed, Timestamp: at(0), Payload: &events.Payment{
+			PaymentID: "pay_3", Customer: events.Customer{CustomerID: "cus_1"}, ProductCart: []events.ProductCartItem{{ProductID: "pdt_basic"}}}}},
+		{name: "payment without a cart grants nothing", ev: payEvent(0, "pay_4")},
+		{name: "full refund revokes the payment", ev: refundEvent(0, "pay_1", false),
+			want: Update{CustomerID: "cus_1", Kind: KindPayment, ID: "pay_1", State: Revoked}, wantK: true},
+		{name: "partial refund keeps the purchase", ev: refundEvent(0, "pay_1", true)},
+		{name: "active", ev: subEvent(events.TypeSubscriptionActive, 0, "sub_1", "pdt_basic", "active"),
+			want: Update{CustomerID: "cus_1", Kind: KindSubscription, ID: "sub_1", Products: []string{"pdt_basic"}, State: Active}, wantK: true},
+		{name: "renewed", ev: subEvent(events.TypeSubscriptionRenewed, 0, "sub_1", "pdt_basic", "active"),
+			want: Update{CustomerID: "cus_1", Kind: KindSubscription, ID: "sub_1", Products: []string{"pdt_basic"}, State: Active}, wantK: true},
+		{name: "on hold suspends", ev: subEvent(events.TypeSubscriptionOnHold, 0, "sub_1", "pdt_basic", "on_hold"),
+			want: Update{CustomerID: "cus_1", Kind: KindSubscription, ID: "sub_1", Products: []string{"pdt_basic"}, State: Suspended}, wantK: true},
+		{name: "paused suspends", ev: subEvent(events.TypeSubscriptionPaused, 0, "sub_1", "pdt_basic", "paused"),
+			want: Update{CustomerID: "cus_1", Kind: KindSubscription, ID: "sub_1", Products: []string{"pdt_basic"}, State: Suspended}, wantK: true},
+		{name: "cancelled revokes", ev: subEvent(events.TypeSubscriptionCancelled, 0, "sub_1", "pdt_basic", "cancelled"),
+			want: Update{CustomerID: "cus_1", Kind: KindSubscription, ID: "sub_1", Products: []string{"pdt_basic"}, State: Revoked}, wantK: true},
+		{name: "expired revokes", ev: subEvent(events.TypeSubscriptionExpired, 0, "sub_1", "pdt_basic", "expired"),
+			want: Update{CustomerID: "cus_1", Kind: KindSubscription, ID: "sub_1", Products: []string{"pdt_basic"}, State: Revoked}, wantK: true},
+		{name: "failed revokes", ev: subEvent(events.TypeSubscriptionFailed, 0, "sub_1", "pdt_basic", "failed"),
+			want: Update{CustomerID: "cus_1", Kind: KindSubscription, ID: "sub_1", Products: []string{"pdt_basic"}, State: Revoked}, wantK: true},
+		{name: "updated follows the payload status", ev: subEvent(events.TypeSubscriptionUpdated, 0, "sub_1", "pdt_basic", "on_hold"),
+			want: Update{CustomerID: "cus_1", Kind: KindSubscription, ID: "sub_1", Products: []string{"pdt_basic"}, State: Suspended}, wantK: true},
+		{name: "updated while pending changes nothing", ev: subEvent(events.TypeSubscriptionUpdated, 0, "sub_1", "pdt_basic", "pending")},
+		{name: "no customer, no update", ev: events.Event{Type: events.TypeSubscriptionActive, Timestamp: at(0), Payload: &events.Subscription{SubscriptionID: "sub_1", ProductID: "p"}}},
+		{name: "other families are ignored", ev: events.Event{Type: "dispute.opened", Timestamp: at(0), Payload: &events.Dispute{}}},
+		{name: "unknown types are ignored", ev: events.Event{Type: "foo.bar", Timestamp: at(0), Payload: &events.Unknown{}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := FromEvent("msg_1", tt.ev)
+			if ok != tt.wantK {
+				t.Fatalf("ok = %v, want %v", ok, tt.wantK)
+			}
+			if !ok {
+				return
+			}
+			tt.want.EventType, tt.want.EventAt, tt.want.WebhookID = tt.ev.Type, tt.ev.Timestamp, "msg_1"
+			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Fatalf("FromEvent = %+v\nwant        %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestJourney(t *testing.T) {
+	doc, changes := applyAll(t, []delivery{
+		{"w1", payEvent(0, "pay_1", "pdt_course")},
+		{"w2", subEvent(events.TypeSubscriptionActive, 10, "sub_1", "pdt_basic", "active")},
+		{"w3", subEvent(events.TypeSubscriptionPlanChanged, 20, "sub_1", "pdt_pro", "active")},
+		{"w4", subEvent(events.TypeSubscriptionOnHold, 30, "sub_1", "pdt_pro", "on_hold")},
+		{"w5", subEvent(events.TypeSubscriptionActive, 40, "sub_1", "pdt_pro", "active")},
+		{"w6", refundEvent(50, "pay_1", false)},
+		{"w7", subEvent(events.TypeSubscriptionCancelled, 60, "sub_1", "pdt_pro", "cancelled")},
+	})
+	var got []string
+	for _, c := range changes {
+		got = append(got, fmt.Sprintf("%s %s %s %v", c.Kind(), c.ProductID, c.Status, c.Features))
+	}
+	want := []string{
+		"granted pdt_course active [course]",
+		"granted pdt_basic active [export reports]",
+		// Basic -> Pro: basic is revoked, but Pro still gives its features.
+		"revoked pdt_basic revoked []",
+		"granted pdt_pro active [api export reports sso]",
+		"revoked pdt_pro suspended [api export reports sso]",
+		"granted pdt_pro active [api export reports sso]",
+		"revoked pdt_course revoked [course]",
+		"revoked pdt_pro revoked [api export reports sso]",
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("changes:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if a := active(doc); len(a) != 0 {
+		t.Fatalf("final access = %v, want none", a)
+	}
+	for _, c := range changes {
+		if c.CustomerID != "cus_1" || c.ID == "" || !strings.Contains(c.ID, c.WebhookID) || c.Type != "access."+c.Kind() {
+			t.Fatalf("change %+v lacks ids", c)
+		}
+	}
+}
+
+// TestAnyOrder: every arrival order of the same deliveries ends in the same
+// state, and the state is the one the newest events describe.
+func TestAnyOrder(t *testing.T) {
+	ds := []delivery{
+		{"w1", payEvent(0, "pay_1", "pdt_course")},
+		{"w2", subEvent(events.TypeSubscriptionActive, 10, "sub_1", "pdt_basic", "active")},
+		{"w3", subEvent(events.TypeSubscriptionPlanChanged, 20, "sub_1", "pdt_pro", "active")},
+		{"w4", subEvent(events.TypeSubscriptionOnHold, 15, "sub_1", "pdt_basic", "on_hold")},
+		{"w5", refundEvent(30, "pay_2", false)},
+		{"w6", payEvent(5, "pay_2", "pdt_ebook")},
+		{"w2", subEvent(events.TypeSubscriptionActive, 10, "sub_1", "pdt_basic", "active")}, // redelivery
+	}
+	want := []string{"pdt_course=active", "pdt_pro=active"}
+	n := 0
+	permute(ds, func(order []delivery) {
+		n++
+		doc, _ := applyAll(t, order)
+		if got := active(doc); !slices.Equal(got, want) {
+			var ids []string
+			for _, d := range order {
+				ids = append(ids, d.id)
+			}
+			t.Fatalf("order %v: access %v, want %v", ids, got, want)
+		}
+	})
+	if n != 5040 {
+		t.Fatalf("tried %d orders, want 7! = 5040", n)
+	}
+}
+
+func permute(ds []delivery, f func([]delivery)) {
+	var rec func(k int)
+	a := slices.Clone(ds)
+	rec = func(k int) {
+		if k == len(a) {
+			f(a)
+			return
+		}
+		for i := k; i < len(a); i++ {
+			a[k], a[i] = a[i], a[k]
+			rec(k + 1)
+			a[k], a[i] = a[i], a[k]
+		}
+	}
+	rec(0)
+}
+
+func TestGrantAndRevokeInReverseOrder(t *testing.T) {
+	tests := []struct {
+		name string
+		ds   []delivery
+		want []string
+	}{
+		{name: "cancel before active", ds: []delivery{
+			{"w2", subEvent(events.TypeSubscriptionCancelled, 20, "sub_1", "pdt_basic", "cancelled")},
+			{"w1", subEvent(events.TypeSubscriptionActive, 10, "sub_1", "pdt_basic", "active")},
+		}, want: nil},
+		{name: "refund before payment", ds: []delivery{
+			{"w2", refundEvent(20, "pay_1", false)},
+			{"w1", payEvent(10, "pay_1", "pdt_course")},
+		}, want: nil},
+		{name: "plan_changed before active", ds: []delivery{
+			{"w2", subEvent(events.TypeSubscriptionPlanChanged, 20, "sub_1", "pdt_pro", "active")},
+			{"w1", subEvent(events.TypeSubscriptionActive, 10, "sub_1", "pdt_basic", "active")},
+		}, want: []string{"pdt_pro=active"}},
+		{name: "same instant: the more final state wins either way", ds: []delivery{
+			{"w1", subEvent(events.TypeSubscriptionCancelled, 10, "sub_1", "pdt_basic", "cancelled")},
+			{"w2", subEvent(events.TypeSubscriptionActive, 10, "sub_1", "pdt_basic", "active")},
+		}, want: nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			doc, changes := applyAll(t, tt.ds)
+			if got := active(doc); !slices.Equal(got, tt.want) {
+				t.Fatalf("access = %v, want %v", got, tt.want)
+			}
+			if tt.want == nil && len(changes) != 0 {
+				t.Fatalf("published %d changes for a grant that never held, want none", len(changes))
+			}
+		})
+	}
+}
+
+func TestTwoSourcesForOneProduct(t *testing.T) {
+	// The product bought once and also in a subscription: cancelling the
+	// subscription keeps it.
+	doc, changes := applyAll(t, []delivery{
+		{"w1", payEvent(0, "pay_1", "pdt_basic")},
+		{"w2", subEvent(events.TypeSubscriptionActive, 10, "sub_1", "pdt_basic", "active")},
+		{"w3", subEvent(events.TypeSubscriptionCancelled, 20, "sub_1", "pdt_basic", "cancelled")},
+	})
+	if got := active(doc); !slices.Equal(got, []string{"pdt_basic=active"}) {
+		t.Fatalf("access = %v, want basic kept by the payment", got)
+	}
+	if len(changes) != 1 {
+		t.Fatalf("changes = %d, want only the first grant", len(changes))
+	}
+}
+
+func TestApplyIsIdempotentAndKeepsOutbox(t *testing.T) {
+	u, _ := FromEvent("w1", payEvent(0, "pay_1", "pdt_course"))
+	doc := NewDoc("cus_1")
+	first, changes, dirty := Apply(doc, u, testCatalog, t0)
+	if !dirty || len(changes) != 1 {
+		t.Fatalf("first apply: dirty %v, %d changes; want true, 1", dirty, len(changes))
+	}
+	if len(doc.Sources) != 0 {
+		t.Fatal("Apply modified its argument")
+	}
+	// A redelivery after a crash before publishing: the same changes
+	// again, from the outbox, with nothing to store.
+	again, changes2, dirty2 := Apply(first, u, testCatalog, t0.Add(time.Minute))
+	if dirty2 || !slices.EqualFunc(changes, changes2, func(a, b Change) bool { return a.ID == b.ID }) {
+		t.Fatalf("re-apply: dirty %v, changes %v; want false and the same changes", dirty2, changes2)
+	}
+	// After the outbox TTL the entry is pruned and re-applying is a no-op.
+	later, changes3, dirty3 := Apply(again, u, testCatalog, t0.Add(OutboxTTL+time.Minute))
+	if !dirty3 || len(changes3) != 0 || len(later.Outbox) != 0 {
+		t.Fatalf("after TTL: dirty %v, %d changes, outbox %d; want true, 0, 0", dirty3, len(changes3), len(later.Outbox))
+	}
+}
+
+func TestViewWithoutCatalog(t *testing.T) {
+	u, _ := FromEvent("w1", payEvent(0, "pay_1", "pdt_course"))
+	doc, changes, _ := Apply(NewDoc("cus_1"), u, nil, t0)
+	v := doc.View(nil)
+	if len(v.Products) != 1 || v.Products[0].ProductID != "pdt_course" || len(v.Products[0].Features) != 0 || v.Features == nil {
+		t.Fatalf("view = %+v, want pdt_course by id with empty features", v)
+	}
+	if changes[0].Features == nil {
+		t.Fatal("features must be [] not null in JSON")
+	}
+}

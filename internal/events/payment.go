@@ -1,0 +1,171 @@
+package events
+
+import "time"
+
+// Payment is the data of the payment.* events (spec PaymentResponse): the
+// payment's latest state when the webhook was delivered, not when it was
+// emitted. Amounts are in the currency's smallest unit.
+type Payment struct {
+	// PayloadType is "Payment". The spec's examples carry it; its event
+	// schemas do not. Decode dispatches on the event type, not on this.
+	PayloadType string `json:"payload_type,omitempty"`
+
+	PaymentID  string `json:"payment_id"`
+	BusinessID string `json:"business_id"`
+	BrandID    string `json:"brand_id"`
+	// Status is an IntentStatus: succeeded, failed, cancelled, processing,
+	// requires_customer_action, requires_merchant_action,
+	// requires_payment_method, requires_confirmation, requires_capture,
+	// partially_captured or partially_captured_and_capturable.
+	Status *string `json:"status"`
+
+	TotalAmount        int64  `json:"total_amount"` // including tax
+	Tax                *int64 `json:"tax"`
+	Currency           string `json:"currency"`
+	SettlementAmount   int64  `json:"settlement_amount"`
+	SettlementCurrency string `json:"settlement_currency"`
+	SettlementTax      *int64 `json:"settlement_tax"`
+
+	Customer Customer       `json:"customer"`
+	Billing  BillingAddress `json:"billing"`
+	Metadata Metadata       `json:"metadata"`
+
+	// SubscriptionID is set on the charges of a subscription (first
+	// payment, renewals, plan changes).
+	SubscriptionID    *string `json:"subscription_id"`
+	CheckoutSessionID *string `json:"checkout_session_id"`
+	// ProductCart lists the products of a one-time payment.
+	ProductCart []ProductCartItem `json:"product_cart"`
+
+	PaymentProvider   string  `json:"payment_provider"`    // stripe, adyen or dodo
+	PaymentMethod     *string `json:"payment_method"`      // e.g. "card"
+	PaymentMethodType *string `json:"payment_method_type"` // e.g. "visa"
+	// PaymentMethodID is the saved payment method used, if any.
+	PaymentMethodID    *string `json:"payment_method_id"`
+	CardLastFour       *string `json:"card_last_four"`
+	CardNetwork        *string `json:"card_network"`
+	CardType           *string `json:"card_type"`
+	CardHolderName     *string `json:"card_holder_name"`
+	CardIssuingCountry *string `json:"card_issuing_country"` // ISO 3166-1 alpha-2
+
+	// ErrorCode and ErrorMessage say why a payment failed.
+	ErrorCode    *string `json:"error_code"`
+	ErrorMessage *string `json:"error_message"`
+
+	InvoiceID   *string `json:"invoice_id"`
+	InvoiceURL  *string `json:"invoice_url"`
+	PaymentLink *string `json:"payment_link"`
+
+	Disputes     []DisputeSummary `json:"disputes"`
+	Refunds      []RefundSummary  `json:"refunds"`
+	RefundStatus *string          `json:"refund_status"` // partial or full
+
+	Discounts []Discount `json:"discounts"`
+	// DiscountID is deprecated in the spec in favour of Discounts.
+	DiscountID           *string               `json:"discount_id"`
+	CustomFieldResponses []CustomFieldResponse `json:"custom_field_responses"`
+
+	DigitalProductsDelivered bool `json:"digital_products_delivered"`
+	// IsUpdatePaymentMethod is true for a zero or setup amount charge made
+	// only to update a subscription's payment method.
+	IsUpdatePaymentMethod bool `json:"is_update_payment_method"`
+	// RetryAttempt is 0 for the original attempt, 1 and up for retries of
+	// a renewal.
+	RetryAttempt int `json:"retry_attempt"`
+
+	CreatedAt time.Time  `json:"created_at"`
+	UpdatedAt *time.Time `json:"updated_at"`
+}
+
+// CustomerID returns the id of the paying customer, "" if p is nil. A
+// payment has no top-level customer_id: the id is in its customer object.
+func (p *Payment) CustomerID() string {
+	if p == nil {
+		return ""
+	}
+	return p.Customer.CustomerID
+}
+
+// Customer is the customer on a payment, subscription, refund or dispute
+// (spec CustomerLimitedDetailsResponse).
+type Customer struct {
+	CustomerID  string   `json:"customer_id"`
+	Email       string   `json:"email"`
+	Name        string   `json:"name"`
+	PhoneNumber *string  `json:"phone_number"`
+	Metadata    Metadata `json:"metadata"`
+}
+
+// BillingAddress is a billing address (spec BillingAddress). Country is an
+// ISO 3166-1 alpha-2 code.
+type BillingAddress struct {
+	Country string  `json:"country"`
+	State   *string `json:"state"`
+	City    *string `json:"city"`
+	Street  *string `json:"street"`
+	Zipcode *string `json:"zipcode"`
+}
+
+// ProductCartItem is a product bought in a one-time payment (spec
+// OneTimeProductCartItemResponse).
+type ProductCartItem struct {
+	ProductID string `json:"product_id"`
+	Quantity  int    `json:"quantity"`
+}
+
+// RefundSummary is a refund listed on a payment (spec RefundListItem): a
+// Refund without customer, metadata and brand.
+type RefundSummary struct {
+	RefundID   string    `json:"refund_id"`
+	PaymentID  string    `json:"payment_id"`
+	BusinessID string    `json:"business_id"`
+	Status     string    `json:"status"` // succeeded, failed, pending or review
+	IsPartial  bool      `json:"is_partial"`
+	Amount     *int64    `json:"amount"`
+	Currency   *string   `json:"currency"`
+	Reason     *string   `json:"reason"`
+	CreatedAt  time.Time `json:"created_at"`
+}
+
+// DisputeSummary is a dispute listed on a payment (spec DisputeResponse): a
+// Dispute without customer, brand, reason and provider.
+type DisputeSummary struct {
+	DisputeID       string    `json:"dispute_id"`
+	PaymentID       string    `json:"payment_id"`
+	BusinessID      string    `json:"business_id"`
+	Amount          string    `json:"amount"` // a string in the spec, unlike other amounts
+	Currency        string    `json:"currency"`
+	DisputeStage    string    `json:"dispute_stage"`  // pre_dispute, dispute or pre_arbitration
+	DisputeStatus   string    `json:"dispute_status"` // dispute_opened, dispute_won, ...
+	IsResolvedByRDR *bool     `json:"is_resolved_by_rdr"`
+	Remarks         *string   `json:"remarks"`
+	CreatedAt       time.Time `json:"created_at"`
+}
+
+// Discount is a discount applied to a payment or subscription (spec
+// DiscountDetailResponse). The spec says Amount is in basis points
+// (540 = 5.4%) without distinguishing flat from percentage discounts.
+type Discount struct {
+	DiscountID           string     `json:"discount_id"`
+	BusinessID           string     `json:"business_id"`
+	Code                 string     `json:"code"`
+	Name                 *string    `json:"name"`
+	Type                 string     `json:"type"` // flat or percentage
+	Amount               int64      `json:"amount"`
+	Position             int        `json:"position"`
+	TimesUsed            int        `json:"times_used"`
+	UsageLimit           *int       `json:"usage_limit"`
+	RestrictedTo         []string   `json:"restricted_to"`
+	SubscriptionCycles   *int       `json:"subscription_cycles"`
+	CyclesRemaining      *int       `json:"cycles_remaining"`
+	PreserveOnPlanChange bool       `json:"preserve_on_plan_change"`
+	Metadata             Metadata   `json:"metadata"`
+	CreatedAt            time.Time  `json:"created_at"`
+	ExpiresAt            *time.Time `json:"expires_at"`
+}
+
+// CustomFieldResponse is a customer's answer to a custom checkout field.
+type CustomFieldResponse struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
