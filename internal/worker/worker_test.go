@@ -1,0 +1,365 @@
+package worker_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/offerflow/offerflow/internal/access"
+	"github.com/offerflow/offerflow/internal/conf"
+	"github.com/offerflow/offerflow/internal/natsbus"
+	"github.com/offerflow/offerflow/internal/natsserver/natstest"
+	"github.com/offerflow/offerflow/internal/service"
+	"github.com/offerflow/offerflow/internal/webhook"
+)
+
+// stack is the real ingest and worker on an embedded NATS server.
+type stack struct {
+	js      jetstream.JetStream
+	nc      *nats.Conn
+	baseURL string
+	secret  webhook.Secret
+	store   *natsbus.AccessStore
+}
+
+func startStack(t *testing.T) *stack {
+	t.Helper()
+	srv := natstest.Start(t)
+	secret := webhook.NewSecret([]byte("e2e-secret-e2e-secret-e2e-secret"))
+
+	var ic service.IngestConfig
+	var wc service.WorkerConfig
+	empty := func(string) string { return "" }
+	si, sw := conf.New("ingest", empty, io.Discard), conf.New("worker", empty, io.Discard)
+	ic.Declare(si)
+	wc.Declare(sw)
+	if err := si.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := sw.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	ic.NATSURL, wc.NATSURL = srv.ClientURL(), srv.ClientURL()
+	ic.Secrets = secret.Encode()
+	wc.MetricsAddr = ""
+	wc.Concurrency = 16
+	wc.BackoffBase, wc.BackoffMax = 50*time.Millisecond, 200*time.Millisecond
+	wc.MaxAttempts = 3
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	ready := make(chan struct{})
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		if err := service.RunIngest(ctx, ic, zap.NewNop(), service.IngestOptions{Listener: ln, Ready: func(string) { close(ready) }}); err != nil {
+			t.Errorf("ingest: %v", err)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		if err := service.RunWorker(ctx, wc, zap.NewNop(), service.WorkerOptions{}); err != nil {
+			t.Errorf("worker: %v", err)
+		}
+	}()
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	<-ready
+
+	nc := natstest.Connect(t, srv)
+	js, _ := jetstream.New(nc)
+	// The worker creates the streams concurrently; wait for the bucket.
+	var store *natsbus.AccessStore
+	waitFor(t, 10*time.Second, "the access bucket", func() bool {
+		store, err = natsbus.NewAccessStore(context.Background(), js)
+		return err == nil
+	})
+	return &stack{js: js, nc: nc, baseURL: "http://" + ln.Addr().String(), secret: secret, store: store}
+}
+
+func (s *stack) post(t *testing.T, id string, body []byte) int {
+	t.Helper()
+	now := time.Now()
+	req, _ := http.NewRequest(http.MethodPost, s.baseURL+"/webhooks/dodo", bytes.NewReader(body))
+	req.Header.Set("webhook-id", id)
+	req.Header.Set("webhook-timestamp", strconv.FormatInt(now.Unix(), 10))
+	req.Header.Set("webhook-signature", webhook.Sign(s.secret, id, now, body))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// settled reports whether the worker consumer has settled everything stored.
+func (s *stack) settled() bool {
+	ctx := context.Background()
+	st, err := s.js.Stream(ctx, natsbus.EventsStream)
+	if err != nil {
+		return false
+	}
+	si, err := st.Info(ctx)
+	if err != nil {
+		return false
+	}
+	c, err := s.js.Consumer(ctx, natsbus.EventsStream, natsbus.WorkerConsumer)
+	if err != nil {
+		return false
+	}
+	ci, err := c.Info(ctx)
+	return err == nil && ci.AckFloor.Stream >= si.State.LastSeq && ci.NumAckPending == 0
+}
+
+// published returns what offerflow published on subjects under prefix.
+func (s *stack) published(t *testing.T, prefix string) []*jetstream.RawStreamMsg {
+	t.Helper()
+	ctx := context.Background()
+	st, err := s.js.Stream(ctx, natsbus.OutStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, _ := st.Info(ctx)
+	var out []*jetstream.RawStreamMsg
+	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
+		m, err := st.GetMsg(ctx, seq)
+		if err == nil && strings.HasPrefix(m.Subject, prefix) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func (s *stack) access(t *testing.T, customer string) []string {
+	t.Helper()
+	doc, _, err := s.store.Get(context.Background(), customer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, p := range doc.View(nil).Products {
+		out = append(out, p.ProductID+"="+string(p.Status))
+	}
+	return out
+}
+
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+var base = time.Date(2026, 9, 1, 10, 0, 0, 0, time.UTC)
+
+func envelope(typ string, sec int, data map[string]any) []byte {
+	b, _ := json.Marshal(map[string]any{"business_id": "bus_1", "type": typ,
+		"timestamp": base.Add(time.Duration(sec) * time.Second).Format(time.RFC3339Nano), "data": data})
+	return b
+}
+
+func cust(id string) map[string]any {
+	return map[string]any{"customer_id": id, "email": id + "@example.com", "name": id}
+}
+
+func payment(sec int, customer, payID string, products ...string) []byte {
+	var cart []map[string]any
+	for _, p := range products {
+		cart = append(cart, map[string]any{"product_id": p, "quantity": 1})
+	}
+	return envelope("payment.succeeded", sec, map[string]any{"payload_type": "Payment", "payment_id": payID,
+		"status": "succeeded", "customer": cust(customer), "product_cart": cart, "total_amount": 1900, "currency": "USD", "subscription_id": nil})
+}
+
+func subscription(typ string, sec int, customer, subID, product, status string) []byte {
+	return envelope(typ, sec, map[string]any{"payload_type": "Subscription", "subscription_id": subID,
+		"status": status, "product_id": product, "quantity": 1, "customer": cust(customer)})
+}
+
+func refund(sec int, customer, payID string) []byte {
+	return envelope("refund.succeeded", sec, map[string]any{"payload_type": "Refund", "refund_id": "ref_" + payID,
+		"payment_id": payID, "status": "succeeded", "is_partial": false, "customer": cust(customer)})
+}
+
+func TestDuplicateWebhookOneEffect(t *testing.T) {
+	s := startStack(t)
+	body := payment(0, "cus_dup", "pay_dup", "pdt_course")
+	for i := 0; i < 3; i++ {
+		if code := s.post(t, "msg_dup", body); code != 200 {
+			t.Fatalf("delivery %d: status %d, want 200", i+1, code)
+		}
+	}
+	waitFor(t, 10*time.Second, "the worker to settle", s.settled)
+	// Dodo retrying after JetStream's duplicate window: the same
+	// webhook-id stored a second time. The ledger must absorb it.
+	p := natsbus.NewPublisher(s.js, 5*time.Second)
+	late := natsbus.WebhookMsg("dodo.events.payment.succeeded", "msg_dup", "0", "v1,x", body)
+	late.Header.Set(jetstream.MsgIDHeader, "msg_dup-after-window")
+	if _, err := p.Publish(context.Background(), late); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the worker to settle", s.settled)
+
+	ctx := context.Background()
+	st, _ := s.js.Stream(ctx, natsbus.EventsStream)
+	info, _ := st.Info(ctx)
+	if info.State.Msgs != 2 {
+		t.Fatalf("DODO_EVENTS holds %d messages, want 2 (3 deliveries stored once, plus the late one)", info.State.Msgs)
+	}
+	grants := s.published(t, "offerflow.access.granted.cus_dup")
+	if len(grants) != 1 {
+		t.Fatalf("%d access.granted messages, want exactly 1", len(grants))
+	}
+	var c access.Change
+	if err := json.Unmarshal(grants[0].Data, &c); err != nil {
+		t.Fatal(err)
+	}
+	if c.ProductID != "pdt_course" || c.CustomerID != "cus_dup" || c.WebhookID != "msg_dup" || grants[0].Header.Get("Nats-Msg-Id") != c.ID {
+		t.Fatalf("grant = %+v (msg id %q)", c, grants[0].Header.Get("Nats-Msg-Id"))
+	}
+	if got := s.access(t, "cus_dup"); !slices.Equal(got, []string{"pdt_course=active"}) {
+		t.Fatalf("access = %v", got)
+	}
+}
+
+func TestGrantAndRevokeInReverseOrder(t *testing.T) {
+	s := startStack(t)
+	// The revoke (newer) arrives first, the grant (older) second.
+	steps := []struct {
+		id   string
+		body []byte
+	}{
+		{"msg_r2", subscription("subscription.cancelled", 20, "cus_rev", "sub_rev", "pdt_basic", "cancelled")},
+		{"msg_r1", subscription("subscription.active", 10, "cus_rev", "sub_rev", "pdt_basic", "active")},
+		{"msg_p2", refund(40, "cus_rev", "pay_rev")},
+		{"msg_p1", payment(30, "cus_rev", "pay_rev", "pdt_course")},
+		// And a plan change that overtakes the activation.
+		{"msg_s2", subscription("subscription.plan_changed", 60, "cus_rev", "sub_up", "pdt_pro", "active")},
+		{"msg_s1", subscription("subscription.active", 50, "cus_rev", "sub_up", "pdt_basic", "active")},
+	}
+	for _, st := range steps {
+		if code := s.post(t, st.id, st.body); code != 200 {
+			t.Fatalf("%s: status %d", st.id, code)
+		}
+		// One at a time, so the arrival order is the one written above.
+		waitFor(t, 10*time.Second, "the worker to settle", s.settled)
+	}
+	if got := s.access(t, "cus_rev"); !slices.Equal(got, []string{"pdt_pro=active"}) {
+		t.Fatalf("access = %v, want only pdt_pro", got)
+	}
+	var granted []string
+	for _, m := range s.published(t, "offerflow.access.granted.cus_rev") {
+		var c access.Change
+		_ = json.Unmarshal(m.Data, &c)
+		granted = append(granted, c.ProductID)
+	}
+	if !slices.Equal(granted, []string{"pdt_pro"}) {
+		t.Fatalf("granted %v, want only pdt_pro: an older event must never grant what a newer one revoked", granted)
+	}
+	if revoked := s.published(t, "offerflow.access.revoked."); len(revoked) != 0 {
+		t.Fatalf("%d revokes published for grants that never held, want 0", len(revoked))
+	}
+}
+
+func TestPoisonMessagesAreDeadLettered(t *testing.T) {
+	s := startStack(t)
+	tests := []struct {
+		id, body, subject, reason string
+	}{
+		{"msg_bad_data", `{"business_id":"b","type":"payment.succeeded","timestamp":"2026-09-01T10:00:00Z","data":"oops"}`,
+			"offerflow.deadletter.payment.succeeded", "decode"},
+		{"msg_no_ts", `{"business_id":"b","type":"subscription.active","data":{}}`,
+			"offerflow.deadletter.subscription.active", "timestamp"},
+		{"msg_not_json", `not json at all`, "offerflow.deadletter._invalid.json", "not JSON"},
+	}
+	for _, tt := range tests {
+		if code := s.post(t, tt.id, []byte(tt.body)); code != 200 {
+			t.Fatalf("%s: status %d, want 200 (signed bodies are kept)", tt.id, code)
+		}
+	}
+	waitFor(t, 10*time.Second, "three dead letters", func() bool { return len(s.published(t, natsbus.DeadLetterPrefix)) == 3 })
+	byID := map[string]*jetstream.RawStreamMsg{}
+	for _, m := range s.published(t, natsbus.DeadLetterPrefix) {
+		byID[m.Header.Get("webhook-id")] = m
+	}
+	for _, tt := range tests {
+		m := byID[tt.id]
+		if m == nil {
+			t.Fatalf("no dead letter for %s", tt.id)
+		}
+		if m.Subject != tt.subject || !strings.Contains(m.Header.Get(natsbus.HeaderDLQReason), tt.reason) ||
+			m.Header.Get(natsbus.HeaderDLQKind) != natsbus.DLQKindPermanent || string(m.Data) != tt.body || m.Header.Get("webhook-signature") == "" {
+			t.Fatalf("dead letter for %s: subject %s headers %v data %q", tt.id, m.Subject, m.Header, m.Data)
+		}
+	}
+	waitFor(t, 10*time.Second, "the worker to settle", s.settled)
+}
+
+// TestParallelHandlingKeepsEachCustomerCorrect sends many events for a few
+// customers, shuffled, all at once: 16 handlers race on the same customers'
+// documents, and compare-and-swap must keep every update.
+func TestParallelHandlingKeepsEachCustomerCorrect(t *testing.T) {
+	s := startStack(t)
+	type ev struct {
+		id   string
+		body []byte
+	}
+	var evs []ev
+	want := map[string][]string{}
+	for c := 0; c < 8; c++ {
+		customer := fmt.Sprintf("cus_par_%d", c)
+		for p := 0; p < 10; p++ {
+			pay := fmt.Sprintf("pay_%d_%d", c, p)
+			evs = append(evs, ev{"msg_" + pay, payment(p, customer, pay, fmt.Sprintf("pdt_%d", p))})
+			want[customer] = append(want[customer], fmt.Sprintf("pdt_%d=active", p))
+		}
+		sub := fmt.Sprintf("sub_par_%d", c)
+		evs = append(evs,
+			ev{"msg_a_" + sub, subscription("subscription.active", 100, customer, sub, "pdt_basic", "active")},
+			ev{"msg_c_" + sub, subscription("subscription.plan_changed", 110, customer, sub, "pdt_pro", "active")},
+			ev{"msg_h_" + sub, subscription("subscription.on_hold", 120, customer, sub, "pdt_pro", "on_hold")},
+		)
+		want[customer] = append(want[customer], "pdt_pro=suspended")
+		slices.Sort(want[customer])
+	}
+	rand.New(rand.NewPCG(1, 2)).Shuffle(len(evs), func(i, j int) { evs[i], evs[j] = evs[j], evs[i] })
+	var wg sync.WaitGroup
+	for _, e := range evs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if code := s.post(t, e.id, e.body); code != 200 {
+				t.Errorf("%s: status %d", e.id, code)
+			}
+		}()
+	}
+	wg.Wait()
+	waitFor(t, 20*time.Second, "the worker to settle", s.settled)
+	for customer, w := range want {
+		if got := s.access(t, customer); !slices.Equal(got, w) {
+			t.Fatalf("%s: access %v, want %v", customer, got, w)
+		}
+	}
+}
