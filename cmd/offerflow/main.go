@@ -56,6 +56,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		case "worker":
 			return runBenchWorker(ctx, args[3:], stdout)
 		}
+		fmt.Fprint(stdout, usage)
 		return fmt.Errorf("unknown bench target %q (ingest or worker)", args[2])
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)

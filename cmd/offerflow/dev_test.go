@@ -1,0 +1,54 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestDev runs `offerflow dev` as a new user would, to the end of the demo,
+// and checks the story it prints: each step's answer and what offerflow
+// published in response.
+func TestDev(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var out bytes.Buffer
+	err := run(ctx, []string{"offerflow", "dev", "-exit-after-demo", "-nats-addr", "127.0.0.1:0", "-http-addr", "127.0.0.1:0", "-log-level", "error"},
+		func(string) string { return "" }, &out)
+	if err != nil {
+		t.Fatalf("offerflow dev: %v\n%s", err, out.String())
+	}
+	got := out.String()
+	for _, want := range []string{
+		"offerflow.access.granted.cus_demo_ana  product pdt_course_rust status active features [course.rust]",
+		`webhook-id msg_demo_2       <- 200 {"status":"stored","duplicate":true}`,
+		"offerflow.access.revoked.cus_demo_ana  product pdt_basic status revoked features []",
+		"offerflow.access.granted.cus_demo_ana  product pdt_pro status active features [api export reports sso]",
+		"offerflow.access.revoked.cus_demo_ana  product pdt_course_rust status revoked features [course.rust]",
+		"<- 401",
+		"offerflow.deadletter._invalid.json  dead letter: signed body is not JSON (permanent)",
+		`"product_id": "pdt_pro"`,
+		"Demo done",
+	} {
+		if !strings.Contains(got, want) {
+			t.Fatalf("output lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Count(got, "(nothing changes: offerflow publishes nothing)") != 3 {
+		t.Fatalf("want exactly 3 steps with no effect (duplicate, stale, forged):\n%s", got)
+	}
+}
+
+func TestRunUsage(t *testing.T) {
+	for _, args := range [][]string{{"offerflow"}, {"offerflow", "nope"}, {"offerflow", "bench"}, {"offerflow", "bench", "nope"}} {
+		var out bytes.Buffer
+		if err := run(context.Background(), args, func(string) string { return "" }, &out); err == nil {
+			t.Fatalf("run(%v) succeeded, want an error", args)
+		}
+		if !strings.Contains(out.String(), "usage: offerflow") && len(args) < 4 {
+			t.Fatalf("run(%v) printed no usage:\n%s", args, out.String())
+		}
+	}
+}

@@ -1,0 +1,212 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/offerflow/offerflow/internal/natsbus"
+	"github.com/offerflow/offerflow/internal/natsserver/natstest"
+)
+
+// childEnv makes the test binary act as the worker: the kill test runs the
+// real worker in its own process, so that it can be killed with SIGKILL,
+// not cancelled.
+const childEnv = "OFFERFLOW_TEST_WORKER_PROCESS"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) == "1" {
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+		err := run(ctx, []string{"worker"}, os.Getenv, os.Stdout)
+		stop()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "worker:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func TestRunRefusesBadConfig(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{name: "no NATS_URL", env: map[string]string{}, want: "NATS_URL is required"},
+		{name: "bad duration", env: map[string]string{"NATS_URL": "nats://127.0.0.1:1", "WORKER_ACK_WAIT": "soon"}, want: `WORKER_ACK_WAIT="soon"`},
+		{name: "short ledger", env: map[string]string{"NATS_URL": "nats://127.0.0.1:1", "LEDGER_TTL": "24h"}, want: "ledger ttl must be at least"},
+		{name: "zero concurrency", env: map[string]string{"NATS_URL": "nats://127.0.0.1:1", "WORKER_CONCURRENCY": "0"}, want: "WORKER_CONCURRENCY must be > 0"},
+		{name: "bad rules file", env: map[string]string{"NATS_URL": "nats://127.0.0.1:1", "WORKER_METRICS_ADDR": "", "OFFERFLOW_RULES": "/nonexistent/rules.yaml"}, want: "rules file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			err := run(context.Background(), []string{"worker"}, func(k string) string { return tt.env[k] }, &out)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("run() = %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestKilledWorkerRestartsExactlyOnce: a worker process is killed with
+// SIGKILL in the middle of a batch and started again; every event's effect
+// (one access grant per payment) happens exactly once: each customer ends
+// with access, and exactly one granted message per event was published.
+func TestKilledWorkerRestartsExactlyOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts worker processes")
+	}
+	srv := natstest.Start(t)
+	nc := natstest.Connect(t, srv)
+	js, err := natsbus.NewPublishJetStream(nc, 4096, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := natsbus.EnsureStreams(ctx, js, natsbus.StreamSettings{}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 3000
+	pub := natsbus.NewPublisher(js, 10*time.Second)
+	var batch = make([]*natsbusMsg, 0, n)
+	for i := 0; i < n; i++ {
+		body, _ := json.Marshal(map[string]any{
+			"business_id": "bus_1", "type": "payment.succeeded", "timestamp": "2026-09-01T10:00:00Z",
+			"data": map[string]any{"payload_type": "Payment", "payment_id": fmt.Sprintf("pay_%d", i), "status": "succeeded",
+				"customer":     map[string]any{"customer_id": fmt.Sprintf("cus_%d", i), "email": "x@example.com", "name": "X"},
+				"product_cart": []map[string]any{{"product_id": "pdt_course", "quantity": 1}}},
+		})
+		batch = append(batch, &natsbusMsg{id: fmt.Sprintf("msg_%d", i), body: body})
+	}
+	for _, m := range batch {
+		if _, err := pub.PublishWebhook(ctx, "dodo.events.payment.succeeded", m.id, "1788256800", "v1,x", m.body); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	env := append(os.Environ(),
+		childEnv+"=1",
+		"NATS_URL="+srv.ClientURL(),
+		"WORKER_METRICS_ADDR=",
+		"WORKER_ACK_WAIT=2s",
+		"WORKER_BACKOFF_BASE=100ms",
+		"WORKER_BACKOFF_MAX=500ms",
+		"WORKER_MAX_ATTEMPTS=50",
+		"LOG_LEVEL=error",
+	)
+	start := func() *exec.Cmd {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = env
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return cmd
+	}
+	ackFloor := func() uint64 {
+		c, err := js.Consumer(ctx, natsbus.EventsStream, natsbus.WorkerConsumer)
+		if err != nil {
+			return 0
+		}
+		info, err := c.Info(ctx)
+		if err != nil {
+			return 0
+		}
+		return info.AckFloor.Stream
+	}
+
+	first := start()
+	deadline := time.Now().Add(60 * time.Second)
+	for ackFloor() < n/10 {
+		if time.Now().After(deadline) {
+			_ = first.Process.Kill()
+			t.Fatal("the first worker made no progress in 60s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := first.Process.Kill(); err != nil { // SIGKILL: no drain, no cleanup
+		t.Fatal(err)
+	}
+	_ = first.Wait()
+	killedAt := ackFloor()
+	if killedAt >= n {
+		t.Fatalf("the worker finished all %d events before it was killed; the test proves nothing", n)
+	}
+	t.Logf("killed the worker with %d of %d events acknowledged", killedAt, n)
+
+	second := start()
+	deadline = time.Now().Add(120 * time.Second)
+	for ackFloor() < n {
+		if time.Now().After(deadline) {
+			_ = second.Process.Kill()
+			t.Fatalf("the restarted worker did not finish: ack floor %d of %d", ackFloor(), n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Graceful stop this time: SIGTERM drains and exits 0.
+	_ = second.Process.Signal(syscall.SIGTERM)
+	if err := second.Wait(); err != nil {
+		t.Fatalf("worker did not exit cleanly on SIGTERM: %v", err)
+	}
+
+	// Every event's effect, exactly once.
+	out, _ := js.Stream(ctx, natsbus.OutStream)
+	info, _ := out.Info(ctx, jetstream.WithSubjectFilter("offerflow.access.granted.>"))
+	if len(info.State.Subjects) != n {
+		t.Fatalf("grants published for %d customers, want %d", len(info.State.Subjects), n)
+	}
+	for subj, count := range info.State.Subjects {
+		if count != 1 {
+			t.Fatalf("%s: %d grants published, want exactly 1", subj, count)
+		}
+	}
+	if dl := countSubject(t, out, "offerflow.deadletter.>"); dl != 0 {
+		t.Fatalf("%d dead letters, want 0", dl)
+	}
+	store, _ := natsbus.NewAccessStore(ctx, js)
+	ledger, _ := natsbus.NewLedger(ctx, js, "test", time.Minute, time.Now)
+	for i := 0; i < n; i++ {
+		doc, _, err := store.Get(ctx, fmt.Sprintf("cus_%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := doc.View(nil)
+		if len(v.Products) != 1 || v.Products[0].ProductID != "pdt_course" || v.Products[0].Status != "active" {
+			t.Fatalf("cus_%d access = %+v, want pdt_course active", i, v.Products)
+		}
+		if st, _ := ledger.State(ctx, fmt.Sprintf("webhook.msg_%d", i)); st != "done" {
+			t.Fatalf("ledger state of msg_%d = %q, want done", i, st)
+		}
+	}
+}
+
+type natsbusMsg struct {
+	id   string
+	body []byte
+}
+
+func countSubject(t *testing.T, st jetstream.Stream, filter string) int {
+	t.Helper()
+	info, err := st.Info(context.Background(), jetstream.WithSubjectFilter(filter))
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for _, c := range info.State.Subjects {
+		total += int(c)
+	}
+	return total
+}
