@@ -236,22 +236,28 @@ func subscriptionState(eventType, status string) (State, bool) {
 // Apply applies u to doc and returns the new doc, the changes to publish for
 // this webhook (including ones an earlier, interrupted attempt recorded),
 // and whether doc must be stored. It never modifies its argument.
-func Apply(doc Doc, u Update, cat Catalog, now time.Time) (Doc, []Change, bool) {
+//
+// settled reports webhooks whose changes are known to be published; their
+// outbox entries are dropped at this write instead of waiting for
+// OutboxTTL, which keeps busy customers' documents small. nil means none is
+// known.
+func Apply(doc Doc, u Update, cat Catalog, now time.Time, settled func(webhookID string) bool) (Doc, []Change, bool) {
 	next := doc.clone()
 	if next.CustomerID == "" {
 		next.CustomerID = u.CustomerID
 	}
-	dirty := next.pruneOutbox(now)
+	// Pruning alone is not worth a write: it rides along the next one.
+	next.pruneOutbox(now, u.WebhookID, settled)
 
 	if p, ok := next.Outbox[u.WebhookID]; ok {
 		// An earlier attempt stored this webhook's changes: publish them
 		// again, do not apply twice.
-		return next, p.Changes, dirty
+		return next, p.Changes, false
 	}
 	key := sourceKey(u.Kind, u.ID)
 	cur, seen := next.Sources[key]
 	if seen && !u.newerThan(cur) {
-		return next, nil, dirty
+		return next, nil, false
 	}
 	before := next.effective()
 	products := u.Products
@@ -283,15 +289,14 @@ func (d Doc) clone() Doc {
 	return c
 }
 
-func (d *Doc) pruneOutbox(now time.Time) bool {
-	pruned := false
+// pruneOutbox drops expired and settled entries, never the one of the
+// webhook being applied.
+func (d *Doc) pruneOutbox(now time.Time, current string, settled func(string) bool) {
 	for id, p := range d.Outbox {
-		if now.Sub(p.At) > OutboxTTL {
+		if now.Sub(p.At) > OutboxTTL || id != current && settled != nil && settled(id) {
 			delete(d.Outbox, id)
-			pruned = true
 		}
 	}
-	return pruned
 }
 
 // effective returns each product's state across all sources: active if any

@@ -63,7 +63,7 @@ func applyAll(t *testing.T, ds []delivery) (Doc, []Change) {
 		if !ok {
 			continue
 		}
-		next, changes, _ := Apply(doc, u, testCatalog, t0.Add(time.Duration(i)*time.Second))
+		next, changes, _ := Apply(doc, u, testCatalog, t0.Add(time.Duration(i)*time.Second), nil)
 		doc = next
 		all = append(all, changes...)
 	}
@@ -274,7 +274,7 @@ func TestTwoSourcesForOneProduct(t *testing.T) {
 func TestApplyIsIdempotentAndKeepsOutbox(t *testing.T) {
 	u, _ := FromEvent("w1", payEvent(0, "pay_1", "pdt_course"))
 	doc := NewDoc("cus_1")
-	first, changes, dirty := Apply(doc, u, testCatalog, t0)
+	first, changes, dirty := Apply(doc, u, testCatalog, t0, nil)
 	if !dirty || len(changes) != 1 {
 		t.Fatalf("first apply: dirty %v, %d changes; want true, 1", dirty, len(changes))
 	}
@@ -283,20 +283,43 @@ func TestApplyIsIdempotentAndKeepsOutbox(t *testing.T) {
 	}
 	// A redelivery after a crash before publishing: the same changes
 	// again, from the outbox, with nothing to store.
-	again, changes2, dirty2 := Apply(first, u, testCatalog, t0.Add(time.Minute))
+	again, changes2, dirty2 := Apply(first, u, testCatalog, t0.Add(time.Minute), nil)
 	if dirty2 || !slices.EqualFunc(changes, changes2, func(a, b Change) bool { return a.ID == b.ID }) {
 		t.Fatalf("re-apply: dirty %v, changes %v; want false and the same changes", dirty2, changes2)
 	}
-	// After the outbox TTL the entry is pruned and re-applying is a no-op.
-	later, changes3, dirty3 := Apply(again, u, testCatalog, t0.Add(OutboxTTL+time.Minute))
-	if !dirty3 || len(changes3) != 0 || len(later.Outbox) != 0 {
-		t.Fatalf("after TTL: dirty %v, %d changes, outbox %d; want true, 0, 0", dirty3, len(changes3), len(later.Outbox))
+	// After the outbox TTL the entry is pruned and re-applying is a no-op
+	// (the pruning is stored with the next write).
+	later, changes3, dirty3 := Apply(again, u, testCatalog, t0.Add(OutboxTTL+time.Minute), nil)
+	if dirty3 || len(changes3) != 0 || len(later.Outbox) != 0 {
+		t.Fatalf("after TTL: dirty %v, %d changes, outbox %d; want false, 0, 0", dirty3, len(changes3), len(later.Outbox))
+	}
+}
+
+func TestSettledOutboxEntriesArePrunedAtTheNextWrite(t *testing.T) {
+	u1, _ := FromEvent("w1", payEvent(0, "pay_1", "pdt_course"))
+	u2, _ := FromEvent("w2", payEvent(10, "pay_2", "pdt_ebook"))
+	doc, _, _ := Apply(NewDoc("cus_1"), u1, testCatalog, t0, nil)
+	settled := func(id string) bool { return id == "w1" }
+	doc, changes, dirty := Apply(doc, u2, testCatalog, t0.Add(time.Second), settled)
+	if !dirty || len(changes) != 1 {
+		t.Fatalf("dirty %v, %d changes; want true, 1", dirty, len(changes))
+	}
+	if _, ok := doc.Outbox["w1"]; ok {
+		t.Fatal("the settled webhook's outbox entry was kept")
+	}
+	if _, ok := doc.Outbox["w2"]; !ok {
+		t.Fatal("the current webhook's outbox entry is missing")
+	}
+	// The current webhook's own entry is never pruned, even if settled.
+	again, changes, _ := Apply(doc, u2, testCatalog, t0.Add(2*time.Second), func(string) bool { return true })
+	if len(changes) != 1 || len(again.Outbox) != 1 {
+		t.Fatalf("re-applying w2: %d changes, outbox %d; want 1, 1", len(changes), len(again.Outbox))
 	}
 }
 
 func TestViewWithoutCatalog(t *testing.T) {
 	u, _ := FromEvent("w1", payEvent(0, "pay_1", "pdt_course"))
-	doc, changes, _ := Apply(NewDoc("cus_1"), u, nil, t0)
+	doc, changes, _ := Apply(NewDoc("cus_1"), u, nil, t0, nil)
 	v := doc.View(nil)
 	if len(v.Products) != 1 || v.Products[0].ProductID != "pdt_course" || len(v.Products[0].Features) != 0 || v.Features == nil {
 		t.Fatalf("view = %+v, want pdt_course by id with empty features", v)

@@ -61,14 +61,23 @@ func Decode(body []byte) (Event, error) {
 	if !json.Valid(body) {
 		return Event{}, malformed("body is not JSON")
 	}
-	var top map[string]json.RawMessage
-	if err := json.Unmarshal(body, &top); err != nil {
+	// One scan finds the envelope's keys (the common case, and the
+	// worker's hot path); a body whose top-level keys use escapes goes
+	// through encoding/json instead. Both match keys exactly.
+	t, ok := scanTop(body)
+	if !ok {
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(body, &m); err != nil {
+			return Event{}, malformed("body is not a JSON object")
+		}
+		t = topLevel{isObject: true, typ: m["type"], businessID: m["business_id"], timestamp: m["timestamp"], data: m["data"]}
+	}
+	if !t.isObject {
 		return Event{}, malformed("body is not a JSON object")
 	}
-
 	var ev Event
-	typ, ok := top["type"]
-	if !ok || isNull(typ) {
+	typ := json.RawMessage(t.typ)
+	if typ == nil || isNull(typ) {
 		return Event{}, malformed("type is missing")
 	}
 	if !isString(typ) {
@@ -81,7 +90,7 @@ func Decode(body []byte) (Event, error) {
 		return Event{}, malformed("type is empty")
 	}
 
-	if id, ok := top["business_id"]; ok && !isNull(id) {
+	if id := json.RawMessage(t.businessID); id != nil && !isNull(id) {
 		if !isString(id) {
 			return Event{}, malformed("%s: business_id is not a string", ev.Type)
 		}
@@ -90,8 +99,8 @@ func Decode(body []byte) (Event, error) {
 		}
 	}
 
-	ts, ok := top["timestamp"]
-	if !ok || isNull(ts) {
+	ts := json.RawMessage(t.timestamp)
+	if ts == nil || isNull(ts) {
 		return Event{}, malformed("%s: timestamp is missing", ev.Type)
 	}
 	if !isString(ts) {
@@ -102,8 +111,8 @@ func Decode(body []byte) (Event, error) {
 		return Event{}, malformed("%s: timestamp is not RFC 3339: %w", ev.Type, err)
 	}
 
-	data, ok := top["data"]
-	if !ok || isNull(data) {
+	data := json.RawMessage(t.data)
+	if data == nil || isNull(data) {
 		return Event{}, malformed("%s: data is missing", ev.Type)
 	}
 	if !isObject(data) {
@@ -112,7 +121,7 @@ func Decode(body []byte) (Event, error) {
 
 	info, known := knownTypes[ev.Type]
 	if !known {
-		ev.Payload = &Unknown{Raw: data}
+		ev.Payload = &Unknown{Raw: bytes.Clone(data)} // data aliases body
 		return ev, nil
 	}
 	p := info.payload()

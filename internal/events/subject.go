@@ -86,35 +86,67 @@ func PeekType(body []byte) (string, error) {
 	if !json.Valid(body) {
 		return "", ErrNotJSON
 	}
-	// From here on the body is valid JSON, so the scan below needs no
-	// error handling: it only has to find where each value ends.
-	i := skipSpace(body, 0)
-	if body[i] != '{' {
+	top, ok := scanTop(body)
+	if !ok {
+		return peekTypeSlow(body)
+	}
+	if !top.isObject {
 		return "", ErrNoType
 	}
+	val := top.typ
+	if len(val) == 0 || val[0] != '"' {
+		return "", ErrNoType
+	}
+	return typeString(val)
+}
+
+// topLevel holds the raw values of the envelope's keys, found by one scan
+// of a valid JSON body. A key that repeats keeps its last value, as with
+// encoding/json.
+type topLevel struct {
+	isObject                         bool
+	typ, businessID, timestamp, data []byte
+}
+
+// scanTop scans the top level of a valid JSON body for the envelope's keys,
+// skipping nested values without decoding them. It reports false when a
+// top-level key contains escapes, so that the caller takes a slower path
+// through encoding/json that matches keys exactly after unescaping.
+func scanTop(body []byte) (topLevel, bool) {
+	var top topLevel
+	// The body is valid JSON, so the scan needs no error handling: it only
+	// has to find where each value ends.
+	i := skipSpace(body, 0)
+	if body[i] != '{' {
+		return top, true
+	}
+	top.isObject = true
 	i = skipSpace(body, i+1)
-	var val []byte // the last top-level "type" value, with its quotes
 	for body[i] != '}' {
 		keyEnd, keyEscaped := stringEnd(body, i)
 		if keyEscaped {
-			return peekTypeSlow(body)
+			return top, false
 		}
-		isType := string(body[i+1:keyEnd-1]) == "type"
+		key := body[i+1 : keyEnd-1]
 		i = skipSpace(body, keyEnd) // at ':'
 		i = skipSpace(body, i+1)    // at the value
 		end := valueEnd(body, i)
-		if isType {
-			val = body[i:end]
+		switch string(key) {
+		case "type":
+			top.typ = body[i:end]
+		case "business_id":
+			top.businessID = body[i:end]
+		case "timestamp":
+			top.timestamp = body[i:end]
+		case "data":
+			top.data = body[i:end]
 		}
 		i = skipSpace(body, end) // at ',' or '}'
 		if body[i] == ',' {
 			i = skipSpace(body, i+1)
 		}
 	}
-	if len(val) == 0 || val[0] != '"' {
-		return "", ErrNoType
-	}
-	return typeString(val)
+	return top, true
 }
 
 // peekTypeSlow is PeekType for bodies with escaped top-level keys.

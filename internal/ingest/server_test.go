@@ -299,7 +299,7 @@ func TestAccessAPI(t *testing.T) {
 	store, _ := natsbus.NewAccessStore(context.Background(), f.js)
 	doc := access.NewDoc("cus_1")
 	doc.Sources["payment:pay_1"] = access.Source{Kind: access.KindPayment, ID: "pay_1", Products: []string{"pdt_course"}, State: access.Active}
-	if err := store.Put(context.Background(), doc, 0); err != nil {
+	if _, err := store.Put(context.Background(), doc, 0); err != nil {
 		t.Fatal(err)
 	}
 	get := func(id, auth string) (*http.Response, string) {

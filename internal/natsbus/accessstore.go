@@ -51,27 +51,28 @@ func (s *AccessStore) Get(ctx context.Context, customerID string) (access.Doc, u
 	return doc, entry.Revision(), nil
 }
 
-// Put writes doc if the stored revision is still rev (0: if none is stored),
-// and returns ErrConflict otherwise.
-func (s *AccessStore) Put(ctx context.Context, doc access.Doc, rev uint64) error {
+// Put writes doc if the stored revision is still rev (0: if none is stored)
+// and returns the new revision, or ErrConflict.
+func (s *AccessStore) Put(ctx context.Context, doc access.Doc, rev uint64) (uint64, error) {
 	val, err := json.Marshal(doc)
 	if err != nil {
-		return fmt.Errorf("encode access of %s: %w", doc.CustomerID, err)
+		return 0, fmt.Errorf("encode access of %s: %w", doc.CustomerID, err)
 	}
 	key := Token(doc.CustomerID)
+	var next uint64
 	if rev == 0 {
-		_, err = s.kv.Create(ctx, key, val)
+		next, err = s.kv.Create(ctx, key, val)
 		if errors.Is(err, jetstream.ErrKeyExists) {
-			return ErrConflict
+			return 0, ErrConflict
 		}
 	} else {
-		_, err = s.kv.Update(ctx, key, val, rev)
+		next, err = s.kv.Update(ctx, key, val, rev)
 		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-			return ErrConflict
+			return 0, ErrConflict
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("write access of %s: %w", doc.CustomerID, err)
+		return 0, fmt.Errorf("write access of %s: %w", doc.CustomerID, err)
 	}
-	return nil
+	return next, nil
 }

@@ -50,11 +50,20 @@ type Worker struct {
 	publisher *natsbus.Publisher
 	catalog   access.Catalog
 	now       func() time.Time
+	docs      *docCache
+	settled   *settledSet
 }
+
+// Bounds of the worker's memory of documents and settled webhooks.
+const (
+	maxCachedDocs   = 100_000
+	maxSettledHooks = 100_000
+)
 
 // New returns a Worker. catalog may be nil (access by product id only).
 func New(ledger *natsbus.Ledger, store *natsbus.AccessStore, pub *natsbus.Publisher, catalog access.Catalog, now func() time.Time) *Worker {
-	return &Worker{ledger: ledger, store: store, publisher: pub, catalog: catalog, now: now}
+	return &Worker{ledger: ledger, store: store, publisher: pub, catalog: catalog, now: now,
+		docs: newDocCache(maxCachedDocs), settled: newSettledSet(maxSettledHooks)}
 }
 
 // Handle is the worker's natsbus.Handler.
@@ -93,26 +102,35 @@ func (w *Worker) Handle(ctx context.Context, d natsbus.Delivery) error {
 	if err := w.publishChanges(ctx, changes); err != nil {
 		return err
 	}
-	return w.ledger.Commit(ctx, claim)
+	if err := w.ledger.Commit(ctx, claim); err != nil {
+		return err
+	}
+	w.settled.add(id)
+	return nil
 }
 
-// applyAccess reads the customer's doc, applies the update and writes it
-// back with compare-and-swap, re-reading when another worker got there
-// first.
+// applyAccess reads the customer's doc (from the cache when it can),
+// applies the update and writes it back with compare-and-swap, re-reading
+// from the store when another handler or replica got there first.
 func (w *Worker) applyAccess(ctx context.Context, u access.Update) ([]access.Change, error) {
 	for attempt := 0; ; attempt++ {
-		doc, rev, err := w.store.Get(ctx, u.CustomerID)
-		if err != nil {
-			return nil, err
+		doc, rev, cached := w.docs.get(u.CustomerID)
+		if !cached {
+			var err error
+			if doc, rev, err = w.store.Get(ctx, u.CustomerID); err != nil {
+				return nil, err
+			}
 		}
-		next, changes, dirty := access.Apply(doc, u, w.catalog, w.now())
+		next, changes, dirty := access.Apply(doc, u, w.catalog, w.now(), w.settled.has)
 		if !dirty {
 			return changes, nil
 		}
-		err = w.store.Put(ctx, next, rev)
+		newRev, err := w.store.Put(ctx, next, rev)
 		if err == nil {
+			w.docs.put(u.CustomerID, next, newRev)
 			return changes, nil
 		}
+		w.docs.drop(u.CustomerID)
 		if !errors.Is(err, natsbus.ErrConflict) || attempt >= 50 {
 			return nil, err
 		}
