@@ -58,14 +58,15 @@ type Unknown struct {
 // again as in PeekType. The fields inside data are matched as encoding/json
 // does. Every error wraps ErrMalformed and names the offending field.
 func Decode(body []byte) (Event, error) {
-	if !json.Valid(body) {
+	// One scan validates the body and finds the envelope's keys (the
+	// common case, and the worker's hot path); a body whose top-level keys
+	// use escapes goes through encoding/json instead. Both match keys
+	// exactly.
+	t, valid, keysOK := scanEnvelope(body)
+	if !valid {
 		return Event{}, malformed("body is not JSON")
 	}
-	// One scan finds the envelope's keys (the common case, and the
-	// worker's hot path); a body whose top-level keys use escapes goes
-	// through encoding/json instead. Both match keys exactly.
-	t, ok := scanTop(body)
-	if !ok {
+	if !keysOK {
 		var m map[string]json.RawMessage
 		if err := json.Unmarshal(body, &m); err != nil {
 			return Event{}, malformed("body is not a JSON object")

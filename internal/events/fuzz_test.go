@@ -90,3 +90,16 @@ func FuzzPeekType(f *testing.F) {
 		}
 	})
 }
+
+// FuzzScan: the one-pass scanner agrees with json.Valid on every input.
+func FuzzScan(f *testing.F) {
+	for _, s := range []string{`{}`, `[]`, `{"a":[1,2,{"b":null}]}`, `"\u00e9"`, `-0.5e+10`, `01`, `1.`, `{"a":1,}`, `[1 2]`, "\"\x01\"", `"\x"`, `tru`, ` {"type" : "x"} `, `{"\u0074ype":"x"}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		_, valid, _ := scanEnvelope(body)
+		if want := json.Valid(body); valid != want {
+			t.Fatalf("scanEnvelope(%q) valid = %v, json.Valid = %v", body, valid, want)
+		}
+	})
+}

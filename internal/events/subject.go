@@ -83,11 +83,11 @@ func ValidType(t string) bool {
 // slow path through encoding/json, which matches keys exactly too: unlike
 // decoding into a struct, "TYPE" is not "type".
 func PeekType(body []byte) (string, error) {
-	if !json.Valid(body) {
+	top, valid, keysOK := scanEnvelope(body)
+	if !valid {
 		return "", ErrNotJSON
 	}
-	top, ok := scanTop(body)
-	if !ok {
+	if !keysOK {
 		return peekTypeSlow(body)
 	}
 	if !top.isObject {
@@ -106,47 +106,6 @@ func PeekType(body []byte) (string, error) {
 type topLevel struct {
 	isObject                         bool
 	typ, businessID, timestamp, data []byte
-}
-
-// scanTop scans the top level of a valid JSON body for the envelope's keys,
-// skipping nested values without decoding them. It reports false when a
-// top-level key contains escapes, so that the caller takes a slower path
-// through encoding/json that matches keys exactly after unescaping.
-func scanTop(body []byte) (topLevel, bool) {
-	var top topLevel
-	// The body is valid JSON, so the scan needs no error handling: it only
-	// has to find where each value ends.
-	i := skipSpace(body, 0)
-	if body[i] != '{' {
-		return top, true
-	}
-	top.isObject = true
-	i = skipSpace(body, i+1)
-	for body[i] != '}' {
-		keyEnd, keyEscaped := stringEnd(body, i)
-		if keyEscaped {
-			return top, false
-		}
-		key := body[i+1 : keyEnd-1]
-		i = skipSpace(body, keyEnd) // at ':'
-		i = skipSpace(body, i+1)    // at the value
-		end := valueEnd(body, i)
-		switch string(key) {
-		case "type":
-			top.typ = body[i:end]
-		case "business_id":
-			top.businessID = body[i:end]
-		case "timestamp":
-			top.timestamp = body[i:end]
-		case "data":
-			top.data = body[i:end]
-		}
-		i = skipSpace(body, end) // at ',' or '}'
-		if body[i] == ',' {
-			i = skipSpace(body, i+1)
-		}
-	}
-	return top, true
 }
 
 // peekTypeSlow is PeekType for bodies with escaped top-level keys.
@@ -181,69 +140,4 @@ func typeString(lit []byte) (string, error) {
 		return "", ErrNoType
 	}
 	return s, nil
-}
-
-// skipSpace returns the index of the first non-whitespace byte of b at or
-// after i.
-func skipSpace(b []byte, i int) int {
-	for i < len(b) {
-		switch b[i] {
-		case ' ', '\t', '\n', '\r':
-			i++
-		default:
-			return i
-		}
-	}
-	return i
-}
-
-// stringEnd returns the index just past the string literal starting at
-// b[i] (a '"'), and whether it contains escapes.
-func stringEnd(b []byte, i int) (end int, escaped bool) {
-	for i++; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			escaped = true
-			i++ // skip the escaped byte; \uXXXX's hex digits are plain bytes
-		case '"':
-			return i + 1, escaped
-		}
-	}
-	return len(b), escaped
-}
-
-// valueEnd returns the index just past the JSON value starting at b[i].
-func valueEnd(b []byte, i int) int {
-	switch b[i] {
-	case '"':
-		end, _ := stringEnd(b, i)
-		return end
-	case '{', '[':
-		depth := 0
-		for i < len(b) {
-			switch b[i] {
-			case '"':
-				i, _ = stringEnd(b, i)
-				continue
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return i + 1
-				}
-			}
-			i++
-		}
-		return i
-	}
-	// A number, true, false or null: it ends at a delimiter.
-	for i < len(b) {
-		switch b[i] {
-		case ',', '}', ']', ' ', '\t', '\n', '\r':
-			return i
-		}
-		i++
-	}
-	return i
 }

@@ -204,3 +204,36 @@ func BenchmarkDecode(b *testing.B) {
 		}
 	}
 }
+
+func TestScanAgreesWithJSONValid(t *testing.T) {
+	deep := func(n int) []byte {
+		return []byte(strings.Repeat("[", n) + strings.Repeat("]", n))
+	}
+	tests := []struct {
+		name string
+		body []byte
+	}{
+		{name: "empty", body: nil},
+		{name: "max depth", body: deep(10000)},
+		{name: "over max depth", body: deep(10001)},
+		{name: "object at max depth", body: []byte(`{"a":` + string(deep(9999)) + `}`)},
+		{name: "object over max depth", body: []byte(`{"a":` + string(deep(10000)) + `}`)},
+		{name: "leading zero", body: []byte(`{"n":01}`)},
+		{name: "exponent without digits", body: []byte(`{"n":1e}`)},
+		{name: "bad escape", body: []byte(`{"s":"\q"}`)},
+		{name: "short unicode escape", body: []byte(`{"s":"\u12"}`)},
+		{name: "control character", body: []byte("{\"s\":\"a\tb\"}")},
+		{name: "invalid UTF-8 is valid JSON", body: []byte("{\"s\":\"\xff\"}")},
+		{name: "trailing garbage", body: []byte(`{} x`)},
+		{name: "two values", body: []byte(`{} {}`)},
+		{name: "payment", body: []byte(`{"business_id":"b","type":"payment.succeeded","timestamp":"2026-09-01T10:00:00Z","data":{"a":[1,-2.5e3,true,false,null,"x"]}}`)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, got, _ := scanEnvelope(tt.body)
+			if want := json.Valid(tt.body); got != want {
+				t.Fatalf("scanEnvelope valid = %v, json.Valid = %v", got, want)
+			}
+		})
+	}
+}
