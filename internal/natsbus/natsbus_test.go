@@ -25,9 +25,6 @@ func TestMain(m *testing.M) {
 		// with Shutdown/Close in t.Cleanup, but some finish a moment
 		// after; these are theirs, not ours.
 		goleak.IgnoreTopFunction("github.com/nats-io/nats-server/v2/server.(*Server).startGoRoutine.func1"),
-		goleak.IgnoreAnyFunction("github.com/nats-io/nats-server/v2/server.(*Server).Start.func1"),
-		goleak.IgnoreTopFunction("time.Sleep"),
-		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
 	)
 }
 
