@@ -138,17 +138,8 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	nc := natstest.Connect(t, srv)
 	js, _ := jetstream.New(nc)
-	st, err := js.Stream(context.Background(), natsbus.EventsStream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, _ := st.Info(context.Background())
 	inStream := map[string]bool{}
-	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
-		m, err := st.GetMsg(context.Background(), seq)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, m := range natstest.Messages(t, js, natsbus.EventsStream, "") {
 		inStream[m.Header.Get("webhook-id")] = true
 	}
 	for id := range stored {

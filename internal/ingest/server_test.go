@@ -114,20 +114,7 @@ func (f *fixture) post(t *testing.T, r req) *http.Response {
 
 func (f *fixture) stored(t *testing.T) []*jetstream.RawStreamMsg {
 	t.Helper()
-	ctx := context.Background()
-	st, err := f.js.Stream(ctx, natsbus.EventsStream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, _ := st.Info(ctx)
-	var out []*jetstream.RawStreamMsg
-	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
-		m, err := st.GetMsg(ctx, seq)
-		if err == nil {
-			out = append(out, m)
-		}
-	}
-	return out
+	return natstest.Messages(t, f.js, natsbus.EventsStream, "")
 }
 
 const payment = `{"business_id":"bus_1","type":"payment.succeeded","timestamp":"2026-09-01T10:00:00Z","data":{"payload_type":"Payment","payment_id":"pay_1"}}`

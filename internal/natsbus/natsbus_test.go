@@ -309,61 +309,18 @@ func publishTestEvent(t *testing.T, js jetstream.JetStream, typ, id string) {
 	}
 }
 
-// waitFor polls cond until it holds or the deadline passes.
 func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	natstest.WaitFor(t, d, what, cond)
 }
 
 func deadLetters(t *testing.T, js jetstream.JetStream) []*jetstream.RawStreamMsg {
 	t.Helper()
-	ctx := context.Background()
-	st, err := js.Stream(ctx, OutStream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, _ := st.Info(ctx)
-	var out []*jetstream.RawStreamMsg
-	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
-		m, err := st.GetMsg(ctx, seq)
-		if err != nil {
-			continue
-		}
-		if strings.HasPrefix(m.Subject, DeadLetterPrefix) {
-			out = append(out, m)
-		}
-	}
-	return out
+	return natstest.Messages(t, js, OutStream, DeadLetterPrefix)
 }
 
-// consumerSettled reports whether the worker consumer has acknowledged (or
-// terminated) everything in DODO_EVENTS: its ack floor reached the stream's
-// last sequence. NumPending alone is not enough: right after a publish the
-// consumer may not have counted the new message yet.
 func consumerSettled(t *testing.T, js jetstream.JetStream) func() bool {
-	return func() bool {
-		ctx := context.Background()
-		st, err := js.Stream(ctx, EventsStream)
-		if err != nil {
-			return false
-		}
-		sinfo, err := st.Info(ctx)
-		if err != nil {
-			return false
-		}
-		c, err := js.Consumer(ctx, EventsStream, WorkerConsumer)
-		if err != nil {
-			return false
-		}
-		info, err := c.Info(ctx)
-		return err == nil && info.AckFloor.Stream >= sinfo.State.LastSeq && info.NumAckPending == 0
-	}
+	return natstest.Settled(js, EventsStream, WorkerConsumer)
 }
 
 func TestConsumerAckPolicy(t *testing.T) {

@@ -107,21 +107,12 @@ func RunIngest(ctx context.Context, cfg IngestConfig, log *zap.Logger, opt Inges
 		return err
 	}
 
-	nc, err := Connect(cfg.NATSURL, cfg.NATSCreds, "offerflow-ingest", log, opt.NATSOptions...)
+	nc, js, err := cfg.open(ctx, "offerflow-ingest", log, opt.NATSOptions, cfg.MaxPending, cfg.PublishTimeout)
 	if err != nil {
 		return err
 	}
 	defer drainConn(nc, 10*time.Second)
-	js, err := natsbus.NewPublishJetStream(nc, cfg.MaxPending, cfg.PublishTimeout)
-	if err != nil {
-		return err
-	}
-	setupCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if err := natsbus.EnsureStreams(setupCtx, js, cfg.Streams); err != nil {
-		return err
-	}
-	store, err := natsbus.NewAccessStore(setupCtx, js)
+	store, err := natsbus.NewAccessStore(ctx, js)
 	if err != nil {
 		return err
 	}

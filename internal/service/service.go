@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
@@ -116,6 +117,26 @@ func redactURL(u string) string {
 		}
 	}
 	return strings.Join(parts, ",")
+}
+
+// open connects to NATS as name and makes sure the streams and buckets
+// exist, as every service does at start. The caller drains the connection.
+func (c *Common) open(ctx context.Context, name string, log *zap.Logger, opts []nats.Option, maxPending int, timeout time.Duration) (*nats.Conn, jetstream.JetStream, error) {
+	nc, err := Connect(c.NATSURL, c.NATSCreds, name, log, opts...)
+	if err != nil {
+		return nil, nil, err
+	}
+	js, err := natsbus.NewPublishJetStream(nc, maxPending, timeout)
+	if err == nil {
+		setupCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err = natsbus.EnsureStreams(setupCtx, js, c.Streams)
+		cancel()
+	}
+	if err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	return nc, js, nil
 }
 
 // LoadCatalog loads the rules file, or returns nil when path is empty.

@@ -112,27 +112,18 @@ func RunWorker(ctx context.Context, cfg WorkerConfig, log *zap.Logger, opt Worke
 	if err != nil {
 		return err
 	}
-	nc, err := Connect(cfg.NATSURL, cfg.NATSCreds, "offerflow-worker", log, opt.NATSOptions...)
+	nc, js, err := cfg.open(ctx, "offerflow-worker", log, opt.NATSOptions, 4096, 10*time.Second)
 	if err != nil {
 		return err
 	}
 	defer drainConn(nc, 10*time.Second)
-	js, err := natsbus.NewPublishJetStream(nc, 4096, 10*time.Second)
-	if err != nil {
-		return err
-	}
-	setupCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if err := natsbus.EnsureStreams(setupCtx, js, cfg.Streams); err != nil {
-		return err
-	}
 	// A claim outlives the consumer's AckWait, so a slow but alive worker
 	// keeps it while the message is redelivered to nobody else.
-	ledger, err := natsbus.NewLedger(setupCtx, js, owner, 2*cfg.AckWait, now)
+	ledger, err := natsbus.NewLedger(ctx, js, owner, 2*cfg.AckWait, now)
 	if err != nil {
 		return err
 	}
-	store, err := natsbus.NewAccessStore(setupCtx, js)
+	store, err := natsbus.NewAccessStore(ctx, js)
 	if err != nil {
 		return err
 	}

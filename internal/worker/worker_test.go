@@ -112,40 +112,13 @@ func (s *stack) post(t *testing.T, id string, body []byte) int {
 
 // settled reports whether the worker consumer has settled everything stored.
 func (s *stack) settled() bool {
-	ctx := context.Background()
-	st, err := s.js.Stream(ctx, natsbus.EventsStream)
-	if err != nil {
-		return false
-	}
-	si, err := st.Info(ctx)
-	if err != nil {
-		return false
-	}
-	c, err := s.js.Consumer(ctx, natsbus.EventsStream, natsbus.WorkerConsumer)
-	if err != nil {
-		return false
-	}
-	ci, err := c.Info(ctx)
-	return err == nil && ci.AckFloor.Stream >= si.State.LastSeq && ci.NumAckPending == 0
+	return natstest.Settled(s.js, natsbus.EventsStream, natsbus.WorkerConsumer)()
 }
 
 // published returns what offerflow published on subjects under prefix.
 func (s *stack) published(t *testing.T, prefix string) []*jetstream.RawStreamMsg {
 	t.Helper()
-	ctx := context.Background()
-	st, err := s.js.Stream(ctx, natsbus.OutStream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, _ := st.Info(ctx)
-	var out []*jetstream.RawStreamMsg
-	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
-		m, err := st.GetMsg(ctx, seq)
-		if err == nil && strings.HasPrefix(m.Subject, prefix) {
-			out = append(out, m)
-		}
-	}
-	return out
+	return natstest.Messages(t, s.js, natsbus.OutStream, prefix)
 }
 
 func (s *stack) access(t *testing.T, customer string) []string {
@@ -163,13 +136,7 @@ func (s *stack) access(t *testing.T, customer string) []string {
 
 func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	natstest.WaitFor(t, d, what, cond)
 }
 
 var base = time.Date(2026, 9, 1, 10, 0, 0, 0, time.UTC)
