@@ -1,0 +1,689 @@
+package main
+
+// `offerflow bench worker`: one worker, with the full ledger and access
+// semantics, working through a stream full of access events, beside the
+// naive step the issue measured (claim, publish, commit, ack) one at a time
+// and with 32 handlers in parallel. Each runs on a fresh nats-server filled
+// with the same messages.
+//
+// After the worker has drained the stream, every customer's stored access
+// is compared with a model of what it must be, whatever the arrival order
+// and the duplicates.
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"maps"
+	"runtime"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/offerflow/offerflow/internal/conf"
+	"github.com/offerflow/offerflow/internal/natsbus"
+	"github.com/offerflow/offerflow/internal/service"
+	"github.com/offerflow/offerflow/internal/webhook"
+)
+
+type workerBenchConfig struct {
+	n, customers, concurrency int
+	dupPct, refParallel       int
+	serialProcs               int
+	seed                      uint64
+	syncAlways, refs          bool
+	timeout, refTime          time.Duration
+	cpuprofile                string
+}
+
+// naiveConsumer is the durable consumer of the naive reference.
+const naiveConsumer = "offerflow-bench-naive"
+
+func runBenchWorker(ctx context.Context, args []string, stdout io.Writer) error {
+	var cfg workerBenchConfig
+	fs := flag.NewFlagSet("offerflow bench worker", flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	fs.IntVar(&cfg.n, "n", 50000, "messages in the stream, duplicates included")
+	fs.IntVar(&cfg.customers, "customers", 5000, "customers the events are spread over")
+	fs.IntVar(&cfg.concurrency, "concurrency", 0, "the worker's concurrent handlers (0: the worker's default)")
+	fs.IntVar(&cfg.dupPct, "dup-pct", 5, "percent of messages that are a second delivery of another message's webhook-id")
+	fs.Uint64Var(&cfg.seed, "seed", 1, "seed of the event mix and the publish order")
+	fs.BoolVar(&cfg.syncAlways, "sync-always", false, "nats-server fsyncs every write (default: its usual fsync interval)")
+	fs.BoolVar(&cfg.refs, "refs", true, "also measure the naive references")
+	fs.IntVar(&cfg.refParallel, "ref-parallel", 32, "handlers of the parallel naive reference")
+	fs.IntVar(&cfg.serialProcs, "serial-procs", 1, "GOMAXPROCS while the one-at-a-time reference runs (0: unchanged); see the note in the output")
+	fs.DurationVar(&cfg.timeout, "timeout", 3*time.Minute, "time bound of the worker's run to drain the stream")
+	fs.DurationVar(&cfg.refTime, "ref-time", 20*time.Second, "time bound of each naive reference; its rate is then over the messages it acknowledged")
+	fs.StringVar(&cfg.cpuprofile, "cpuprofile", "", "write a CPU profile of the whole run to this file; samples are labelled part=worker|naive-1|naive-<n>|fill|nats-server")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	if cfg.n < 1 || cfg.customers < 1 || cfg.concurrency < 0 || cfg.dupPct < 0 || cfg.dupPct > 50 || cfg.refParallel < 1 || cfg.timeout <= 0 || cfg.refTime <= 0 || cfg.serialProcs < 0 {
+		return errors.New("-n, -customers, -ref-parallel, -timeout and -ref-time must be > 0, -concurrency and -serial-procs >= 0, -dup-pct in 0..50")
+	}
+	stopProfile, err := startCPUProfile(cfg.cpuprofile)
+	if err != nil {
+		return err
+	}
+	b := &workerBench{cfg: cfg, out: report{stdout}, started: time.Now()}
+	runErr := b.run(ctx, commandLine("worker", args), flagSettings(fs))
+	return errors.Join(runErr, stopProfile())
+}
+
+// workerBench holds one run's state.
+type workerBench struct {
+	cfg      workerBenchConfig
+	out      report
+	started  time.Time
+	sc       *accessScenario
+	problems []string
+}
+
+// drainRun is what one consumer did with the stream.
+type drainRun struct {
+	name     string
+	handlers int
+	handled  int // messages acknowledged: all of them unless a time bound hit
+	elapsed  time.Duration
+	info     *jetstream.ConsumerInfo
+	heapPeak uint64
+	others   float64 // share of CPU time other processes took meanwhile
+	failures int64   // naive reference: steps that failed and were retried
+}
+
+func (r drainRun) rate() float64 {
+	if r.elapsed <= 0 {
+		return 0
+	}
+	return float64(r.handled) / r.elapsed.Seconds()
+}
+
+func (b *workerBench) run(ctx context.Context, cmdLine, settings string) error {
+	o := b.out
+	wc, err := workerDefaults()
+	if err != nil {
+		return err
+	}
+	if b.cfg.concurrency > 0 {
+		wc.Concurrency = b.cfg.concurrency
+	}
+	sc, err := genScenario(b.cfg.seed, b.cfg.n, b.cfg.customers, b.cfg.dupPct, webhook.NewSecret(randomBytes(32)))
+	if err != nil {
+		return err
+	}
+	b.sc = sc
+
+	o.line("offerflow bench worker")
+	o.line("command:  %s", cmdLine)
+	o.line("settings: %s", settings)
+	o.line("machine:  %s; %s", machineLine(), otherCPULoad())
+	o.line("note:     the worker, nats-server and the bench run in one process and share its CPUs.")
+	o.line("stream:   %d messages: %d events of %d customers, %d second deliveries of a webhook-id (own Nats-Msg-Id, so the",
+		len(sc.msgs), sc.unique, len(sc.customers), sc.duplicates)
+	o.line("          stream keeps them and the ledger must skip them); published in shuffled order; %d events share", sc.ties)
+	o.line("          their predecessor's timestamp. Mix: %s", typeMix(sc.types))
+	o.line("storage:  file, %s", map[bool]string{true: "fsync on every write (-sync-always)", false: "default fsync interval"}[b.cfg.syncAlways])
+	o.line("")
+
+	worker, err := b.measureWorker(ctx, wc)
+	if err != nil {
+		return err
+	}
+	runs := []drainRun{worker}
+	if b.cfg.refs {
+		for _, h := range []int{1, b.cfg.refParallel} {
+			r, err := b.measureNaive(ctx, h)
+			if err != nil {
+				return err
+			}
+			runs = append(runs, r)
+		}
+	}
+	b.printSummary(runs)
+	o.line("")
+	o.line("elapsed: %s", time.Since(b.started).Round(100*time.Millisecond))
+	if len(b.problems) > 0 {
+		o.line("")
+		o.line("FAILED:")
+		for _, p := range b.problems {
+			o.line("  - %s", p)
+		}
+		return fmt.Errorf("bench worker: %d problem(s), first: %s", len(b.problems), b.problems[0])
+	}
+	return nil
+}
+
+// workerDefaults returns the worker's configuration as if started without
+// flags or environment, as `offerflow dev` does.
+func workerDefaults() (service.WorkerConfig, error) {
+	var wc service.WorkerConfig
+	s := conf.New("worker", func(string) string { return "" }, io.Discard)
+	wc.Declare(s)
+	return wc, s.Parse(nil)
+}
+
+// benchStream is a fresh nats-server with the streams, filled with the
+// scenario, and the bench's own connection to it.
+type benchStream struct {
+	ns *benchNATS
+	nc *nats.Conn
+	js jetstream.JetStream
+}
+
+func (s *benchStream) close() {
+	s.nc.Close()
+	s.ns.stop()
+}
+
+func (b *workerBench) newStream(ctx context.Context, name string) (*benchStream, error) {
+	ns, err := startBenchNATS(ctx, name, b.cfg.syncAlways)
+	if err != nil {
+		return nil, err
+	}
+	nc, err := nats.Connect(ns.url, nats.Name("offerflow-bench-fill"))
+	if err != nil {
+		ns.stop()
+		return nil, err
+	}
+	s := &benchStream{ns: ns, nc: nc}
+	if err := b.fill(ctx, s); err != nil {
+		s.close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// fill creates the streams and publishes the scenario, pipelined with the
+// ingest's publisher.
+func (b *workerBench) fill(ctx context.Context, s *benchStream) error {
+	js, err := natsbus.NewPublishJetStream(s.nc, benchMaxPending, 30*time.Second)
+	if err != nil {
+		return err
+	}
+	s.js = js
+	if err := natsbus.EnsureStreams(ctx, js, natsbus.DefaultStreamSettings()); err != nil {
+		return err
+	}
+	pub := natsbus.NewPublisher(js, 30*time.Second)
+	start := time.Now()
+	var ferr error
+	labelled(ctx, "fill", func() {
+		const batch = 1000
+		for i := 0; i < len(b.sc.msgs) && ferr == nil; i += batch {
+			msgs := make([]*nats.Msg, 0, batch)
+			for _, m := range b.sc.msgs[i:min(i+batch, len(b.sc.msgs))] {
+				msgs = append(msgs, m.natsMsg())
+			}
+			ferr = pub.PublishAll(ctx, msgs)
+		}
+	})
+	if ferr != nil {
+		return fmt.Errorf("fill: %w", ferr)
+	}
+	elapsed := time.Since(start)
+	st, err := js.Stream(ctx, natsbus.EventsStream)
+	if err != nil {
+		return err
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return err
+	}
+	if info.State.Msgs != uint64(len(b.sc.msgs)) {
+		return fmt.Errorf("fill: DODO_EVENTS holds %d messages, want %d", info.State.Msgs, len(b.sc.msgs))
+	}
+	b.out.line("filled DODO_EVENTS on %s with %d messages in %s (%s msg/s)", s.ns.url, len(b.sc.msgs), elapsed.Round(time.Millisecond),
+		thousands(float64(len(b.sc.msgs))/elapsed.Seconds()))
+	return nil
+}
+
+// measureWorker runs one worker (service.RunWorker, as in production) on a
+// filled stream until its consumer has nothing pending and nothing
+// unacknowledged, then stops it and checks every customer's access.
+func (b *workerBench) measureWorker(ctx context.Context, wc service.WorkerConfig) (drainRun, error) {
+	s, err := b.newStream(ctx, "offerflow-bench-worker")
+	if err != nil {
+		return drainRun{}, err
+	}
+	defer s.close()
+	wc.NATSURL = s.ns.url
+	wc.MetricsAddr = ""
+	if err := wc.Validate(); err != nil {
+		return drainRun{}, err
+	}
+	tally := &logTally{counts: map[string]int{}, samples: map[string]string{}}
+	log := zap.New(tallyCore{t: tally})
+
+	runtime.GC()
+	sampler := startHeapSampler(5 * time.Millisecond)
+	watch := startCPUWatch()
+	wctx, stop := context.WithCancel(ctx)
+	defer stop()
+	var runErr error
+	done := make(chan struct{})
+	start := time.Now()
+	labelled(ctx, "worker", func() {
+		go func() {
+			defer close(done)
+			runErr = service.RunWorker(wctx, wc, log, service.WorkerOptions{})
+		}()
+	})
+	info, drained, drainErr := waitDrained(ctx, s.js, natsbus.WorkerConsumer, b.cfg.timeout, done)
+	elapsed := time.Since(start)
+	others := watch.others()
+	stop()
+	<-done
+	_, heapPeak := sampler.finish()
+	if err := errors.Join(drainErr, runErr); err != nil {
+		return drainRun{}, fmt.Errorf("worker: %w", err)
+	}
+	if !drained {
+		// The correctness check below needs every message handled.
+		return drainRun{}, fmt.Errorf("worker: not drained within %s (-timeout): %d pending, %d unacknowledged", b.cfg.timeout, info.NumPending, info.NumAckPending)
+	}
+	r := drainRun{name: fmt.Sprintf("offerflow worker (%d handlers)", wc.Concurrency), handlers: wc.Concurrency, handled: len(b.sc.msgs),
+		elapsed: elapsed, info: info, heapPeak: heapPeak, others: others}
+
+	o := b.out
+	o.line("worker: %d handlers (max ack pending %d, ack wait %s): %d messages in %s = %s events/s; redelivered %d; peak heap %s; others %s",
+		wc.Concurrency, wc.MaxAckPending, wc.AckWait, len(b.sc.msgs), elapsed.Round(time.Millisecond), thousands(r.rate()),
+		info.NumRedelivered, mib(heapPeak), othersPct(others))
+	for _, l := range tally.lines() {
+		o.line("worker log: %s", l)
+	}
+	if err := b.verify(ctx, s.js); err != nil {
+		return drainRun{}, err
+	}
+	o.line("")
+	return r, nil
+}
+
+// verify compares every customer's stored access with the model and counts
+// dead letters and published changes.
+func (b *workerBench) verify(ctx context.Context, js jetstream.JetStream) error {
+	store, err := natsbus.NewAccessStore(ctx, js)
+	if err != nil {
+		return err
+	}
+	var (
+		mismatches int
+		samples    []string
+	)
+	for _, cust := range b.sc.customers {
+		doc, _, err := store.Get(ctx, cust)
+		if err != nil {
+			return err
+		}
+		got := map[string]string{}
+		for _, p := range doc.View(nil).Products {
+			got[p.ProductID] = string(p.Status)
+		}
+		if want := b.sc.want[cust]; !maps.Equal(got, want) {
+			mismatches++
+			if len(samples) < 5 {
+				samples = append(samples, fmt.Sprintf("%s: got %v, want %v", cust, sortedMap(got), sortedMap(want)))
+			}
+		}
+	}
+	dead, err := countSubjects(ctx, js, natsbus.OutStream, natsbus.DeadLetterPrefix+">")
+	if err != nil {
+		return err
+	}
+	changes, err := countSubjects(ctx, js, natsbus.OutStream, "offerflow.access.>")
+	if err != nil {
+		return err
+	}
+	o := b.out
+	verdict := "OK"
+	if mismatches > 0 {
+		verdict = "FAIL"
+		b.problems = append(b.problems, fmt.Sprintf("%d of %d customers' access differs from the model, e.g. %s", mismatches, len(b.sc.customers), samples[0]))
+	}
+	o.line("access check: %d customers compared with the model, mismatches %d: %s", len(b.sc.customers), mismatches, verdict)
+	for _, s := range samples {
+		o.line("  mismatch %s", s)
+	}
+	verdict = "OK"
+	if dead > 0 {
+		verdict = "FAIL"
+		b.problems = append(b.problems, fmt.Sprintf("%d dead letters in %s", dead, natsbus.OutStream))
+	}
+	o.line("dead letters: %d: %s", dead, verdict)
+	o.line("access changes published to %s: %d", natsbus.OutStream, changes)
+	return nil
+}
+
+// countSubjects counts a stream's messages on subjects matching filter.
+func countSubjects(ctx context.Context, js jetstream.JetStream, stream, filter string) (uint64, error) {
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		return 0, err
+	}
+	info, err := s.Info(ctx, jetstream.WithSubjectFilter(filter))
+	if err != nil {
+		return 0, fmt.Errorf("stream %s info: %w", stream, err)
+	}
+	var n uint64
+	for _, c := range info.State.Subjects {
+		n += c
+	}
+	return n, nil
+}
+
+// measureNaive runs the naive step on a fresh, filled stream with the given
+// number of handlers: claim the webhook-id (KV create in the ledger bucket),
+// publish one message to OFFERFLOW and wait for its ack, commit (KV update),
+// ack. It decodes nothing and keeps no access state: it is the cost of the
+// bookkeeping alone.
+func (b *workerBench) measureNaive(ctx context.Context, handlers int) (drainRun, error) {
+	part := fmt.Sprintf("naive-%d", handlers)
+	s, err := b.newStream(ctx, "offerflow-bench-"+part)
+	if err != nil {
+		return drainRun{}, err
+	}
+	defer s.close()
+	var nc *nats.Conn
+	labelled(ctx, part, func() { nc, err = nats.Connect(s.ns.url, nats.Name("offerflow-bench-"+part)) })
+	if err != nil {
+		return drainRun{}, err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return drainRun{}, err
+	}
+	kv, err := js.KeyValue(ctx, natsbus.LedgerBucket)
+	if err != nil {
+		return drainRun{}, err
+	}
+	procs := runtime.GOMAXPROCS(0)
+	if handlers == 1 && b.cfg.serialProcs > 0 {
+		// One message at a time is a chain of loopback round trips between
+		// this handler and nats-server. With two Ps each hop may wake the
+		// other vCPU, and on a VM that wake-up can take milliseconds: the
+		// figure then swings from about 5,000/s to about 100/s between
+		// runs. On one P the hops are goroutine switches; the work needs
+		// no more than one core anyway. Restored before the next run.
+		procs = b.cfg.serialProcs
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+	}
+
+	runtime.GC()
+	sampler := startHeapSampler(5 * time.Millisecond)
+	watch := startCPUWatch()
+	start := time.Now()
+	cons, err := js.CreateOrUpdateConsumer(ctx, natsbus.EventsStream, jetstream.ConsumerConfig{
+		Durable:       naiveConsumer,
+		FilterSubject: natsbus.EventsSubjects,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       30 * time.Second,
+		MaxAckPending: benchMaxPending,
+		MaxDeliver:    -1,
+	})
+	if err != nil {
+		sampler.finish()
+		return drainRun{}, err
+	}
+	var (
+		failures atomic.Int64
+		wg       sync.WaitGroup
+	)
+	jobs := make(chan jetstream.Msg)
+	var cc jetstream.ConsumeContext
+	labelled(ctx, part, func() {
+		for range handlers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for m := range jobs {
+					if err := naiveStep(ctx, js, kv, m); err != nil {
+						failures.Add(1)
+						_ = m.Nak() // redelivered; the failure is counted
+					}
+				}
+			}()
+		}
+		// As the worker's runner: at most twice the handlers buffered.
+		cc, err = cons.Consume(func(m jetstream.Msg) { jobs <- m }, jetstream.PullMaxMessages(2*handlers))
+	})
+	var (
+		info    *jetstream.ConsumerInfo
+		drained bool
+	)
+	if err == nil {
+		info, drained, err = waitDrained(ctx, js, naiveConsumer, b.cfg.refTime, nil)
+	}
+	elapsed := time.Since(start)
+	others := watch.others()
+	if cc != nil {
+		cc.Stop()
+		<-cc.Closed()
+	}
+	close(jobs)
+	wg.Wait()
+	_, heapPeak := sampler.finish()
+	if err != nil {
+		return drainRun{}, fmt.Errorf("naive reference with %d handlers: %w", handlers, err)
+	}
+	name := fmt.Sprintf("naive step, one at a time (%d P)", procs)
+	if handlers > 1 {
+		name = fmt.Sprintf("naive step, %d in parallel", handlers)
+	}
+	// Without redeliveries, what was delivered and is no longer pending
+	// has been acknowledged.
+	handled := len(b.sc.msgs)
+	if !drained {
+		handled = int(info.Delivered.Stream) - info.NumAckPending
+	}
+	r := drainRun{name: name, handlers: handlers, handled: handled, elapsed: elapsed, info: info, heapPeak: heapPeak, others: others, failures: failures.Load()}
+	bound := ""
+	if !drained {
+		bound = fmt.Sprintf(" (stopped at the -ref-time bound of %s)", b.cfg.refTime)
+	}
+	b.out.line("%s: %d of %d messages in %s%s = %s events/s; failed steps %d; peak heap %s; others %s", name, handled, len(b.sc.msgs),
+		elapsed.Round(time.Millisecond), bound, thousands(r.rate()), r.failures, mib(heapPeak), othersPct(others))
+	b.out.line("")
+	return r, nil
+}
+
+// naiveStep is the issue's naive handling of one message.
+func naiveStep(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValue, m jetstream.Msg) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	id := m.Headers().Get(natsbus.HeaderWebhookID)
+	key := natsbus.LedgerKey("webhook." + id)
+	rev, err := kv.Create(ctx, key, []byte(`{"state":"claimed"}`))
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		return m.Ack() // a second delivery: handled before
+	}
+	if err != nil {
+		return err
+	}
+	out := &nats.Msg{Subject: "offerflow.bench.naive", Data: []byte(id), Header: nats.Header{jetstream.MsgIDHeader: []string{"naive." + id}}}
+	if _, err := js.PublishMsg(ctx, out); err != nil {
+		return err
+	}
+	if _, err := kv.Update(ctx, key, []byte(`{"state":"done"}`), rev); err != nil {
+		return err
+	}
+	return m.Ack()
+}
+
+// waitDrained polls a consumer of DODO_EVENTS every 20 ms until it has
+// nothing pending and nothing unacknowledged, and reports whether it got
+// there. It stops waiting after timeout (returning the last info, not
+// drained), and fails when stopped is closed (the consumer's runner ended
+// early; a nil stopped never fires). A consumer not created yet is waited
+// for.
+func waitDrained(ctx context.Context, js jetstream.JetStream, consumer string, timeout time.Duration, stopped <-chan struct{}) (*jetstream.ConsumerInfo, bool, error) {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	var (
+		cons jetstream.Consumer
+		last *jetstream.ConsumerInfo
+	)
+	for {
+		select {
+		case <-ctx.Done():
+			return last, false, ctx.Err()
+		case <-stopped:
+			return last, false, errors.New("stopped before the stream was drained")
+		case <-deadline.C:
+			if last == nil {
+				return nil, false, fmt.Errorf("consumer %s not created within %s", consumer, timeout)
+			}
+			return last, false, nil
+		case <-tick.C:
+		}
+		if cons == nil {
+			c, err := js.Consumer(ctx, natsbus.EventsStream, consumer)
+			if errors.Is(err, jetstream.ErrConsumerNotFound) {
+				continue
+			}
+			if err != nil {
+				return last, false, err
+			}
+			cons = c
+		}
+		info, err := cons.Info(ctx)
+		if err != nil {
+			return last, false, err
+		}
+		last = info
+		if info.NumPending == 0 && info.NumAckPending == 0 {
+			return info, true, nil
+		}
+	}
+}
+
+func (b *workerBench) printSummary(runs []drainRun) {
+	o := b.out
+	n := len(b.sc.msgs)
+	o.line("summary: %d messages; events/s = messages acknowledged / time from start until the consumer had nothing pending and", n)
+	o.line("nothing unacknowledged (or until a reference's -ref-time bound)")
+	o.line("%-34s %10s %13s %10s %12s %11s %7s", "run", "events/s", "handled", "elapsed", "redelivered", "peak heap", "others")
+	maxOthers := 0.0
+	for _, r := range runs {
+		o.line("%-34s %10s %13s %10s %12d %11s %7s", r.name, thousands(r.rate()), fmt.Sprintf("%d/%d", r.handled, n), r.elapsed.Round(time.Millisecond),
+			r.info.NumRedelivered, mib(r.heapPeak), othersPct(r.others))
+		maxOthers = max(maxOthers, r.others)
+	}
+	o.line("others: the share of all CPUs' time other processes on this machine took during the run. %s", contention(maxOthers))
+	w := runs[0].rate()
+	o.line("")
+	o.line("worker: %s events/s (aim at least 10,000 on 2 cores: %s)", thousands(w), verdict(false, w >= 10000))
+	for _, r := range runs[1:] {
+		o.line("ratio worker/%s: %s", r.name, ratio(w, r.rate()))
+	}
+	if len(runs) > 1 {
+		o.line("note: one at a time, a message costs four loopback round trips in sequence, so that figure measures wake-up latency")
+		o.line("      more than CPU. With 2 Ps on a VM it can swing between about 5,000/s and 100/s from run to run (a hop that")
+		if b.cfg.serialProcs > 0 {
+			o.line("      wakes the other vCPU can take milliseconds), so it ran with GOMAXPROCS=%d (-serial-procs; the work needs one", b.cfg.serialProcs)
+			o.line("      core at most). That makes it a stronger reference, not a weaker one.")
+		} else {
+			o.line("      wakes the other vCPU can take milliseconds); it ran with every P (-serial-procs 0): read it with care.")
+		}
+	}
+	o.line("")
+	o.line("README:")
+	o.line("- Worker: %s events/s with one worker, %d handlers, full ledger and access semantics (%d messages for %d customers, shuffled, %d%% second deliveries; access of every customer checked against a model: %s; %d CPUs shared with nats-server).",
+		thousands(w), runs[0].handlers, n, len(b.sc.customers), b.cfg.dupPct, map[bool]string{true: "mismatches found", false: "no mismatch"}[len(b.problems) > 0], runtime.NumCPU())
+	for _, r := range runs[1:] {
+		o.line("- Worker reference, %s (claim, publish, commit, ack; no decoding, no access state): %s events/s (worker/reference %s).",
+			r.name, thousands(r.rate()), ratio(w, r.rate()))
+	}
+}
+
+// typeMix lists event types by count, most frequent first.
+func typeMix(types map[string]int) string {
+	keys := slices.Collect(maps.Keys(types))
+	sort.Slice(keys, func(i, j int) bool {
+		if types[keys[i]] != types[keys[j]] {
+			return types[keys[i]] > types[keys[j]]
+		}
+		return keys[i] < keys[j]
+	})
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s %d", k, types[k])
+	}
+	return strings.Join(parts, ", ")
+}
+
+func sortedMap(m map[string]string) string {
+	keys := slices.Sorted(maps.Keys(m))
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + m[k]
+	}
+	return "{" + strings.Join(parts, " ") + "}"
+}
+
+// logTally counts the worker's warnings and errors by message, with the
+// first error text of each, so that the report can say how often the worker
+// retried without printing every line.
+type logTally struct {
+	mu      sync.Mutex
+	counts  map[string]int
+	samples map[string]string
+}
+
+func (t *logTally) lines() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []string
+	for _, k := range slices.Sorted(maps.Keys(t.counts)) {
+		out = append(out, fmt.Sprintf("%d x %q, first: %s", t.counts[k], k, t.samples[k]))
+	}
+	return out
+}
+
+// tallyCore is a zap core that feeds a logTally; it keeps nothing else.
+type tallyCore struct {
+	t *logTally
+}
+
+func (c tallyCore) Enabled(l zapcore.Level) bool      { return l >= zapcore.WarnLevel }
+func (c tallyCore) With([]zapcore.Field) zapcore.Core { return c }
+func (c tallyCore) Sync() error                       { return nil }
+
+func (c tallyCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
+	if c.Enabled(e.Level) {
+		return ce.AddCore(e, c)
+	}
+	return ce
+}
+
+func (c tallyCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
+	key := e.Level.String() + ": " + e.Message
+	sample := ""
+	for _, f := range fields {
+		if err, ok := f.Interface.(error); ok && f.Type == zapcore.ErrorType {
+			sample = err.Error()
+			break
+		}
+	}
+	c.t.mu.Lock()
+	defer c.t.mu.Unlock()
+	c.t.counts[key]++
+	if _, ok := c.t.samples[key]; !ok {
+		c.t.samples[key] = sample
+	}
+	return nil
+}
