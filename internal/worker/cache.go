@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"context"
 	"sync"
 
 	"github.com/offerflow/offerflow/internal/access"
@@ -83,4 +84,45 @@ func (s *settledSet) has(id string) bool {
 	defer s.mu.Unlock()
 	_, ok := s.ids[id]
 	return ok
+}
+
+// keyedLock serialises handlers of the same webhook-id within this process.
+// Two deliveries of one webhook handled at once (Dodo's retry and the
+// original, both stored after JetStream's duplicate window) would otherwise
+// meet at the ledger, where the second finds a live claim and is redelivered
+// after a back-off; waiting here instead lets it find the ledger committed.
+// Across replicas the ledger's claim still decides.
+type keyedLock struct {
+	mu   sync.Mutex
+	held map[string]chan struct{}
+}
+
+func newKeyedLock() *keyedLock {
+	return &keyedLock{held: make(map[string]chan struct{})}
+}
+
+// lock waits until no other handler of this process holds key, or ctx
+// ends, and returns the function that releases it.
+func (k *keyedLock) lock(ctx context.Context, key string) (unlock func(), err error) {
+	for {
+		k.mu.Lock()
+		ch, busy := k.held[key]
+		if !busy {
+			ch = make(chan struct{})
+			k.held[key] = ch
+			k.mu.Unlock()
+			return func() {
+				k.mu.Lock()
+				delete(k.held, key)
+				k.mu.Unlock()
+				close(ch)
+			}, nil
+		}
+		k.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 }

@@ -52,6 +52,7 @@ type Worker struct {
 	now       func() time.Time
 	docs      *docCache
 	settled   *settledSet
+	inflight  *keyedLock
 }
 
 // Bounds of the worker's memory of documents and settled webhooks.
@@ -63,7 +64,7 @@ const (
 // New returns a Worker. catalog may be nil (access by product id only).
 func New(ledger *natsbus.Ledger, store *natsbus.AccessStore, pub *natsbus.Publisher, catalog access.Catalog, now func() time.Time) *Worker {
 	return &Worker{ledger: ledger, store: store, publisher: pub, catalog: catalog, now: now,
-		docs: newDocCache(maxCachedDocs), settled: newSettledSet(maxSettledHooks)}
+		docs: newDocCache(maxCachedDocs), settled: newSettledSet(maxSettledHooks), inflight: newKeyedLock()}
 }
 
 // Handle is the worker's natsbus.Handler.
@@ -88,6 +89,11 @@ func (w *Worker) Handle(ctx context.Context, d natsbus.Delivery) error {
 		// ledger entry: handling it again is free.
 		return nil
 	}
+	unlock, err := w.inflight.lock(ctx, id)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	claim, err := w.ledger.Claim(ctx, ledgerWebhook+id)
 	if err != nil {
 		return err
