@@ -78,7 +78,7 @@ func DefaultConsumerConfig() ConsumerConfig {
 		Stream:         EventsStream,
 		Durable:        WorkerConsumer,
 		Filter:         EventsSubjects,
-		Concurrency:    64,
+		Concurrency:    128,
 		AckWait:        30 * time.Second,
 		MaxAckPending:  4096,
 		MaxAttempts:    10,
