@@ -95,6 +95,12 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 
 	secret := webhook.NewSecret(randomBytes(32))
 	apiToken := "dev_" + hex.EncodeToString(randomBytes(16))
+	// The secret goes to a file, not the terminal, so a person can sign
+	// their own webhooks without it landing in scroll-back or CI logs.
+	secretPath := filepath.Join(dir, "webhook-secret")
+	if err := os.WriteFile(secretPath, []byte(secret.Encode()+"\n"), 0o600); err != nil {
+		return err
+	}
 
 	log, err := service.NewLogger(cfg.logLevel, true)
 	if err != nil {
@@ -147,7 +153,7 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 
 	p := &printer{w: stdout}
-	p.header(natsURL, baseURL, apiToken, cfg.syncAlways)
+	p.header(natsURL, baseURL, apiToken, secretPath, cfg.syncAlways)
 
 	demo, err := newDemo(ctx, natsURL, baseURL, secret, apiToken, cfg.demoCustomer, p)
 	if err != nil {
@@ -228,7 +234,7 @@ func (p *printer) line(format string, args ...any) {
 	fmt.Fprintf(p.w, format+"\n", args...)
 }
 
-func (p *printer) header(natsURL, baseURL, token string, syncAlways bool) {
+func (p *printer) header(natsURL, baseURL, token, secretPath string, syncAlways bool) {
 	sync := "every write is fsynced before it is acknowledged"
 	if !syncAlways {
 		sync = "JetStream fsyncs every 2 minutes (-sync-always=false)"
@@ -237,6 +243,7 @@ func (p *printer) header(natsURL, baseURL, token string, syncAlways bool) {
 	p.line("  NATS      %s  (JetStream; %s)", natsURL, sync)
 	p.line("  ingest    %s/webhooks/dodo", baseURL)
 	p.line("  API token %s  (generated for this run)", token)
+	p.line("  secret    %s  (the webhook signing secret of this run, whsec_ form)", secretPath)
 	p.line("  watch     nats --server %s sub 'offerflow.>'", natsURL)
 	p.line("  access    curl -H 'Authorization: Bearer %s' %s/v1/customers/cus_demo_ana/access", token, baseURL)
 	p.line("")
