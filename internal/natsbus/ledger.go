@@ -135,8 +135,15 @@ func (l *Ledger) State(ctx context.Context, key string) (string, error) {
 }
 
 // LedgerKey maps a business key to a KV key. KV keys allow only
-// [-/_=.a-zA-Z0-9]; see Token.
-func LedgerKey(key string) string { return Token(key) }
+// [-/_=.a-zA-Z0-9]. A key "namespace.id" (webhook.<webhook-id>) keeps its
+// namespace readable and passes the id through Token; anything else is a
+// Token as a whole. The two forms cannot collide: a Token has no dot.
+func LedgerKey(key string) string {
+	if ns, id, ok := strings.Cut(key, "."); ok && safeToken(ns) {
+		return ns + "." + Token(id)
+	}
+	return Token(key)
+}
 
 // Token returns s as one subject token and a valid KV key: s itself when it
 // is short and made only of [A-Za-z0-9_-] (Dodo's ids are), and otherwise

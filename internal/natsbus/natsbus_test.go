@@ -251,6 +251,21 @@ func TestLedgerConcurrentClaims(t *testing.T) {
 	}
 }
 
+func TestLedgerKey(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"webhook.msg_2Kq8", "webhook.msg_2Kq8"},
+		{"webhook.msg with space", "webhook.b64_bXNnIHdpdGggc3BhY2U"},
+		{"webhook.a.b", "webhook.b64_YS5i"},
+		{"plain", "plain"},
+		{"bad ns.x", "b64_YmFkIG5zLng"},
+	}
+	for _, tt := range tests {
+		if got := LedgerKey(tt.in); got != tt.want {
+			t.Errorf("LedgerKey(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
 func TestToken(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"cus_8VbC6JDZzPEqfBPUdpj0K", "cus_8VbC6JDZzPEqfBPUdpj0K"},
