@@ -60,7 +60,11 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg.demoCustomer = "cus_demo_ana"
+	// Ids are unique per run, so that a second run on the same -data
+	// directory is a new journey, not Dodo retrying (or replaying older
+	// events of) the first one.
+	runID := hex.EncodeToString(randomBytes(3))
+	cfg.demoCustomer = "cus_ana_" + runID
 
 	dir := cfg.dataDir
 	if dir == "" {
@@ -153,9 +157,9 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 
 	p := &printer{w: stdout}
-	p.header(natsURL, baseURL, apiToken, secretPath, cfg.syncAlways)
+	p.header(natsURL, baseURL, apiToken, secretPath, cfg.demoCustomer, cfg.syncAlways)
 
-	demo, err := newDemo(ctx, natsURL, baseURL, secret, apiToken, cfg.demoCustomer, p)
+	demo, err := newDemo(ctx, natsURL, baseURL, secret, apiToken, cfg.demoCustomer, runID, p)
 	if err != nil {
 		return err
 	}
@@ -234,7 +238,7 @@ func (p *printer) line(format string, args ...any) {
 	fmt.Fprintf(p.w, format+"\n", args...)
 }
 
-func (p *printer) header(natsURL, baseURL, token, secretPath string, syncAlways bool) {
+func (p *printer) header(natsURL, baseURL, token, secretPath, customer string, syncAlways bool) {
 	sync := "every write is fsynced before it is acknowledged"
 	if !syncAlways {
 		sync = "JetStream fsyncs every 2 minutes (-sync-always=false)"
@@ -245,7 +249,7 @@ func (p *printer) header(natsURL, baseURL, token, secretPath string, syncAlways 
 	p.line("  API token %s  (generated for this run)", token)
 	p.line("  secret    %s  (the webhook signing secret of this run, whsec_ form)", secretPath)
 	p.line("  watch     nats --server %s sub 'offerflow.>'", natsURL)
-	p.line("  access    curl -H 'Authorization: Bearer %s' %s/v1/customers/cus_demo_ana/access", token, baseURL)
+	p.line("  access    curl -H 'Authorization: Bearer %s' %s/v1/customers/%s/access", token, baseURL, customer)
 	p.line("")
 }
 
@@ -258,11 +262,12 @@ type demo struct {
 	secret   webhook.Secret
 	token    string
 	customer string
+	runID    string
 	p        *printer
 	http     *http.Client
 }
 
-func newDemo(ctx context.Context, natsURL, baseURL string, secret webhook.Secret, token, customer string, p *printer) (*demo, error) {
+func newDemo(ctx context.Context, natsURL, baseURL string, secret webhook.Secret, token, customer, runID string, p *printer) (*demo, error) {
 	nc, err := nats.Connect(natsURL, nats.Name("offerflow-dev-demo"))
 	if err != nil {
 		return nil, err
@@ -290,7 +295,7 @@ func newDemo(ctx context.Context, natsURL, baseURL string, secret webhook.Secret
 		nc.Close()
 		return nil, err
 	}
-	return &demo{nc: nc, cons: cc, out: out, baseURL: baseURL, secret: secret, token: token, customer: customer, p: p,
+	return &demo{nc: nc, cons: cc, out: out, baseURL: baseURL, secret: secret, token: token, customer: customer, runID: runID, p: p,
 		http: &http.Client{Timeout: 10 * time.Second}}, nil
 }
 
@@ -316,23 +321,28 @@ func (d *demo) run(ctx context.Context) error {
 	now := time.Now().UTC()
 	at := func(sec int) time.Time { return now.Add(time.Duration(sec) * time.Second) }
 	c := d.customer
+	sfx := "_" + d.runID
+	pay, sub := "pay_demo_course"+sfx, "sub_demo"+sfx
 	steps := []step{
 		{say: "Ana buys the course (one-time payment)", typ: "payment.succeeded", id: "msg_demo_1",
-			body: paymentSucceeded(at(0), c, "pay_demo_course", "pdt_course_rust", 4900), expect: 1, wantCode: 200},
+			body: paymentSucceeded(at(0), c, pay, "pdt_course_rust", 4900), expect: 1, wantCode: 200},
 		{say: "Ana subscribes to Basic", typ: "subscription.active", id: "msg_demo_2",
-			body: subscription("subscription.active", at(10), c, "sub_demo_1", "pdt_basic", "active", 3000), expect: 1, wantCode: 200},
+			body: subscription("subscription.active", at(10), c, sub, "pdt_basic", "active", 3000), expect: 1, wantCode: 200},
 		{say: "Dodo retries the same delivery (same webhook-id)", typ: "subscription.active", id: "msg_demo_2",
-			body: subscription("subscription.active", at(10), c, "sub_demo_1", "pdt_basic", "active", 3000), expect: 0, wantCode: 200},
+			body: subscription("subscription.active", at(10), c, sub, "pdt_basic", "active", 3000), expect: 0, wantCode: 200},
 		{say: "Ana upgrades to Pro", typ: "subscription.plan_changed", id: "msg_demo_3",
-			body: subscription("subscription.plan_changed", at(20), c, "sub_demo_1", "pdt_pro", "active", 8000), expect: 2, wantCode: 200},
+			body: subscription("subscription.plan_changed", at(20), c, sub, "pdt_pro", "active", 8000), expect: 2, wantCode: 200},
 		{say: "A stale on_hold from before the upgrade arrives late (out of order)", typ: "subscription.on_hold", id: "msg_demo_4",
-			body: subscription("subscription.on_hold", at(5), c, "sub_demo_1", "pdt_basic", "on_hold", 3000), expect: 0, wantCode: 200},
+			body: subscription("subscription.on_hold", at(5), c, sub, "pdt_basic", "on_hold", 3000), expect: 0, wantCode: 200},
 		{say: "The course is refunded in full", typ: "refund.succeeded", id: "msg_demo_5",
-			body: refundSucceeded(at(30), c, "pay_demo_course", 4900), expect: 1, wantCode: 200},
+			body: refundSucceeded(at(30), c, pay, 4900), expect: 1, wantCode: 200},
 		{say: "Someone posts a forged webhook", typ: "subscription.active", id: "msg_demo_forged",
-			body: subscription("subscription.active", at(40), c, "sub_forged", "pdt_pro", "active", 0), badSig: true, expect: 0, wantCode: 401},
+			body: subscription("subscription.active", at(40), c, "sub_forged"+sfx, "pdt_pro", "active", 0), badSig: true, expect: 0, wantCode: 401},
 		{say: "Dodo signs a body that is not JSON (kept, then dead-lettered)", typ: "", id: "msg_demo_6",
 			body: []byte("this is not json"), expect: 1, wantCode: 200},
+	}
+	for i := range steps {
+		steps[i].id += sfx
 	}
 	for i, s := range steps {
 		d.p.line("%d. %s", i+1, s.say)
@@ -344,7 +354,7 @@ func (d *demo) run(ctx context.Context) error {
 		if label == "" {
 			label = "(not JSON)"
 		}
-		d.p.line("   -> POST /webhooks/dodo  %-26s webhook-id %-16s <- %d %s", label, s.id, code, strings.TrimSpace(respBody))
+		d.p.line("   -> POST /webhooks/dodo  %-26s webhook-id %-23s <- %d %s", label, s.id, code, strings.TrimSpace(respBody))
 		if code != s.wantCode {
 			return fmt.Errorf("step %d: got HTTP %d, want %d", i+1, code, s.wantCode)
 		}

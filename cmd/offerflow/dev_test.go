@@ -22,11 +22,13 @@ func TestDev(t *testing.T) {
 	}
 	got := out.String()
 	for _, want := range []string{
-		"offerflow.access.granted.cus_demo_ana  product pdt_course_rust status active features [course.rust]",
-		`webhook-id msg_demo_2       <- 200 {"status":"stored","duplicate":true}`,
-		"offerflow.access.revoked.cus_demo_ana  product pdt_basic status revoked features []",
-		"offerflow.access.granted.cus_demo_ana  product pdt_pro status active features [api export reports sso]",
-		"offerflow.access.revoked.cus_demo_ana  product pdt_course_rust status revoked features [course.rust]",
+		"offerflow.access.granted.cus_ana_",
+		"offerflow.access.revoked.cus_ana_",
+		"product pdt_course_rust status active features [course.rust] (from payment.succeeded)",
+		`<- 200 {"status":"stored","duplicate":true}`,
+		"product pdt_basic status revoked features [] (from subscription.plan_changed)",
+		"product pdt_pro status active features [api export reports sso] (from subscription.plan_changed)",
+		"product pdt_course_rust status revoked features [course.rust] (from refund.succeeded)",
 		"<- 401",
 		"offerflow.deadletter._invalid.json  dead letter: signed body is not JSON (permanent)",
 		`"product_id": "pdt_pro"`,
@@ -38,6 +40,23 @@ func TestDev(t *testing.T) {
 	}
 	if strings.Count(got, "(nothing changes: offerflow publishes nothing)") != 3 {
 		t.Fatalf("want exactly 3 steps with no effect (duplicate, stale, forged):\n%s", got)
+	}
+	if strings.Count(got, `"duplicate":true`) != 1 {
+		t.Fatalf("want exactly one duplicate delivery:\n%s", got)
+	}
+}
+
+// TestDevTwiceOnOneDataDir: a second run on the same -data directory runs
+// the whole journey again instead of being taken for Dodo's retries.
+func TestDevTwiceOnOneDataDir(t *testing.T) {
+	dir := t.TempDir()
+	for i := 0; i < 2; i++ {
+		var out bytes.Buffer
+		err := run(context.Background(), []string{"offerflow", "dev", "-exit-after-demo", "-data", dir, "-nats-addr", "127.0.0.1:0", "-http-addr", "127.0.0.1:0", "-log-level", "error"},
+			func(string) string { return "" }, &out)
+		if err != nil {
+			t.Fatalf("run %d: %v\n%s", i+1, err, out.String())
+		}
 	}
 }
 
