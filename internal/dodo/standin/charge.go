@@ -1,0 +1,105 @@
+package standin
+
+import (
+	"encoding/json"
+	"strings"
+	"time"
+)
+
+// cardOutcome decides a charge on a saved card as Dodo's test mode does
+// for its test cards. An expired card is declined like any other charge on
+// it would be (judgement: Dodo could also refuse the request; a failed
+// payment is what a charge on an expired card gets from the card networks).
+func cardOutcome(c *Card, now time.Time) (ok bool, code, message string) {
+	// A card is valid through the last day of its expiry month.
+	if !now.Before(time.Date(c.ExpYear, time.Month(c.ExpMonth)+1, 1, 0, 0, 0, 0, time.UTC)) {
+		return false, "EXPIRED_CARD", "The card has expired"
+	}
+	switch {
+	case strings.HasSuffix(c.Number, "0002"):
+		return false, "CARD_DECLINED", "The card was declined by the issuing bank"
+	case strings.HasSuffix(c.Number, "9995"):
+		return false, "INSUFFICIENT_FUNDS", "The account has insufficient funds to complete the transaction"
+	}
+	return true, "", ""
+}
+
+// charge is one attempt to take money from a saved card.
+type charge struct {
+	customerID     string
+	subscriptionID string
+	sessionID      string
+	card           *Card
+	amount         int64
+	currency       string
+	cart           []CartItem // nil for subscription charges (renewals, plan changes)
+	billing        billingJSON
+	metadata       json.RawMessage
+}
+
+// charge creates the payment for c, succeeded or failed by the card, and
+// counts it for the customer. The caller holds s.mu.
+func (s *Server) charge(c charge) *payRec {
+	now := s.now()
+	ok, code, msg := cardOutcome(c.card, now)
+	p := &payRec{
+		Payment: Payment{
+			ID: s.newID("pay"), Status: PaymentSucceeded, CustomerID: c.customerID, SubscriptionID: c.subscriptionID,
+			CheckoutSessionID: c.sessionID, PaymentMethodID: c.card.ID, TotalAmount: c.amount, Currency: c.currency,
+			ProductCart: c.cart, ErrorCode: code, ErrorMessage: msg, CreatedAt: now,
+		},
+		card: c.card, billing: c.billing, metadataRaw: c.metadata, updatedAt: now,
+	}
+	if ok {
+		c.card.LastUsedAt = now
+	} else {
+		p.Status = PaymentFailed
+	}
+	s.payments[p.ID] = p
+	s.paymentsL = append(s.paymentsL, p)
+	s.charges[c.customerID]++
+	return p
+}
+
+// event is one webhook: its type and its signed body.
+type event struct {
+	typ  string
+	body []byte
+}
+
+// event renders a webhook of type typ about data, timestamped now.
+// Judgement: data is the state at the event; Dodo sends the state at
+// delivery, which only differs for a webhook delivered late.
+func (s *Server) event(typ string, data any) event {
+	b, err := json.Marshal(envelopeJSON{BusinessID: s.cfg.BusinessID, Type: typ, Timestamp: s.now(), Data: data})
+	if err != nil {
+		panic("standin: encode webhook: " + err.Error()) // only our own types, which always encode
+	}
+	return event{typ: typ, body: b}
+}
+
+func (s *Server) paymentEvent(p *payRec) event {
+	data := s.paymentJSON(p)
+	data.PayloadType = "Payment"
+	typ := "payment.succeeded"
+	if p.Status == PaymentFailed {
+		typ = "payment.failed"
+	}
+	return s.event(typ, data)
+}
+
+func (s *Server) subscriptionEvent(typ string, sub *subRec) event {
+	data := s.subscriptionJSON(sub, s.products[sub.ProductID], sub.Quantity)
+	data.PayloadType = "Subscription"
+	return s.event(typ, data)
+}
+
+// subBilling is a subscription's billing address: the one of the checkout
+// that created it, or its customer's.
+func (s *Server) subBilling(sub *subRec) billingJSON {
+	if sub.billing != nil {
+		return *sub.billing
+	}
+	c := s.customers[sub.CustomerID]
+	return billingJSON{Country: c.Country, Zipcode: optional(c.Zipcode)}
+}

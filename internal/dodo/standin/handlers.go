@@ -1,0 +1,161 @@
+package standin
+
+import (
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"time"
+)
+
+func (s *Server) getCustomer(r *http.Request) (any, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.customers[r.PathValue("customer_id")]
+	if !ok {
+		return nil, notFoundf("customer %s not found", r.PathValue("customer_id"))
+	}
+	return s.customerJSON(c), nil
+}
+
+// listPaymentMethods lists every saved card, the expired and the
+// non-recurring ones too: choosing one is the caller's job.
+func (s *Server) listPaymentMethods(r *http.Request) (any, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.customers[r.PathValue("customer_id")]
+	if !ok {
+		return nil, notFoundf("customer %s not found", r.PathValue("customer_id"))
+	}
+	out := itemsJSON[paymentMethodJSON]{Items: []paymentMethodJSON{}}
+	for _, card := range c.cards {
+		out.Items = append(out.Items, cardJSON(card))
+	}
+	return out, nil
+}
+
+func (s *Server) getProduct(r *http.Request) (any, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.products[r.PathValue("id")]
+	if !ok {
+		return nil, notFoundf("product %s not found", r.PathValue("id"))
+	}
+	return s.productJSON(p), nil
+}
+
+func (s *Server) getPayment(r *http.Request) (any, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.payments[r.PathValue("payment_id")]
+	if !ok {
+		return nil, notFoundf("payment %s not found", r.PathValue("payment_id"))
+	}
+	return s.paymentJSON(p), nil
+}
+
+func (s *Server) getSubscription(r *http.Request) (any, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sub, ok := s.subs[r.PathValue("subscription_id")]
+	if !ok {
+		return nil, notFoundf("subscription %s not found", r.PathValue("subscription_id"))
+	}
+	return s.subscriptionJSON(sub, s.products[sub.ProductID], sub.Quantity), nil
+}
+
+func (s *Server) getCheckout(r *http.Request) (any, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cs, ok := s.sessions[r.PathValue("id")]
+	if !ok {
+		return nil, notFoundf("checkout session %s not found", r.PathValue("id"))
+	}
+	out := checkoutStatusJSON{ID: cs.id, CreatedAt: cs.createdAt, CustomerEmail: optional(cs.email), CustomerName: optional(cs.name)}
+	if p, ok := s.payments[cs.paymentID]; ok {
+		out.PaymentID, out.PaymentStatus = &p.ID, ptr(p.Status)
+	}
+	return out, nil
+}
+
+// paymentFilter is the query of GET /payments.
+type paymentFilter struct {
+	customerID, subscriptionID, productID, status, currency string
+	gte, lte                                                *time.Time
+	pageSize, pageNumber                                    int
+}
+
+func parsePaymentFilter(q url.Values) (paymentFilter, error) {
+	f := paymentFilter{
+		customerID: q.Get("customer_id"), subscriptionID: q.Get("subscription_id"),
+		productID: q.Get("product_id"), status: q.Get("status"), currency: q.Get("currency"),
+		pageSize: 10,
+	}
+	for _, p := range []struct {
+		name string
+		dst  **time.Time
+	}{{"created_at_gte", &f.gte}, {"created_at_lte", &f.lte}} {
+		name, dst := p.name, p.dst
+		if v := q.Get(name); v != "" {
+			t, err := time.Parse(time.RFC3339Nano, v)
+			if err != nil {
+				return f, invalidf("%s %q: want an RFC 3339 date-time", name, v)
+			}
+			*dst = &t
+		}
+	}
+	for _, p := range []struct {
+		name string
+		dst  *int
+	}{{"page_size", &f.pageSize}, {"page_number", &f.pageNumber}} {
+		name, dst := p.name, p.dst
+		if v := q.Get(name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				return f, invalidf("%s %q: want an integer >= 0", name, v)
+			}
+			*dst = n
+		}
+	}
+	// Dodo caps page_size at 100.
+	f.pageSize = min(f.pageSize, 100)
+	return f, nil
+}
+
+func (f paymentFilter) match(p *payRec) bool {
+	switch {
+	case f.customerID != "" && p.CustomerID != f.customerID,
+		f.subscriptionID != "" && p.SubscriptionID != f.subscriptionID,
+		f.status != "" && p.Status != f.status,
+		f.currency != "" && p.Currency != f.currency,
+		f.productID != "" && !slices.ContainsFunc(p.ProductCart, func(it CartItem) bool { return it.ProductID == f.productID }),
+		f.gte != nil && p.CreatedAt.Before(*f.gte),
+		f.lte != nil && p.CreatedAt.After(*f.lte):
+		return false
+	}
+	return true
+}
+
+// listPayments pages through the payments that match the query, newest
+// first (judgement: Dodo does not document the order).
+func (s *Server) listPayments(r *http.Request) (any, error) {
+	f, err := parsePaymentFilter(r.URL.Query())
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var matched []*payRec
+	for _, p := range slices.Backward(s.paymentsL) {
+		if f.match(p) {
+			matched = append(matched, p)
+		}
+	}
+	slices.SortStableFunc(matched, func(a, b *payRec) int { return b.CreatedAt.Compare(a.CreatedAt) })
+	out := itemsJSON[paymentListItemJSON]{Items: []paymentListItemJSON{}}
+	from := min(f.pageNumber*f.pageSize, len(matched))
+	for _, p := range matched[from:min(from+f.pageSize, len(matched))] {
+		out.Items = append(out.Items, s.paymentListItem(p))
+	}
+	return out, nil
+}

@@ -1,0 +1,271 @@
+package standin
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/offerflow/offerflow/internal/webhook"
+)
+
+// Delivery says how webhooks are delivered. The zero Delivery sends each
+// webhook once, at once, in the order the state changed, which Dodo does
+// not promise: the other settings make the ways it does not keep that
+// promise happen on purpose.
+type Delivery struct {
+	// Duplicate delivers every webhook twice, with the same webhook-id
+	// (each delivery is signed anew, with its own webhook-timestamp).
+	Duplicate bool
+	// Delay waits this long before delivering each webhook.
+	Delay time.Duration
+	// Reorder delivers the webhooks of one API call (or one renewal) in
+	// reverse order, e.g. subscription.plan_changed before payment.succeeded.
+	Reorder bool
+	// Hold queues webhooks without delivering them until Release.
+	Hold bool
+}
+
+// SentWebhook is one delivery attempt.
+type SentWebhook struct {
+	ID      string // webhook-id
+	Type    string // the event type, e.g. "payment.succeeded"
+	Attempt int    // 1 for the first attempt of a delivery; a duplicate's count again from 1
+	Status  int    // the receiver's HTTP status; 0 when it gave none
+	Err     error  // why there was no status
+}
+
+// message is a queued webhook.
+type message struct {
+	id         string
+	typ        string
+	body       []byte
+	deliveries int // 2 with Duplicate
+}
+
+// outbox queues webhooks and delivers them from one goroutine, in order,
+// so that a webhook's retries come before the next webhook. Dodo retries
+// a failed delivery for about a day (5 s, 5 min, 30 min, ...); the outbox
+// makes a few quick attempts instead and then gives up on the webhook.
+type outbox struct {
+	url    string
+	secret webhook.Secret
+	client *http.Client
+	// ownClient: the client is the outbox's, so Close closes its idle
+	// connections (a caller's client is left alone).
+	ownClient bool
+	now       func() time.Time
+	attempts  int
+	backoff   time.Duration
+
+	cancel context.CancelFunc
+	done   chan struct{}
+	once   sync.Once
+
+	mu       sync.Mutex
+	queue    []*message // queue[0] is being delivered, or next
+	closed   bool
+	delivery Delivery
+	sent     []SentWebhook
+	nextID   int
+	// changed is closed, and replaced, whenever the state above changes:
+	// a broadcast that the sender and Flush wait on with their contexts.
+	changed chan struct{}
+}
+
+func newOutbox(cfg Config, ownClient bool) *outbox {
+	ctx, cancel := context.WithCancel(context.Background())
+	o := &outbox{
+		url: cfg.WebhookURL, secret: cfg.WebhookSecret, client: cfg.HTTPClient, ownClient: ownClient, now: cfg.Now,
+		attempts: cfg.WebhookAttempts, backoff: cfg.WebhookBackoff,
+		cancel: cancel, done: make(chan struct{}), changed: make(chan struct{}),
+	}
+	go func() {
+		defer close(o.done)
+		o.run(ctx)
+	}()
+	return o
+}
+
+// broadcast wakes everyone waiting for a change. The caller holds o.mu.
+func (o *outbox) broadcast() {
+	close(o.changed)
+	o.changed = make(chan struct{})
+}
+
+// enqueue queues the webhooks of one API call, in the order of the state
+// changes, unless delivery is off.
+func (o *outbox) enqueue(batch []event) {
+	if o.url == "" || len(batch) == 0 {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.delivery.Reorder {
+		batch = slices.Clone(batch)
+		slices.Reverse(batch)
+	}
+	n := 1
+	if o.delivery.Duplicate {
+		n = 2
+	}
+	for _, e := range batch {
+		o.nextID++
+		o.queue = append(o.queue, &message{id: fmt.Sprintf("msg_%010d", o.nextID), typ: e.typ, body: e.body, deliveries: n})
+	}
+	o.broadcast()
+}
+
+func (o *outbox) setDelivery(d Delivery) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.delivery = d
+	o.broadcast()
+}
+
+func (o *outbox) release() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.delivery.Hold = false
+	o.broadcast()
+}
+
+func (o *outbox) sentLog() []SentWebhook {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return slices.Clone(o.sent)
+}
+
+func (o *outbox) flush(ctx context.Context) error {
+	o.mu.Lock()
+	for {
+		switch {
+		case len(o.queue) == 0:
+			o.mu.Unlock()
+			return nil
+		case o.delivery.Hold:
+			n := len(o.queue)
+			o.mu.Unlock()
+			return fmt.Errorf("flush: %d webhooks held; call Release", n)
+		case o.closed:
+			n := len(o.queue)
+			o.mu.Unlock()
+			return fmt.Errorf("flush: stand-in closed with %d webhooks queued", n)
+		}
+		changed := o.changed
+		o.mu.Unlock()
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return fmt.Errorf("flush: %w", ctx.Err())
+		}
+		o.mu.Lock()
+	}
+}
+
+func (o *outbox) close() {
+	o.once.Do(func() {
+		o.cancel()
+		<-o.done
+		o.mu.Lock()
+		o.closed = true
+		o.broadcast()
+		o.mu.Unlock()
+		if o.ownClient {
+			o.client.CloseIdleConnections()
+		}
+	})
+}
+
+// run delivers the queue until ctx ends.
+func (o *outbox) run(ctx context.Context) {
+	for {
+		o.mu.Lock()
+		for len(o.queue) == 0 || o.delivery.Hold {
+			changed := o.changed
+			o.mu.Unlock()
+			select {
+			case <-changed:
+			case <-ctx.Done():
+				return
+			}
+			o.mu.Lock()
+		}
+		m, delay := o.queue[0], o.delivery.Delay
+		o.mu.Unlock()
+
+		if !sleep(ctx, delay) {
+			return
+		}
+		for range m.deliveries {
+			o.deliver(ctx, m)
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		o.mu.Lock()
+		o.queue = o.queue[1:]
+		o.broadcast()
+		o.mu.Unlock()
+	}
+}
+
+// deliver sends m until the receiver answers 2xx or the attempts run out.
+func (o *outbox) deliver(ctx context.Context, m *message) {
+	for attempt := 1; attempt <= o.attempts; attempt++ {
+		if attempt > 1 && !sleep(ctx, o.backoff<<(attempt-2)) {
+			return
+		}
+		status, err := o.post(ctx, m)
+		if ctx.Err() != nil {
+			return // closing: not an answer of the receiver's
+		}
+		o.mu.Lock()
+		o.sent = append(o.sent, SentWebhook{ID: m.id, Type: m.typ, Attempt: attempt, Status: status, Err: err})
+		o.broadcast()
+		o.mu.Unlock()
+		if status >= 200 && status < 300 {
+			return
+		}
+	}
+}
+
+// post makes one signed delivery of m.
+func (o *outbox) post(ctx context.Context, m *message) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, o.url, bytes.NewReader(m.body))
+	if err != nil {
+		return 0, err
+	}
+	ts := o.now()
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("webhook-id", m.id)
+	req.Header.Set("webhook-timestamp", strconv.FormatInt(ts.Unix(), 10))
+	req.Header.Set("webhook-signature", webhook.Sign(o.secret, m.id, ts, m.body))
+	resp, err := o.client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	return resp.StatusCode, nil
+}
+
+// sleep waits d, or until ctx ends, and reports whether it waited d.
+func sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

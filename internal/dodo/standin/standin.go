@@ -1,0 +1,607 @@
+// Package standin is a stateful, in-memory stand-in for the part of the Dodo
+// Payments API that offerflow uses: customers and their saved cards,
+// products, payments, subscriptions, one-click checkouts and plan changes
+// with proration. Every state change sends the matching webhooks, signed
+// with Standard Webhooks signatures, to a configured URL; tests can tell the
+// sender to duplicate, delay, reorder or hold them.
+//
+// Responses and webhook bodies keep to Dodo's OpenAPI spec (v1.113.0), and
+// the package's tests validate them against it. Where Dodo's behaviour is
+// not documented the stand-in makes a choice; each is marked "judgement"
+// in the comments and listed in the README.
+//
+// Card outcomes follow Dodo's test mode: a card number ending in 0002 is
+// declined (CARD_DECLINED), one ending in 9995 fails with INSUFFICIENT_FUNDS
+// (Stripe's test card), an expired card fails with EXPIRED_CARD, and every
+// other card (4242 4242 4242 4242 in particular) succeeds.
+//
+// Time comes from Config.Now only, so tests can move the clock and call
+// RenewDue to bill renewals.
+package standin
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/offerflow/offerflow/internal/webhook"
+)
+
+// Subscription statuses (the spec's SubscriptionStatus).
+const (
+	StatusPending   = "pending"
+	StatusActive    = "active"
+	StatusOnHold    = "on_hold"
+	StatusPaused    = "paused"
+	StatusCancelled = "cancelled"
+	StatusFailed    = "failed"
+	StatusExpired   = "expired"
+)
+
+// Payment statuses the stand-in produces (the spec's IntentStatus has more).
+const (
+	PaymentSucceeded = "succeeded"
+	PaymentFailed    = "failed"
+)
+
+// Values of on_payment_failure.
+const (
+	PreventChange = "prevent_change"
+	ApplyChange   = "apply_change"
+)
+
+// Config configures a Server.
+type Config struct {
+	// BusinessID is the business_id (and brand_id) of every object and
+	// webhook. Default "bus_standin".
+	BusinessID string
+	// APIKey is the bearer token every request must carry; a request
+	// without it gets 401 {"code":"UNAUTHORIZED"}. Required.
+	APIKey string
+	// WebhookURL receives the webhooks; "" turns delivery off (nothing is
+	// queued or recorded).
+	WebhookURL string
+	// WebhookSecret signs the webhooks. Required when WebhookURL is set.
+	WebhookSecret webhook.Secret
+	// Now is the clock for every timestamp, billing period and card
+	// expiry. Default time.Now.
+	Now func() time.Time
+	// HTTPClient delivers the webhooks. Default: a client with Dodo's 15 s
+	// delivery timeout.
+	HTTPClient *http.Client
+	// OnPaymentFailure is the business-level default for change-plan
+	// requests that leave on_payment_failure out: PreventChange (the
+	// default, as in Dodo's Rust SDK) or ApplyChange.
+	OnPaymentFailure string
+	// WebhookAttempts bounds the deliveries of one webhook that gets a
+	// non-2xx answer or no answer. Default 5.
+	WebhookAttempts int
+	// WebhookBackoff is the wait before the first retry; it doubles after
+	// each. Default 20 ms: Dodo waits 5 s, then minutes, which no test wants.
+	WebhookBackoff time.Duration
+}
+
+// Customer is a Dodo customer. Country and Zipcode are its billing address,
+// used for the subscriptions the stand-in creates.
+type Customer struct {
+	ID        string // "" = generated (cus_...)
+	Email     string
+	Name      string
+	Phone     string // "" = null
+	Country   string // ISO 3166-1 alpha-2; default "US"
+	Zipcode   string
+	CreatedAt time.Time // zero = Now()
+}
+
+// Card is a saved card of a customer, listed by
+// GET /customers/{id}/payment-methods.
+type Card struct {
+	ID string // payment_method_id; "" = generated (pm_...)
+	// Number is the full test card number; it decides the outcome of a
+	// charge, and only its last four digits are ever shown.
+	Number         string
+	Network        string // card_network, e.g. "VISA"; default "VISA"
+	Type           string // card_type, "CREDIT" or "DEBIT"; default "CREDIT"
+	HolderName     string // "" = null
+	IssuingCountry string // "" = null
+	ExpMonth       int    // 1-12
+	ExpYear        int    // four digits
+	// RecurringEnabled is recurring_enabled: nil = null (unknown, usable).
+	// False means no consent to off-session charges: a one-click checkout
+	// with the card is refused (422 NO_ELIGIBLE_PAYMENT_METHODS). Renewals
+	// and plan changes do not look at it: a subscription's card was saved
+	// for it.
+	RecurringEnabled *bool
+	LastUsedAt       time.Time // zero = null
+}
+
+// Product is a one-time or recurring product.
+type Product struct {
+	ID          string // "" = generated (pdt_...)
+	Name        string
+	Description string
+	// Price is in the currency's smallest unit (cents).
+	Price    int64
+	Currency string // ISO 4217, e.g. "USD"
+	// Recurring products bill every IntervalCount Intervals.
+	Recurring     bool
+	Interval      string // "Day", "Week", "Month" (default) or "Year"
+	IntervalCount int    // default 1
+	// The subscription's term: subscription_period_count and _interval.
+	// Default 10 Year, as in the spec's examples.
+	PeriodCount    int
+	PeriodInterval string
+	TaxCategory    string // default "saas" for recurring, "digital_products" otherwise
+	CreatedAt      time.Time
+}
+
+// PlanChange is a change of plan waiting to happen: scheduled for the next
+// billing date, or pending until its payment succeeds (prevent_change).
+type PlanChange struct {
+	ID          string
+	ProductID   string
+	Quantity    int
+	EffectiveAt time.Time
+	CreatedAt   time.Time
+}
+
+// Subscription is a subscription of a customer to a recurring product.
+// AddSubscription takes every field; Server.Subscription returns the
+// current state in the same type.
+type Subscription struct {
+	ID              string // "" = generated (sub_...)
+	CustomerID      string
+	ProductID       string
+	Quantity        int    // default 1
+	PaymentMethodID string // the saved card renewals and plan changes charge
+	// PeriodStart and PeriodEnd are previous_billing_date and
+	// next_billing_date: the current billing period.
+	PeriodStart time.Time
+	PeriodEnd   time.Time
+	Status      string // default StatusActive
+	// CancelAtNextBillingDate makes plan changes fail with
+	// PLAN_CHANGE_NOT_ALLOWED_FOR_SCHEDULED_CANCELLATION.
+	CancelAtNextBillingDate bool
+	Metadata                map[string]any
+	// Credit is the subscription-scoped credit balance from downgrades, in
+	// the smallest unit of the subscription's currency, applied to later
+	// renewals and plan-change charges of this subscription.
+	Credit          int64
+	ScheduledChange *PlanChange // scheduled_change
+	// PendingChange is a prevent_change plan change whose payment failed:
+	// the plan stays, and change-plan answers 409 PENDING_PLAN_CHANGE_EXISTS
+	// until ResolvePendingChange.
+	PendingChange *PlanChange
+	CreatedAt     time.Time
+}
+
+// CartItem is one line of a payment's product_cart.
+type CartItem struct {
+	ProductID string
+	Quantity  int
+}
+
+// Payment is a payment the stand-in created.
+type Payment struct {
+	ID                string
+	Status            string // PaymentSucceeded or PaymentFailed
+	CustomerID        string
+	SubscriptionID    string // "" for one-time payments
+	CheckoutSessionID string
+	PaymentMethodID   string
+	TotalAmount       int64
+	Currency          string
+	ProductCart       []CartItem
+	ErrorCode         string
+	ErrorMessage      string
+	// Metadata is the payment's metadata, as decoded from JSON (numbers are
+	// json.Number).
+	Metadata  map[string]any
+	CreatedAt time.Time
+}
+
+// Server is the stand-in. Create it with New, serve Handler, and Close it.
+// It is safe for concurrent use.
+type Server struct {
+	cfg Config
+	out *outbox
+
+	mu        sync.Mutex
+	customers map[string]*customerRec
+	products  map[string]*Product
+	subs      map[string]*subRec
+	payments  map[string]*payRec
+	paymentsL []*payRec // in creation order
+	sessions  map[string]*sessionRec
+	counters  map[string]int
+	charges   map[string]int
+}
+
+type customerRec struct {
+	Customer
+	cards []*Card
+}
+
+type subRec struct {
+	Subscription
+	metadata json.RawMessage
+	billing  *billingJSON // nil: the customer's address
+}
+
+type payRec struct {
+	Payment
+	sessionID   string
+	card        *Card
+	billing     billingJSON
+	metadataRaw json.RawMessage
+	updatedAt   time.Time
+}
+
+type sessionRec struct {
+	id         string
+	createdAt  time.Time
+	paymentID  string
+	customerID string
+	email      string
+	name       string
+}
+
+// New returns a Server and starts its webhook sender; Close stops it.
+// It panics when cfg lacks the API key, or a secret for a webhook URL:
+// both are programming errors of the caller.
+func New(cfg Config) *Server {
+	if cfg.APIKey == "" {
+		panic("standin: Config.APIKey is required")
+	}
+	if cfg.WebhookURL != "" && cfg.WebhookSecret.Fingerprint() == "" {
+		panic("standin: Config.WebhookSecret is required with a WebhookURL")
+	}
+	if cfg.BusinessID == "" {
+		cfg.BusinessID = "bus_standin"
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	ownClient := cfg.HTTPClient == nil
+	if ownClient {
+		cfg.HTTPClient = &http.Client{Timeout: 15 * time.Second}
+	}
+	switch cfg.OnPaymentFailure {
+	case "":
+		cfg.OnPaymentFailure = PreventChange
+	case PreventChange, ApplyChange:
+	default:
+		panic(fmt.Sprintf("standin: Config.OnPaymentFailure %q: want %q or %q", cfg.OnPaymentFailure, PreventChange, ApplyChange))
+	}
+	if cfg.WebhookAttempts <= 0 {
+		cfg.WebhookAttempts = 5
+	}
+	if cfg.WebhookBackoff <= 0 {
+		cfg.WebhookBackoff = 20 * time.Millisecond
+	}
+	s := &Server{
+		cfg:       cfg,
+		customers: map[string]*customerRec{},
+		products:  map[string]*Product{},
+		subs:      map[string]*subRec{},
+		payments:  map[string]*payRec{},
+		sessions:  map[string]*sessionRec{},
+		counters:  map[string]int{},
+		charges:   map[string]int{},
+	}
+	s.out = newOutbox(cfg, ownClient)
+	return s
+}
+
+// Close stops the webhook sender and waits for it. Webhooks still queued
+// are dropped; call Flush first to deliver them.
+func (s *Server) Close() { s.out.close() }
+
+func (s *Server) now() time.Time { return s.cfg.Now().UTC() }
+
+// newID returns the next id with Dodo's prefix for its kind (pay, cks, sub,
+// ...): deterministic, one counter per prefix.
+func (s *Server) newID(prefix string) string {
+	s.counters[prefix]++
+	return fmt.Sprintf("%s_%010d", prefix, s.counters[prefix])
+}
+
+// AddCustomer adds a customer and returns its id.
+func (s *Server) AddCustomer(c Customer) (string, error) {
+	if c.Email == "" || c.Name == "" {
+		return "", errors.New("add customer: email and name are required")
+	}
+	if c.Country == "" {
+		c.Country = "US"
+	}
+	if !isCountry(c.Country) {
+		return "", fmt.Errorf("add customer: country %q: want ISO 3166-1 alpha-2", c.Country)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c.ID == "" {
+		c.ID = s.newID("cus")
+	}
+	if _, ok := s.customers[c.ID]; ok {
+		return "", fmt.Errorf("add customer %s: already exists", c.ID)
+	}
+	if c.CreatedAt.IsZero() {
+		c.CreatedAt = s.now()
+	}
+	c.CreatedAt = c.CreatedAt.UTC()
+	s.customers[c.ID] = &customerRec{Customer: c}
+	return c.ID, nil
+}
+
+// AddPaymentMethod saves a card for a customer and returns its
+// payment_method_id. Cards are listed in the order they were added.
+func (s *Server) AddPaymentMethod(customerID string, c Card) (string, error) {
+	if len(c.Number) < 12 || strings.Trim(c.Number, "0123456789") != "" {
+		return "", fmt.Errorf("add payment method: number %q: want the full card number", c.Number)
+	}
+	if c.ExpMonth < 1 || c.ExpMonth > 12 || c.ExpYear < 1000 || c.ExpYear > 9999 {
+		return "", fmt.Errorf("add payment method: expiry %d/%d: want month 1-12 and a four-digit year", c.ExpMonth, c.ExpYear)
+	}
+	if c.IssuingCountry != "" && !isCountry(c.IssuingCountry) {
+		return "", fmt.Errorf("add payment method: issuing country %q: want ISO 3166-1 alpha-2", c.IssuingCountry)
+	}
+	c.Network = cmp.Or(c.Network, "VISA")
+	c.Type = cmp.Or(c.Type, "CREDIT")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cust, ok := s.customers[customerID]
+	if !ok {
+		return "", fmt.Errorf("add payment method: customer %s not found", customerID)
+	}
+	if c.ID == "" {
+		c.ID = s.newID("pm")
+	}
+	if _, owner := s.findCard(c.ID); owner != nil {
+		return "", fmt.Errorf("add payment method %s: already exists", c.ID)
+	}
+	cust.cards = append(cust.cards, &c)
+	return c.ID, nil
+}
+
+// AddProduct adds a product and returns its id.
+func (s *Server) AddProduct(p Product) (string, error) {
+	if p.Price < 0 || p.Price > maxAmount {
+		return "", fmt.Errorf("add product: price %d: want 0 to %d", p.Price, maxAmount)
+	}
+	if !isCurrency(p.Currency) {
+		return "", fmt.Errorf("add product: currency %q: want an ISO 4217 code", p.Currency)
+	}
+	if p.Recurring {
+		p.Interval = cmp.Or(p.Interval, "Month")
+		p.IntervalCount = cmp.Or(p.IntervalCount, 1)
+		p.PeriodInterval = cmp.Or(p.PeriodInterval, "Year")
+		p.PeriodCount = cmp.Or(p.PeriodCount, 10)
+		p.TaxCategory = cmp.Or(p.TaxCategory, "saas")
+		if !isInterval(p.Interval) || !isInterval(p.PeriodInterval) || p.IntervalCount < 1 || p.PeriodCount < 1 {
+			return "", fmt.Errorf("add product: interval %d %s, period %d %s: want counts >= 1 of Day, Week, Month or Year",
+				p.IntervalCount, p.Interval, p.PeriodCount, p.PeriodInterval)
+		}
+	} else {
+		p.TaxCategory = cmp.Or(p.TaxCategory, "digital_products")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p.ID == "" {
+		p.ID = s.newID("pdt")
+	}
+	if _, ok := s.products[p.ID]; ok {
+		return "", fmt.Errorf("add product %s: already exists", p.ID)
+	}
+	if p.CreatedAt.IsZero() {
+		p.CreatedAt = s.now()
+	}
+	p.CreatedAt = p.CreatedAt.UTC()
+	s.products[p.ID] = &p
+	return p.ID, nil
+}
+
+// AddSubscription adds a subscription as it is, sending no webhook, and
+// returns its id. PeriodStart and PeriodEnd default to Now() and one
+// billing interval later.
+func (s *Server) AddSubscription(sub Subscription) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cust, ok := s.customers[sub.CustomerID]
+	if !ok {
+		return "", fmt.Errorf("add subscription: customer %s not found", sub.CustomerID)
+	}
+	p, ok := s.products[sub.ProductID]
+	if !ok || !p.Recurring {
+		return "", fmt.Errorf("add subscription: product %s: not a recurring product", sub.ProductID)
+	}
+	if sub.PaymentMethodID != "" && !slices.ContainsFunc(cust.cards, func(c *Card) bool { return c.ID == sub.PaymentMethodID }) {
+		return "", fmt.Errorf("add subscription: payment method %s is not a card of customer %s", sub.PaymentMethodID, sub.CustomerID)
+	}
+	if sub.Credit < 0 {
+		return "", fmt.Errorf("add subscription: credit %d: must not be negative", sub.Credit)
+	}
+	sub.Quantity = cmp.Or(sub.Quantity, 1)
+	sub.Status = cmp.Or(sub.Status, StatusActive)
+	if !slices.Contains([]string{StatusPending, StatusActive, StatusOnHold, StatusPaused, StatusCancelled, StatusFailed, StatusExpired}, sub.Status) {
+		return "", fmt.Errorf("add subscription: status %q: not a SubscriptionStatus", sub.Status)
+	}
+	if sub.PeriodStart.IsZero() {
+		sub.PeriodStart = s.now()
+	}
+	if sub.PeriodEnd.IsZero() {
+		sub.PeriodEnd = addInterval(sub.PeriodStart, p.Interval, p.IntervalCount)
+	}
+	sub.PeriodStart, sub.PeriodEnd = sub.PeriodStart.UTC(), sub.PeriodEnd.UTC()
+	if !sub.PeriodEnd.After(sub.PeriodStart) {
+		return "", fmt.Errorf("add subscription: period %s to %s is empty", sub.PeriodStart, sub.PeriodEnd)
+	}
+	if sub.CreatedAt.IsZero() {
+		sub.CreatedAt = sub.PeriodStart
+	}
+	meta := json.RawMessage(`{}`)
+	if sub.Metadata != nil {
+		b, err := json.Marshal(sub.Metadata)
+		if err != nil {
+			return "", fmt.Errorf("add subscription: metadata: %w", err)
+		}
+		if meta, err = parseMetadata(b); err != nil {
+			return "", fmt.Errorf("add subscription: %w", err)
+		}
+	}
+	if sub.ID == "" {
+		sub.ID = s.newID("sub")
+	}
+	if _, ok := s.subs[sub.ID]; ok {
+		return "", fmt.Errorf("add subscription %s: already exists", sub.ID)
+	}
+	sub.ScheduledChange = clonePtr(sub.ScheduledChange)
+	sub.PendingChange = clonePtr(sub.PendingChange)
+	sub.Metadata = nil
+	s.subs[sub.ID] = &subRec{Subscription: sub, metadata: meta}
+	return sub.ID, nil
+}
+
+// ResolvePendingChange drops the pending (prevent_change) plan change of a
+// subscription, so it can be changed again; the plan stays as it is. It
+// stands in for whatever ends a pending change in Dodo, which is not
+// documented.
+func (s *Server) ResolvePendingChange(subscriptionID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sub, ok := s.subs[subscriptionID]
+	if !ok {
+		return fmt.Errorf("resolve pending change: subscription %s not found", subscriptionID)
+	}
+	if sub.PendingChange == nil {
+		return fmt.Errorf("resolve pending change: subscription %s has none", subscriptionID)
+	}
+	sub.PendingChange = nil
+	return nil
+}
+
+// Charges returns how many payments were ever created for a customer,
+// succeeded or failed: what tests count to prove nothing was charged twice.
+func (s *Server) Charges(customerID string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.charges[customerID]
+}
+
+// Payments returns every payment, oldest first.
+func (s *Server) Payments() []Payment {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Payment, 0, len(s.paymentsL))
+	for _, p := range s.paymentsL {
+		out = append(out, p.snapshot())
+	}
+	return out
+}
+
+// Subscription returns the current state of a subscription.
+func (s *Server) Subscription(id string) (Subscription, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sub, ok := s.subs[id]
+	if !ok {
+		return Subscription{}, false
+	}
+	out := sub.Subscription
+	out.ScheduledChange = clonePtr(sub.ScheduledChange)
+	out.PendingChange = clonePtr(sub.PendingChange)
+	_ = json.Unmarshal(sub.metadata, &out.Metadata)
+	return out, true
+}
+
+func (p *payRec) snapshot() Payment {
+	out := p.Payment
+	out.ProductCart = slices.Clone(p.ProductCart)
+	d := json.NewDecoder(strings.NewReader(string(p.metadataRaw)))
+	d.UseNumber()
+	_ = d.Decode(&out.Metadata)
+	return out
+}
+
+// findCard returns a saved card by id and its owner. The caller holds s.mu.
+func (s *Server) findCard(id string) (*Card, *customerRec) {
+	for _, c := range s.customers {
+		for _, card := range c.cards {
+			if card.ID == id {
+				return card, c
+			}
+		}
+	}
+	return nil, nil
+}
+
+// Flush waits until every queued webhook has been delivered (or given up
+// on), or ctx ends. It fails at once while delivery is held with webhooks
+// queued: they would never go.
+func (s *Server) Flush(ctx context.Context) error { return s.out.flush(ctx) }
+
+// SetDelivery changes how webhooks are delivered from now on. Duplicate and
+// Reorder apply to the webhooks of later API calls; Delay and Hold to every
+// delivery not yet started.
+func (s *Server) SetDelivery(d Delivery) { s.out.setDelivery(d) }
+
+// Release ends a Hold: everything queued is delivered, in order.
+func (s *Server) Release() { s.out.release() }
+
+// Sent returns every delivery attempt so far, in order.
+func (s *Server) Sent() []SentWebhook { return s.out.sentLog() }
+
+func clonePtr[T any](p *T) *T {
+	if p == nil {
+		return nil
+	}
+	c := *p
+	return &c
+}
+
+// maxAmount is the largest amount the spec's int32 amount fields can hold.
+const maxAmount = 1<<31 - 1
+
+func isInterval(s string) bool { return slices.Contains([]string{"Day", "Week", "Month", "Year"}, s) }
+
+func isUpperAlpha(s string, n int) bool {
+	if len(s) != n {
+		return false
+	}
+	for i := range len(s) {
+		if s[i] < 'A' || s[i] > 'Z' {
+			return false
+		}
+	}
+	return true
+}
+
+// isCountry and isCurrency check the form only; the spec's enums hold the
+// valid codes, and the tests validate against them.
+func isCountry(s string) bool  { return isUpperAlpha(s, 2) }
+func isCurrency(s string) bool { return isUpperAlpha(s, 3) }
+
+// addInterval adds count intervals to t. Months and years keep the day of
+// the month where the target month has it and clamp to its last day
+// otherwise (Jan 31 + 1 month = Feb 28), as billing systems do, rather than
+// overflowing into the next month as time.AddDate does.
+func addInterval(t time.Time, interval string, count int) time.Time {
+	switch interval {
+	case "Day":
+		return t.AddDate(0, 0, count)
+	case "Week":
+		return t.AddDate(0, 0, 7*count)
+	case "Year":
+		count *= 12
+	}
+	y, m, d := t.Date()
+	first := time.Date(y, m+time.Month(count), 1, t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), t.Location())
+	last := first.AddDate(0, 1, -1).Day()
+	return first.AddDate(0, 0, min(d, last)-1)
+}
