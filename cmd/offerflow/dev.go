@@ -37,6 +37,7 @@ type devConfig struct {
 	dataDir      string
 	natsAddr     string
 	httpAddr     string
+	dodoAddr     string
 	syncAlways   bool
 	exitAfter    bool
 	logLevel     string
@@ -54,6 +55,7 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.StringVar(&cfg.dataDir, "data", "", "JetStream store directory (default: a temporary directory removed at exit)")
 	fs.StringVar(&cfg.natsAddr, "nats-addr", "127.0.0.1:4222", "loopback address of the embedded NATS server (a free port is used if taken)")
 	fs.StringVar(&cfg.httpAddr, "http-addr", "127.0.0.1:8080", "ingest address (a free port is used if taken)")
+	fs.StringVar(&cfg.dodoAddr, "dodo-addr", "127.0.0.1:8090", "address of the Dodo stand-in's API (a free port is used if taken)")
 	fs.BoolVar(&cfg.syncAlways, "sync-always", true, "fsync every JetStream write before acknowledging it")
 	fs.BoolVar(&cfg.exitAfter, "exit-after-demo", false, "stop after the demo instead of serving until Ctrl-C")
 	fs.StringVar(&cfg.logLevel, "log-level", "warn", "log level of the services")
@@ -156,8 +158,22 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 		return nil
 	}
 
+	dodoLn, err := listenFree(cfg.dodoAddr)
+	if err != nil {
+		return err
+	}
+	dodo, err := startDevDodo(dodoLn, baseURL+"/webhooks/dodo", secret, runID)
+	if err != nil {
+		dodoLn.Close()
+		return err
+	}
+	// Deferred after the services' stop, so it runs before it: Dodo stops
+	// sending before the ingest stops answering.
+	defer dodo.close()
+
 	p := &printer{w: stdout}
 	p.header(natsURL, baseURL, apiToken, secretPath, cfg.demoCustomer, cfg.syncAlways)
+	p.line("  Dodo      %s  (stand-in; API key %s; sends its webhooks to the ingest)\n", dodo.url, dodo.key)
 
 	demo, err := newDemo(ctx, natsURL, baseURL, secret, apiToken, cfg.demoCustomer, runID, p)
 	if err != nil {
@@ -166,6 +182,9 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 	defer demo.close()
 	if err := demo.run(ctx); err != nil {
 		return fmt.Errorf("demo: %w", err)
+	}
+	if err := demo.runDodoJourney(ctx, dodo); err != nil {
+		return fmt.Errorf("demo through the Dodo stand-in: %w", err)
 	}
 	if cfg.exitAfter {
 		p.line("\nDemo done; stopping (--exit-after-demo).")
@@ -250,7 +269,6 @@ func (p *printer) header(natsURL, baseURL, token, secretPath, customer string, s
 	p.line("  secret    %s  (the webhook signing secret of this run, whsec_ form)", secretPath)
 	p.line("  watch     nats --server %s sub 'offerflow.>'", natsURL)
 	p.line("  access    curl -H 'Authorization: Bearer %s' %s/v1/customers/%s/access", token, baseURL, customer)
-	p.line("")
 }
 
 // demo sends the journey and follows what offerflow publishes.

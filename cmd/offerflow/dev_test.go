@@ -15,7 +15,7 @@ func TestDev(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	var out bytes.Buffer
-	err := run(ctx, []string{"offerflow", "dev", "-exit-after-demo", "-nats-addr", "127.0.0.1:0", "-http-addr", "127.0.0.1:0", "-log-level", "error"},
+	err := run(ctx, []string{"offerflow", "dev", "-exit-after-demo", "-nats-addr", "127.0.0.1:0", "-http-addr", "127.0.0.1:0", "-dodo-addr", "127.0.0.1:0", "-log-level", "error"},
 		func(string) string { return "" }, &out)
 	if err != nil {
 		t.Fatalf("offerflow dev: %v\n%s", err, out.String())
@@ -32,6 +32,10 @@ func TestDev(t *testing.T) {
 		"<- 401",
 		"offerflow.deadletter._invalid.json  dead letter: signed body is not JSON (permanent)",
 		`"product_id": "pdt_pro"`,
+		"Through Dodo's API (the stand-in",
+		"Dodo POST .../change-plan/preview <- due now USD 50.00, credits 0",
+		"Dodo charged cus_ben_",
+		"3 times in all",
 		"Demo done",
 	} {
 		if !strings.Contains(got, want) {
@@ -52,7 +56,7 @@ func TestDevTwiceOnOneDataDir(t *testing.T) {
 	dir := t.TempDir()
 	for i := 0; i < 2; i++ {
 		var out bytes.Buffer
-		err := run(context.Background(), []string{"offerflow", "dev", "-exit-after-demo", "-data", dir, "-nats-addr", "127.0.0.1:0", "-http-addr", "127.0.0.1:0", "-log-level", "error"},
+		err := run(context.Background(), []string{"offerflow", "dev", "-exit-after-demo", "-data", dir, "-nats-addr", "127.0.0.1:0", "-http-addr", "127.0.0.1:0", "-dodo-addr", "127.0.0.1:0", "-log-level", "error"},
 			func(string) string { return "" }, &out)
 		if err != nil {
 			t.Fatalf("run %d: %v\n%s", i+1, err, out.String())

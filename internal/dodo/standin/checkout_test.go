@@ -400,3 +400,23 @@ func fmtBool(b *bool) string {
 	}
 	return fmt.Sprint(*b)
 }
+
+func TestIDTagMakesIdsUnique(t *testing.T) {
+	e := newEnv(t, date(2026, 4, 16), func(c *Config) { c.IDTag = "run7" })
+	id, err := e.s.AddProduct(Product{Name: "Tagged", Price: 100, Currency: "USD"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(id, "_run7") || !strings.HasPrefix(id, "pdt_") {
+		t.Fatalf("generated id %q, want pdt_..._run7", id)
+	}
+	cs := decode[session](t, e.mustDo(200, "POST", "/checkouts", oneClick(custAna, pmVisa, item(pdtGuide, 1))))
+	if cs.PaymentID == nil || !strings.HasSuffix(*cs.PaymentID, "_run7") {
+		t.Fatalf("payment id %v, want ..._run7", cs.PaymentID)
+	}
+	e.flush()
+	sent := e.s.Sent()
+	if len(sent) == 0 || !strings.HasSuffix(sent[0].ID, "_run7") {
+		t.Fatalf("webhook ids %+v, want ..._run7", sent)
+	}
+}

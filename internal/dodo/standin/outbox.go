@@ -62,6 +62,7 @@ type outbox struct {
 	now       func() time.Time
 	attempts  int
 	backoff   time.Duration
+	idSuffix  string
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -82,7 +83,7 @@ func newOutbox(cfg Config, ownClient bool) *outbox {
 	ctx, cancel := context.WithCancel(context.Background())
 	o := &outbox{
 		url: cfg.WebhookURL, secret: cfg.WebhookSecret, client: cfg.HTTPClient, ownClient: ownClient, now: cfg.Now,
-		attempts: cfg.WebhookAttempts, backoff: cfg.WebhookBackoff,
+		attempts: cfg.WebhookAttempts, backoff: cfg.WebhookBackoff, idSuffix: cfg.idSuffix(),
 		cancel: cancel, done: make(chan struct{}), changed: make(chan struct{}),
 	}
 	go func() {
@@ -116,7 +117,7 @@ func (o *outbox) enqueue(batch []event) {
 	}
 	for _, e := range batch {
 		o.nextID++
-		o.queue = append(o.queue, &message{id: fmt.Sprintf("msg_%010d", o.nextID), typ: e.typ, body: e.body, deliveries: n})
+		o.queue = append(o.queue, &message{id: fmt.Sprintf("msg_%010d", o.nextID) + o.idSuffix, typ: e.typ, body: e.body, deliveries: n})
 	}
 	o.broadcast()
 }

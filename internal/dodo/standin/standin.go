@@ -86,6 +86,10 @@ type Config struct {
 	// WebhookBackoff is the wait before the first retry; it doubles after
 	// each. Default 20 ms: Dodo waits 5 s, then minutes, which no test wants.
 	WebhookBackoff time.Duration
+	// IDTag, if set, ends every generated id and webhook-id with "_"+IDTag,
+	// so that two stand-ins (or two runs of offerflow dev on one JetStream
+	// store) never reuse an id that the receiver's ledger remembers.
+	IDTag string
 }
 
 // Customer is a Dodo customer. Country and Zipcode are its billing address,
@@ -308,9 +312,17 @@ func (s *Server) now() time.Time { return s.cfg.Now().UTC() }
 
 // newID returns the next id with Dodo's prefix for its kind (pay, cks, sub,
 // ...): deterministic, one counter per prefix.
+// idSuffix is what IDTag adds to generated ids.
+func (c Config) idSuffix() string {
+	if c.IDTag == "" {
+		return ""
+	}
+	return "_" + c.IDTag
+}
+
 func (s *Server) newID(prefix string) string {
 	s.counters[prefix]++
-	return fmt.Sprintf("%s_%010d", prefix, s.counters[prefix])
+	return fmt.Sprintf("%s_%010d", prefix, s.counters[prefix]) + s.cfg.idSuffix()
 }
 
 // AddCustomer adds a customer and returns its id.
