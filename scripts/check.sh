@@ -29,6 +29,19 @@ fi
 echo "== go vet"
 go vet ./...
 
+echo "== steady"
+# Steady (npm @stdy/cli) is the mock of Dodo's API, on Dodo's OpenAPI spec,
+# that the contract tests of internal/dodo send every request to. Without
+# STEADY_BIN or steady on PATH, install the pinned version into .tools/.
+if [ -z "${STEADY_BIN:-}" ] && ! command -v steady >/dev/null 2>&1; then
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "npm is needed to install Steady (@stdy/cli) for the Dodo contract tests; or set STEADY_BIN" >&2
+    exit 1
+  fi
+  npm install --no-audit --no-fund --loglevel=error --prefix .tools @stdy/cli@0.22.2 >/dev/null
+  export STEADY_BIN="$PWD/.tools/node_modules/.bin/steady"
+fi
+
 echo "== go test -race"
 go test -race -count=1 -timeout 15m ./...
 
