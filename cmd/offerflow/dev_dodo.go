@@ -1,16 +1,14 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"time"
 
+	"github.com/offerflow/offerflow/internal/dodo"
 	"github.com/offerflow/offerflow/internal/dodo/standin"
 	"github.com/offerflow/offerflow/internal/webhook"
 )
@@ -65,68 +63,32 @@ func (d *devDodo) close() {
 	<-d.done
 }
 
-// call sends a JSON request to the stand-in's API with the bearer key and
-// decodes a 2xx answer into out (if not nil).
-func (d *devDodo) call(ctx context.Context, method, path string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, d.url+path, body)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+d.key)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, bytes.TrimSpace(b))
-	}
-	if out == nil || len(bytes.TrimSpace(b)) == 0 {
-		return nil
-	}
-	return json.Unmarshal(b, out)
-}
-
 // runDodoJourney is the demo's second part: a customer buys and upgrades
-// through Dodo's API (the stand-in), and offerflow reacts to the webhooks
-// Dodo sends.
+// through Dodo's API (the stand-in, called with offerflow's own client),
+// and offerflow reacts to the webhooks Dodo sends.
 func (demo *demo) runDodoJourney(ctx context.Context, d *devDodo) error {
 	customer := "cus_ben_" + demo.runID
 	pm, err := d.addCustomer(customer, "Ben Ortiz", "ben@example.com")
 	if err != nil {
 		return err
 	}
-	demo.p.line("\nThrough Dodo's API (the stand-in at %s), for %s with a saved card ending 4242:", d.url, customer)
-
-	oneClick := func(product, key string) map[string]any {
-		return map[string]any{
-			"product_cart":      []map[string]any{{"product_id": product, "quantity": 1}},
-			"customer":          map[string]any{"customer_id": customer},
-			"payment_method_id": pm,
-			"confirm":           true,
-			"minimal_address":   true,
-			"billing_address":   map[string]any{"country": "US", "zipcode": "94102"},
-			"feature_flags":     map[string]any{"redirect_immediately": true},
-			"return_url":        "https://merchant.example/thanks",
-			"metadata":          map[string]any{"offerflow_idempotency_key": key + "_" + demo.runID},
-		}
+	client, err := dodo.New(dodo.Config{APIKey: d.key, BaseURL: d.url})
+	if err != nil {
+		return err
 	}
-	var session struct {
-		PaymentID *string `json:"payment_id"`
+	demo.p.line("\nThrough Dodo's API (the stand-in at %s, called with internal/dodo), for %s with a saved card ending 4242:", d.url, customer)
+
+	oneClick := func(product, key string) dodo.CheckoutRequest {
+		return dodo.OneClickCheckout(dodo.OneClick{
+			CustomerID: customer, PaymentMethodID: pm, ProductID: product,
+			Country: "US", Zipcode: "94102", ReturnURL: "https://merchant.example/thanks",
+			IdempotencyKey: key + "_" + demo.runID,
+		})
 	}
 
 	demo.p.line("9. Ben buys the course with one click")
-	if err := d.call(ctx, http.MethodPost, "/checkouts", oneClick("pdt_course_rust", "course"), &session); err != nil {
+	session, err := client.CreateCheckout(ctx, oneClick("pdt_course_rust", "course"))
+	if err != nil {
 		return err
 	}
 	demo.p.line("   -> Dodo POST /checkouts (confirm, saved card) <- payment %s; Dodo sends payment.succeeded", deref(session.PaymentID))
@@ -135,42 +97,32 @@ func (demo *demo) runDodoJourney(ctx context.Context, d *devDodo) error {
 	}
 
 	demo.p.line("10. Ben subscribes to Basic with one click")
-	if err := d.call(ctx, http.MethodPost, "/checkouts", oneClick("pdt_basic", "basic"), &session); err != nil {
+	if session, err = client.CreateCheckout(ctx, oneClick("pdt_basic", "basic")); err != nil {
 		return err
 	}
-	var payment struct {
-		SubscriptionID *string `json:"subscription_id"`
-	}
-	if err := d.call(ctx, http.MethodGet, "/payments/"+deref(session.PaymentID), nil, &payment); err != nil {
+	payment, err := client.GetPayment(ctx, deref(session.PaymentID))
+	if err != nil {
 		return err
 	}
 	sub := deref(payment.SubscriptionID)
 	if sub == "" {
 		return errors.New("the subscription checkout created no subscription")
 	}
-	demo.p.line("   -> Dodo POST /checkouts <- payment %s, subscription %s; Dodo sends payment.succeeded, subscription.active", deref(session.PaymentID), sub)
+	demo.p.line("   -> Dodo POST /checkouts <- payment %s, subscription %s; Dodo sends payment.succeeded, subscription.active", payment.PaymentID, sub)
 	if err := demo.follow(ctx, 1); err != nil {
 		return err
 	}
 
-	change := map[string]any{"product_id": "pdt_pro", "quantity": 1, "proration_billing_mode": "prorated_immediately",
-		"effective_at": "immediately", "on_payment_failure": "prevent_change"}
-	var preview struct {
-		ImmediateCharge struct {
-			Summary struct {
-				TotalAmount     int64  `json:"total_amount"`
-				Currency        string `json:"currency"`
-				CustomerCredits int64  `json:"customer_credits"`
-			} `json:"summary"`
-		} `json:"immediate_charge"`
-	}
+	change := dodo.ChangePlanRequest{ProductID: "pdt_pro", Quantity: 1, ProrationBillingMode: dodo.ProratedImmediately,
+		EffectiveAt: dodo.EffectiveImmediately, OnPaymentFailure: dodo.PreventChange}
 	demo.p.line("11. Ben previews, then makes, the upgrade to Pro (prorated_immediately)")
-	if err := d.call(ctx, http.MethodPost, "/subscriptions/"+sub+"/change-plan/preview", change, &preview); err != nil {
+	preview, err := client.PreviewChangePlan(ctx, sub, change)
+	if err != nil {
 		return err
 	}
 	sum := preview.ImmediateCharge.Summary
 	demo.p.line("   -> Dodo POST .../change-plan/preview <- due now %s %.2f, credits %d", sum.Currency, float64(sum.TotalAmount)/100, sum.CustomerCredits)
-	if err := d.call(ctx, http.MethodPost, "/subscriptions/"+sub+"/change-plan", change, nil); err != nil {
+	if err := client.ChangePlan(ctx, sub, change); err != nil {
 		return err
 	}
 	demo.p.line("   -> Dodo POST .../change-plan <- 200; Dodo sends payment.succeeded, subscription.plan_changed, subscription.active")
