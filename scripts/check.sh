@@ -52,7 +52,7 @@ if [ "$fuzztime" != "0" ]; then
     dir="$(dirname "$file")"
     for target in $(grep -o '^func Fuzz[A-Za-z0-9_]*' "$file" | sed 's/^func //'); do
       echo "-- $dir $target"
-      go test -run='^$' -fuzz="^${target}\$" -fuzztime="$fuzztime" "$dir" > /tmp/offerflow-fuzz.log 2>&1 || { cat /tmp/offerflow-fuzz.log; exit 1; }
+      go test -run='^$' -fuzz="^${target}\$" -fuzztime="$fuzztime" -fuzzminimizetime=2s "$dir" > /tmp/offerflow-fuzz.log 2>&1 || { cat /tmp/offerflow-fuzz.log; exit 1; }
       tail -n 1 /tmp/offerflow-fuzz.log
     done
   done

@@ -1,8 +1,3 @@
-// Package rules reads the merchant's rules and catalog file
-// (OFFERFLOW_RULES, YAML): the products with their tier and named features
-// now, and the offer rules in a later issue. Loading checks everything and
-// reports each problem with the file, line and reason, so a bad file stops
-// startup instead of misbehaving later. Lookups are pure.
 package rules
 
 import (
@@ -26,14 +21,20 @@ type Product struct {
 	Features []string `yaml:"features"`
 }
 
-// Catalog is the loaded file.
+// Catalog is the loaded file: products, rules and limits. It is not
+// changed after Parse, so it is safe for concurrent use.
 type Catalog struct {
 	products map[string]Product
 	order    []string
+
+	limits    Limits
+	rules     map[string]*rule
+	ordered   []*rule             // priority, highest first, then id
+	byTrigger map[Trigger][]*rule // in the order of ordered
 }
 
-type file struct {
-	Products []yaml.Node `yaml:"products"`
+func newCatalog() *Catalog {
+	return &Catalog{products: map[string]Product{}, rules: map[string]*rule{}}
 }
 
 // MaxFileSize bounds the rules file; a larger one is almost surely a
@@ -66,7 +67,7 @@ func Parse(name string, data []byte) (*Catalog, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
-			return &Catalog{products: map[string]Product{}}, nil
+			return newCatalog(), nil
 		}
 		return nil, fmt.Errorf("%s: %s", name, strings.TrimPrefix(err.Error(), "yaml: "))
 	}
@@ -76,14 +77,16 @@ func Parse(name string, data []byte) (*Catalog, error) {
 		return nil, fmt.Errorf("%s: YAML aliases are not allowed", name)
 	}
 	if len(doc.Content) == 0 {
-		return &Catalog{products: map[string]Product{}}, nil
+		return newCatalog(), nil
 	}
 	root := doc.Content[0]
 	if root.Kind != yaml.MappingNode {
 		return nil, fmt.Errorf("%s:%d: the file must be a mapping with a products list", name, root.Line)
 	}
 	var errs []error
-	c := &Catalog{products: map[string]Product{}}
+	c := newCatalog()
+	// Rules refer to products, which may come later in the file.
+	var ruleNodes []*yaml.Node
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		key, val := root.Content[i], root.Content[i+1]
 		switch key.Value {
@@ -105,9 +108,43 @@ func Parse(name string, data []byte) (*Catalog, error) {
 				c.products[p.ID] = p
 				c.order = append(c.order, p.ID)
 			}
+		case "rules":
+			if val.Kind != yaml.SequenceNode {
+				errs = append(errs, fmt.Errorf("%s:%d: rules must be a list", name, val.Line))
+				continue
+			}
+			ruleNodes = append(ruleNodes, val.Content...)
+		case "limits":
+			l, err := parseLimits(name, val)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			c.limits = l
 		default:
-			errs = append(errs, fmt.Errorf("%s:%d: unknown key %q (known: products)", name, key.Line, key.Value))
+			errs = append(errs, fmt.Errorf("%s:%d: unknown key %q (known: limits, products, rules)", name, key.Line, key.Value))
 		}
+	}
+	var parsed []*rule
+	onDeclineLine := map[string]int{}
+	for _, n := range ruleNodes {
+		r, err := parseRule(name, n, c.products)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if _, dup := c.rules[r.ID]; dup {
+			errs = append(errs, fmt.Errorf("%s:%d: rule %q is listed twice", name, n.Line, r.ID))
+			continue
+		}
+		c.rules[r.ID] = r
+		parsed = append(parsed, r)
+		onDeclineLine[r.ID] = onDeclineKeyLine(n)
+	}
+	// References are checked only on a file whose rules all parsed: a
+	// rule missing because of its own error would show up twice.
+	if len(errs) == 0 {
+		errs = c.linkRules(name, parsed, onDeclineLine)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -148,6 +185,17 @@ func parseProduct(name string, n *yaml.Node) (Product, error) {
 		seen[f] = true
 	}
 	return p, nil
+}
+
+// onDeclineKeyLine returns the line of a rule's on_decline key, or the
+// rule's own line.
+func onDeclineKeyLine(n *yaml.Node) int {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == "on_decline" {
+			return n.Content[i].Line
+		}
+	}
+	return n.Line
 }
 
 func hasAlias(n *yaml.Node) bool {
