@@ -71,7 +71,11 @@ type receiver struct {
 
 func newReceiver(t *testing.T, secret webhook.Secret, now func() time.Time) *receiver {
 	t.Helper()
-	v, err := webhook.NewVerifier([]webhook.Secret{secret}, webhook.DefaultTolerance, now)
+	// Tests move the stand-in's clock by weeks (renewals) while webhooks
+	// signed before the move may still be in flight, so the receiver allows
+	// any timestamp within a year of the test clock; signatures are still
+	// checked, and TestWebhookSignature checks the timestamp itself.
+	v, err := webhook.NewVerifier([]webhook.Secret{secret}, 365*24*time.Hour, now)
 	if err != nil {
 		t.Fatal(err)
 	}
