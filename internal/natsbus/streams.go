@@ -1,6 +1,7 @@
 // Package natsbus holds all of offerflow's JetStream wiring: the streams and
 // key-value buckets, the ingest's publisher, the worker's consumer runtime
-// with its single ack policy, the idempotency ledger and the access store.
+// with its single ack policy, the idempotency ledger, the access store, and
+// the offer store with its single-use token nonces.
 //
 // No other package imports nats.go; the domain packages (events, access,
 // rules) stay free of it, and cmd/* only wires.
@@ -24,6 +25,8 @@ const (
 	OutSubjects    = "offerflow.>"
 	LedgerBucket   = "OFFERFLOW_LEDGER"
 	AccessBucket   = "OFFERFLOW_ACCESS"
+	OffersBucket   = "OFFERFLOW_OFFERS"
+	TokensBucket   = "OFFERFLOW_TOKENS"
 
 	// WorkerConsumer is the durable pull consumer every worker replica binds
 	// to, so that replicas share the work instead of each seeing every event.
@@ -55,6 +58,10 @@ type StreamSettings struct {
 	// Dodo retries for about 27 h and its dashboard can replay at any time,
 	// so it must be at least MinLedgerTTL.
 	LedgerTTL time.Duration
+	// TokenTTL is how long a used offer token's nonce is remembered. It
+	// must outlive every token (offertoken refuses an expired one), or a
+	// token could be used twice once its nonce is forgotten.
+	TokenTTL time.Duration
 }
 
 // MinLedgerTTL is the shortest ledger retention offerflow accepts.
@@ -68,6 +75,7 @@ func DefaultStreamSettings() StreamSettings {
 		MaxAge:     30 * 24 * time.Hour,
 		Duplicates: 10 * time.Minute,
 		LedgerTTL:  14 * 24 * time.Hour,
+		TokenTTL:   30 * 24 * time.Hour,
 	}
 }
 
@@ -84,6 +92,9 @@ func (s StreamSettings) withDefaults() StreamSettings {
 	}
 	if s.LedgerTTL == 0 {
 		s.LedgerTTL = d.LedgerTTL
+	}
+	if s.TokenTTL == 0 {
+		s.TokenTTL = d.TokenTTL
 	}
 	return s
 }
@@ -104,6 +115,9 @@ func (s StreamSettings) Validate() error {
 	}
 	if s.LedgerTTL < MinLedgerTTL {
 		errs = append(errs, fmt.Errorf("ledger ttl must be at least %s (Dodo retries for ~27h and replays any time), got %s", MinLedgerTTL, s.LedgerTTL))
+	}
+	if s.TokenTTL < 0 {
+		errs = append(errs, fmt.Errorf("token ttl must be > 0, got %s", s.TokenTTL))
 	}
 	if s.MaxBytes < 0 {
 		errs = append(errs, fmt.Errorf("stream max bytes must be >= 0, got %d", s.MaxBytes))
@@ -173,6 +187,20 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, s StreamSettings
 			Storage:     jetstream.FileStorage,
 			Replicas:    s.Replicas,
 		},
+		{
+			Bucket:      OffersBucket,
+			Description: "offers by id, with their state",
+			History:     5,
+			Storage:     jetstream.FileStorage,
+			Replicas:    s.Replicas,
+		},
+		{
+			Bucket:      TokensBucket,
+			Description: "used offer-token nonces: one key per accepted token",
+			TTL:         s.TokenTTL,
+			Storage:     jetstream.FileStorage,
+			Replicas:    s.Replicas,
+		},
 	}
 	for _, cfg := range buckets {
 		if err := retryRace(ctx, func() error {
@@ -188,7 +216,7 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, s StreamSettings
 // CheckStreams reports whether the streams and buckets exist; /readyz uses
 // it.
 func CheckStreams(ctx context.Context, js jetstream.JetStream) error {
-	for _, name := range []string{EventsStream, OutStream, "KV_" + LedgerBucket, "KV_" + AccessBucket} {
+	for _, name := range []string{EventsStream, OutStream, "KV_" + LedgerBucket, "KV_" + AccessBucket, "KV_" + OffersBucket, "KV_" + TokensBucket} {
 		if _, err := js.Stream(ctx, name); err != nil {
 			return fmt.Errorf("stream %s: %w", name, err)
 		}

@@ -1,0 +1,193 @@
+package natsbus
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/offerflow/offerflow/internal/offers"
+)
+
+// Errors of the offer store.
+var (
+	// ErrOfferExists: Create found an offer with the same id.
+	ErrOfferExists = errors.New("offer already exists")
+	// ErrOfferNotFound: no offer has that id.
+	ErrOfferNotFound = errors.New("offer not found")
+	// ErrTokenUsed: the offer token's nonce was used before. A token
+	// accepts at most once, whoever presents it and however often.
+	ErrTokenUsed = errors.New("offer token already used")
+)
+
+// transitionAttempts bounds Transition's read-apply-write loop. Each lost
+// compare-and-swap means another writer changed the offer; an offer has at
+// most a handful of transitions in its life, so a few attempts always
+// suffice unless something is wrong, and then the caller should hear it.
+const transitionAttempts = 8
+
+// OfferStore keeps one offers.Offer per offer id in the offers bucket, and
+// the used offer-token nonces in the tokens bucket. Writes are
+// compare-and-swap on the revision read, so that of two workers (or an API
+// call and a worker) changing one offer at once exactly one wins, and the
+// other re-reads and re-decides.
+type OfferStore struct {
+	offers jetstream.KeyValue
+	tokens jetstream.KeyValue
+}
+
+// NewOfferStore binds to the offers and tokens buckets (EnsureStreams
+// creates them).
+func NewOfferStore(ctx context.Context, js jetstream.JetStream) (*OfferStore, error) {
+	o, err := js.KeyValue(ctx, OffersBucket)
+	if err != nil {
+		return nil, fmt.Errorf("offers bucket: %w", err)
+	}
+	t, err := js.KeyValue(ctx, TokensBucket)
+	if err != nil {
+		return nil, fmt.Errorf("tokens bucket: %w", err)
+	}
+	return &OfferStore{offers: o, tokens: t}, nil
+}
+
+// Create stores a new offer. It refuses an offer that does not validate,
+// and returns ErrOfferExists if the id is taken, so that a redelivered
+// webhook that computes the same offer id does not overwrite an offer that
+// has moved on.
+func (s *OfferStore) Create(ctx context.Context, o offers.Offer) error {
+	val, err := encodeOffer(o)
+	if err != nil {
+		return err
+	}
+	_, err = s.offers.Create(ctx, Token(o.ID), val)
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		return fmt.Errorf("create offer %s: %w", o.ID, ErrOfferExists)
+	}
+	if err != nil {
+		return fmt.Errorf("create offer %s: %w", o.ID, err)
+	}
+	return nil
+}
+
+// Get returns the offer and its revision, for Update; ErrOfferNotFound if
+// there is none.
+func (s *OfferStore) Get(ctx context.Context, id string) (offers.Offer, uint64, error) {
+	entry, err := s.offers.Get(ctx, Token(id))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return offers.Offer{}, 0, fmt.Errorf("offer %s: %w", id, ErrOfferNotFound)
+	}
+	if err != nil {
+		return offers.Offer{}, 0, fmt.Errorf("read offer %s: %w", id, err)
+	}
+	o, err := offers.Decode(entry.Value())
+	if err != nil {
+		return offers.Offer{}, 0, fmt.Errorf("stored offer %s: %w", id, err)
+	}
+	return o, entry.Revision(), nil
+}
+
+// Update writes o if its stored revision is still rev, and returns the new
+// revision, or ErrConflict if another writer got there first.
+func (s *OfferStore) Update(ctx context.Context, o offers.Offer, rev uint64) (uint64, error) {
+	val, err := encodeOffer(o)
+	if err != nil {
+		return 0, err
+	}
+	next, err := s.offers.Update(ctx, Token(o.ID), val, rev)
+	if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		return 0, fmt.Errorf("update offer %s: %w", o.ID, ErrConflict)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("update offer %s: %w", o.ID, err)
+	}
+	return next, nil
+}
+
+// Transition reads offer id, applies fn (one of the offers transitions) and
+// writes the result with compare-and-swap, re-reading and re-applying on a
+// lost swap, at most transitionAttempts times (then ErrConflict). fn's
+// error is returned as is, with the offer as read, and nothing is written: a refused
+// transition (offers.ErrNotOpen...) is the caller's answer, not a retry.
+// A result equal to the stored offer (an idempotent no-op) is not written
+// and is returned with no error; compare its state with what the caller
+// expected to tell a no-op from a change.
+//
+// fn must be pure: it may run more than once.
+func (s *OfferStore) Transition(ctx context.Context, id string, fn func(offers.Offer) (offers.Offer, error)) (offers.Offer, error) {
+	for attempt := 0; ; attempt++ {
+		cur, rev, err := s.Get(ctx, id)
+		if err != nil {
+			return offers.Offer{}, err
+		}
+		next, err := fn(cur)
+		if err != nil {
+			return cur, err
+		}
+		if next.ID != cur.ID {
+			return cur, fmt.Errorf("transition of offer %s returned offer %s: %w", id, next.ID, offers.ErrInvalid)
+		}
+		if same, err := sameOffer(cur, next); err != nil || same {
+			return cur, err
+		}
+		if _, err = s.Update(ctx, next, rev); err == nil {
+			return next, nil
+		}
+		if !errors.Is(err, ErrConflict) || attempt+1 >= transitionAttempts {
+			return cur, err
+		}
+		// A short pause, longer each time, so that a crowd of writers
+		// does not keep colliding in lock step.
+		select {
+		case <-ctx.Done():
+			return cur, ctx.Err()
+		case <-time.After(time.Duration(attempt+1) * 5 * time.Millisecond):
+		}
+	}
+}
+
+// UseToken records an offer token's nonce as used. It succeeds for exactly
+// one call per nonce, however many workers or API replicas try at once
+// (an atomic KV create), and returns ErrTokenUsed to every other. Call it
+// after verifying the token and before charging; the tokens bucket keeps
+// nonces for StreamSettings.TokenTTL, longer than any token lives.
+func (s *OfferStore) UseToken(ctx context.Context, nonce string) error {
+	if nonce == "" {
+		return fmt.Errorf("use token: empty nonce: %w", offers.ErrInvalid)
+	}
+	_, err := s.tokens.Create(ctx, Token(nonce), []byte("used"))
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		return fmt.Errorf("token %s: %w", nonce, ErrTokenUsed)
+	}
+	if err != nil {
+		return fmt.Errorf("use token: %w", err)
+	}
+	return nil
+}
+
+func encodeOffer(o offers.Offer) ([]byte, error) {
+	if err := o.Validate(); err != nil {
+		return nil, fmt.Errorf("store offer: %w", err)
+	}
+	val, err := json.Marshal(o)
+	if err != nil {
+		return nil, fmt.Errorf("encode offer %s: %w", o.ID, err)
+	}
+	return val, nil
+}
+
+// sameOffer compares two offers by their stored form.
+func sameOffer(a, b offers.Offer) (bool, error) {
+	x, err := json.Marshal(a)
+	if err != nil {
+		return false, fmt.Errorf("encode offer %s: %w", a.ID, err)
+	}
+	y, err := json.Marshal(b)
+	if err != nil {
+		return false, fmt.Errorf("encode offer %s: %w", b.ID, err)
+	}
+	return bytes.Equal(x, y), nil
+}

@@ -1,0 +1,269 @@
+package natsbus
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/offerflow/offerflow/internal/offers"
+)
+
+var offerT0 = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+
+func newOffer(t *testing.T, id string) offers.Offer {
+	t.Helper()
+	o, err := offers.New(offers.Offer{
+		ID:         id,
+		CustomerID: "cus_1",
+		RuleID:     "addon",
+		Kind:       offers.CrossSell,
+		ProductID:  "pdt_addon",
+		Quantity:   1,
+		Amounts:    offers.Amounts{Currency: "USD", Price: 900, DueNow: 900},
+		Card:       offers.Card{Brand: "visa", Last4: "4242"},
+		ExpiresAt:  offerT0.Add(72 * time.Hour),
+		Trigger:    offers.Trigger{Event: "payment.succeeded", WebhookID: "msg_1"},
+	}, offerT0)
+	if err != nil {
+		t.Fatalf("offers.New: %v", err)
+	}
+	return o
+}
+
+func offerStore(t *testing.T) *OfferStore {
+	t.Helper()
+	js, _ := setup(t)
+	s, err := NewOfferStore(context.Background(), js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestOfferStoreCreateGetUpdate(t *testing.T) {
+	s := offerStore(t)
+	ctx := context.Background()
+	// An id that is not a valid KV key goes through Token.
+	o := newOffer(t, "off 1/ä")
+
+	if _, _, err := s.Get(ctx, o.ID); !errors.Is(err, ErrOfferNotFound) {
+		t.Fatalf("Get before Create: got %v, want ErrOfferNotFound", err)
+	}
+	if err := s.Create(ctx, o); err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	if err := s.Create(ctx, o); !errors.Is(err, ErrOfferExists) {
+		t.Fatalf("second Create: got %v, want ErrOfferExists", err)
+	}
+	got, rev, err := s.Get(ctx, o.ID)
+	if err != nil {
+		t.Fatalf("Get: %v", err)
+	}
+	if got.ID != o.ID || got.State != offers.Open || rev == 0 {
+		t.Fatalf("Get = %+v rev %d, want the open offer", got, rev)
+	}
+
+	acc, err := offers.Accept(got, offerT0.Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rev2, err := s.Update(ctx, acc, rev)
+	if err != nil {
+		t.Fatalf("Update: %v", err)
+	}
+	if rev2 <= rev {
+		t.Fatalf("new revision %d, want > %d", rev2, rev)
+	}
+	// A second writer that read the old revision loses.
+	dec, err := offers.Decline(got, offerT0.Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Update(ctx, dec, rev); !errors.Is(err, ErrConflict) {
+		t.Fatalf("stale Update: got %v, want ErrConflict", err)
+	}
+	got, rev3, err := s.Get(ctx, o.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.State != offers.Accepted || rev3 != rev2 {
+		t.Fatalf("after the conflict: state %s rev %d, want accepted rev %d", got.State, rev3, rev2)
+	}
+
+	bad := got
+	bad.State = "bogus"
+	if _, err := s.Update(ctx, bad, rev3); !errors.Is(err, offers.ErrInvalid) {
+		t.Fatalf("Update of an invalid offer: got %v, want offers.ErrInvalid", err)
+	}
+}
+
+func TestOfferStoreTransition(t *testing.T) {
+	s := offerStore(t)
+	ctx := context.Background()
+	o := newOffer(t, "off_t")
+	if err := s.Create(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	at := offerT0.Add(time.Minute)
+	steps := []struct {
+		name string
+		fn   func(offers.Offer) (offers.Offer, error)
+		want offers.State
+		err  error
+	}{
+		{name: "accept", fn: func(o offers.Offer) (offers.Offer, error) { return offers.Accept(o, at) }, want: offers.Accepted},
+		{name: "accept again", fn: func(o offers.Offer) (offers.Offer, error) { return offers.Accept(o, at) }, want: offers.Accepted, err: offers.ErrAlreadyAccepted},
+		{name: "convert", fn: func(o offers.Offer) (offers.Offer, error) { return offers.Convert(o, "pay_1", at) }, want: offers.Charged},
+		{name: "convert again: no-op", fn: func(o offers.Offer) (offers.Offer, error) { return offers.Convert(o, "pay_1", at) }, want: offers.Charged},
+	}
+	for _, st := range steps {
+		_, revBefore, err := s.Get(ctx, o.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Transition(ctx, o.ID, st.fn)
+		if st.err == nil && err != nil || st.err != nil && !errors.Is(err, st.err) {
+			t.Fatalf("%s: got error %v, want %v", st.name, err, st.err)
+		}
+		if got.State != st.want {
+			t.Fatalf("%s: state %s, want %s", st.name, got.State, st.want)
+		}
+		stored, rev, err := s.Get(ctx, o.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if stored.State != st.want {
+			t.Fatalf("%s: stored state %s, want %s", st.name, stored.State, st.want)
+		}
+		if wrote := rev != revBefore; wrote != (st.err == nil && st.name != "convert again: no-op") {
+			t.Fatalf("%s: revision %d -> %d: wrote = %v", st.name, revBefore, rev, wrote)
+		}
+	}
+	if _, err := s.Transition(ctx, "off_missing", func(o offers.Offer) (offers.Offer, error) { return o, nil }); !errors.Is(err, ErrOfferNotFound) {
+		t.Fatalf("Transition of a missing offer: got %v, want ErrOfferNotFound", err)
+	}
+}
+
+// TestOfferStoreConcurrentAccept is the double-charge guard: of 50 accepts
+// racing on one offer, exactly one moves it to accepted; every other is
+// told it is not open any more.
+func TestOfferStoreConcurrentAccept(t *testing.T) {
+	s := offerStore(t)
+	ctx := context.Background()
+	o := newOffer(t, "off_race")
+	if err := s.Create(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	const n = 50
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			_, errs[i] = s.Transition(ctx, o.ID, func(o offers.Offer) (offers.Offer, error) {
+				return offers.Accept(o, offerT0.Add(time.Minute))
+			})
+		}()
+	}
+	close(start)
+	wg.Wait()
+	won := 0
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			won++
+		case errors.Is(err, offers.ErrNotOpen) && errors.Is(err, offers.ErrAlreadyAccepted):
+		default:
+			t.Errorf("accept %d: got %v, want nil or offers.ErrNotOpen", i, err)
+		}
+	}
+	if won != 1 {
+		t.Fatalf("%d accepts succeeded, want exactly 1", won)
+	}
+	got, _, err := s.Get(ctx, o.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.State != offers.Accepted || len(got.History) != 2 {
+		t.Fatalf("stored state %s history %+v, want accepted once", got.State, got.History)
+	}
+}
+
+func TestOfferStoreUseToken(t *testing.T) {
+	s := offerStore(t)
+	ctx := context.Background()
+	const n = 50
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			errs[i] = s.UseToken(ctx, "AAAAAAAAAAAAAAAAAAAAAA")
+		}()
+	}
+	close(start)
+	wg.Wait()
+	ok := 0
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case errors.Is(err, ErrTokenUsed):
+		default:
+			t.Errorf("UseToken %d: got %v, want nil or ErrTokenUsed", i, err)
+		}
+	}
+	if ok != 1 {
+		t.Fatalf("%d UseToken calls succeeded, want exactly 1", ok)
+	}
+	for i, nonce := range []string{"BBBBBBBBBBBBBBBBBBBBBB", "b64_x", "with.dot"} {
+		if err := s.UseToken(ctx, nonce); err != nil {
+			t.Fatalf("UseToken(%q) first use: %v", nonce, err)
+		}
+		if err := s.UseToken(ctx, nonce); !errors.Is(err, ErrTokenUsed) {
+			t.Fatalf("case %d: UseToken(%q) again: got %v, want ErrTokenUsed", i, nonce, err)
+		}
+	}
+	if err := s.UseToken(ctx, ""); err == nil {
+		t.Fatal("UseToken(\"\") succeeded")
+	}
+}
+
+func TestOfferBucketsConfig(t *testing.T) {
+	js, _ := setup(t)
+	ctx := context.Background()
+	for _, tt := range []struct {
+		bucket  string
+		history int64
+		ttl     time.Duration
+	}{
+		{OffersBucket, 5, 0},
+		{TokensBucket, 1, DefaultStreamSettings().TokenTTL},
+	} {
+		kv, err := js.KeyValue(ctx, tt.bucket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := kv.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.History() != tt.history || st.TTL() != tt.ttl {
+			t.Errorf("%s: history %d ttl %s, want %d %s", tt.bucket, st.History(), st.TTL(), tt.history, tt.ttl)
+		}
+	}
+	if err := CheckStreams(ctx, js); err != nil {
+		t.Fatalf("CheckStreams: %v", err)
+	}
+	if err := (StreamSettings{TokenTTL: -time.Hour}).Validate(); err == nil {
+		t.Fatal("a negative token ttl validated")
+	}
+}
