@@ -537,6 +537,18 @@ func waitDrained(ctx context.Context, js jetstream.JetStream, consumer string, t
 		cons jetstream.Consumer
 		last *jetstream.ConsumerInfo
 	)
+	// Drained means the consumer's ack floor reached the stream's last
+	// message. NumPending alone is not enough: a consumer just created
+	// may report 0 before it has counted the stream.
+	st, err := js.Stream(ctx, natsbus.EventsStream)
+	if err != nil {
+		return nil, false, err
+	}
+	sinfo, err := st.Info(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	lastSeq := sinfo.State.LastSeq
 	for {
 		select {
 		case <-ctx.Done():
@@ -565,7 +577,7 @@ func waitDrained(ctx context.Context, js jetstream.JetStream, consumer string, t
 			return last, false, err
 		}
 		last = info
-		if info.NumPending == 0 && info.NumAckPending == 0 {
+		if info.AckFloor.Stream >= lastSeq && info.NumPending == 0 && info.NumAckPending == 0 {
 			return info, true, nil
 		}
 	}
