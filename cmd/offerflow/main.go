@@ -3,6 +3,8 @@
 //	offerflow dev           embedded NATS, ingest, worker and a demo journey, in one process
 //	offerflow bench ingest  ingest throughput against a verify-only ceiling and a naive ingest
 //	offerflow bench worker  worker throughput on a stream full of access events
+//	offerflow dlq ...       list, show and redrive dead letters
+//	offerflow reconcile     feed payments and subscriptions whose webhooks were missed
 package main
 
 import (
@@ -30,14 +32,15 @@ commands:
   dev            run embedded NATS, ingest, worker and a demo journey
   bench ingest   measure ingest throughput (requests/s, p50/p99, memory)
   bench worker   measure worker throughput (events/s)
+  dlq            list, show and redrive dead letters (dlq list|show|redrive)
+  reconcile      find payments and subscriptions whose webhooks offerflow missed, and process them
 
 Run 'offerflow <command> -h' for a command's flags.
 `
 
-// run dispatches to a command. getenv is accepted for the shape every
-// command of offerflow shares; the subcommands here take flags only.
+// run dispatches to a command. Commands that talk to a deployed offerflow
+// (dlq, reconcile) read its environment variables through getenv.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	_ = getenv
 	if len(args) < 2 {
 		fmt.Fprint(stdout, usage)
 		return errors.New("no command given")
@@ -58,6 +61,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 		fmt.Fprint(stdout, usage)
 		return fmt.Errorf("unknown bench target %q (ingest or worker)", args[2])
+	case "dlq":
+		return runDLQ(ctx, args[2:], getenv, stdout)
+	case "reconcile":
+		return runReconcile(ctx, args[2:], getenv, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
