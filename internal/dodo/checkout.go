@@ -72,6 +72,17 @@ func (c *Client) CreateCheckout(ctx context.Context, req CheckoutRequest) (Check
 	return s, nil
 }
 
+// FindPayment looks among the customer's payments created since since for
+// one whose metadata carries key under IdempotencyMetadataKey: what became
+// of a money-moving request whose answer this process never saw (it
+// crashed, or its caller gave up). A read, retried like one.
+func (c *Client) FindPayment(ctx context.Context, customerID, key string, since time.Time) (Payment, bool, error) {
+	if customerID == "" || key == "" {
+		return Payment{}, false, fault.Permanent(errors.New("dodo: find payment: customer id and key are required"))
+	}
+	return c.findPayment(ctx, customerID, key, since)
+}
+
 func recoveredSession(p Payment) CheckoutSession {
 	id := p.PaymentID
 	s := CheckoutSession{PaymentID: &id, Recovered: true}

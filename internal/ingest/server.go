@@ -52,6 +52,12 @@ type Deps struct {
 	RetryAfter time.Duration
 	Metrics    *Metrics
 	Gatherer   prometheus.Gatherer
+	// Offers is the offer engine; nil: the offer routes answer 503.
+	Offers OffersAPI
+	// Signals stores signals from the merchant's app on SignalSubject's
+	// subject; nil: the signal route answers 503.
+	Signals       SignalPublisher
+	SignalSubject func(customerID string) string
 }
 
 // NewServer returns the ingest's HTTP handler.
@@ -67,6 +73,7 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	mux.Handle("GET /readyz", handleReadyz(d.Ready))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(d.Gatherer, promhttp.HandlerOpts{}))
 	mux.Handle("GET /v1/customers/{customer_id}/access", requireToken(d.APIToken, handleAccess(d)))
+	addOfferRoutes(mux, d)
 }
 
 func handleHealthz() http.Handler {

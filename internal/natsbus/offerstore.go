@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -190,4 +192,183 @@ func sameOffer(a, b offers.Offer) (bool, error) {
 		return false, fmt.Errorf("encode offer %s: %w", b.ID, err)
 	}
 	return bytes.Equal(x, y), nil
+}
+
+// Keys of the offers bucket besides the offers themselves (whose keys are
+// Token(id), which has no dot, so the prefixes cannot collide).
+const (
+	indexKeyPrefix = "c."
+	statsKeyPrefix = "stats."
+)
+
+// Index returns a customer's offer index and its revision (0: none yet).
+func (s *OfferStore) Index(ctx context.Context, customerID string) (offers.Index, uint64, error) {
+	entry, err := s.offers.Get(ctx, indexKeyPrefix+Token(customerID))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return offers.Index{CustomerID: customerID}, 0, nil
+	}
+	if err != nil {
+		return offers.Index{}, 0, fmt.Errorf("read offer index of %s: %w", customerID, err)
+	}
+	var ix offers.Index
+	if err := json.Unmarshal(entry.Value(), &ix); err != nil {
+		return offers.Index{}, 0, fmt.Errorf("decode offer index of %s: %w", customerID, err)
+	}
+	return ix, entry.Revision(), nil
+}
+
+// UpdateIndex reads the customer's index, applies fn and writes the result
+// with compare-and-swap, re-reading and re-applying on a lost swap. fn
+// returns the new index and whether to write it; its error is returned as
+// is and nothing is written. fn must be pure: it may run more than once.
+func (s *OfferStore) UpdateIndex(ctx context.Context, customerID string, fn func(offers.Index) (offers.Index, bool, error)) (offers.Index, error) {
+	key := indexKeyPrefix + Token(customerID)
+	for attempt := 0; ; attempt++ {
+		cur, rev, err := s.Index(ctx, customerID)
+		if err != nil {
+			return offers.Index{}, err
+		}
+		next, write, err := fn(cur)
+		if err != nil || !write {
+			return cur, err
+		}
+		val, err := json.Marshal(next)
+		if err != nil {
+			return cur, fmt.Errorf("encode offer index of %s: %w", customerID, err)
+		}
+		if rev == 0 {
+			_, err = s.offers.Create(ctx, key, val)
+		} else {
+			_, err = s.offers.Update(ctx, key, val, rev)
+		}
+		if err == nil {
+			return next, nil
+		}
+		lost := errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch)
+		if !lost || attempt+1 >= 4*transitionAttempts {
+			return cur, fmt.Errorf("write offer index of %s: %w", customerID, err)
+		}
+		select {
+		case <-ctx.Done():
+			return cur, ctx.Err()
+		case <-time.After(time.Duration(attempt%8+1) * 3 * time.Millisecond):
+		}
+	}
+}
+
+// NoteOffer brings o's entry in its customer's index up to date.
+func (s *OfferStore) NoteOffer(ctx context.Context, o offers.Offer, now time.Time) error {
+	_, err := s.UpdateIndex(ctx, o.CustomerID, func(ix offers.Index) (offers.Index, bool, error) {
+		next, changed := ix.Note(o, now)
+		return next, changed, nil
+	})
+	return err
+}
+
+// IndexedCustomers returns the ids of the customers that have an offer
+// index, for the expiry sweep. It reads every index key, so its cost grows
+// with the number of customers who were ever made an offer and kept one in
+// their index.
+func (s *OfferStore) IndexedCustomers(ctx context.Context) ([]string, error) {
+	keys, err := s.offers.ListKeysFiltered(ctx, indexKeyPrefix+">")
+	if err != nil {
+		return nil, fmt.Errorf("list offer indexes: %w", err)
+	}
+	var ids []string
+	for k := range keys.Keys() {
+		entry, err := s.offers.Get(ctx, k)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue
+		}
+		if err != nil {
+			_ = keys.Stop()
+			return nil, fmt.Errorf("read %s: %w", k, err)
+		}
+		var ix offers.Index
+		if err := json.Unmarshal(entry.Value(), &ix); err != nil || ix.CustomerID == "" {
+			continue // not ours to fix here; Index reports it to whoever reads it
+		}
+		ids = append(ids, ix.CustomerID)
+	}
+	return ids, nil
+}
+
+// Count adds o's arrival in state to its rule's figures (compare-and-swap,
+// retried). Call it once per stored transition, by the caller whose write
+// made it.
+func (s *OfferStore) Count(ctx context.Context, o offers.Offer, state offers.State) error {
+	rule := offers.StatsKey(o)
+	key := statsKeyPrefix + Token(rule)
+	for attempt := 0; ; attempt++ {
+		cur := offers.Stats{RuleID: rule}
+		var rev uint64
+		entry, err := s.offers.Get(ctx, key)
+		switch {
+		case errors.Is(err, jetstream.ErrKeyNotFound):
+		case err != nil:
+			return fmt.Errorf("read stats of %s: %w", rule, err)
+		default:
+			if err := json.Unmarshal(entry.Value(), &cur); err != nil {
+				return fmt.Errorf("decode stats of %s: %w", rule, err)
+			}
+			rev = entry.Revision()
+		}
+		val, err := json.Marshal(cur.Counted(o, state))
+		if err != nil {
+			return fmt.Errorf("encode stats of %s: %w", rule, err)
+		}
+		if rev == 0 {
+			_, err = s.offers.Create(ctx, key, val)
+		} else {
+			_, err = s.offers.Update(ctx, key, val, rev)
+		}
+		if err == nil {
+			return nil
+		}
+		lost := errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch)
+		if !lost || attempt+1 >= 4*transitionAttempts {
+			return fmt.Errorf("write stats of %s: %w", rule, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(attempt%8+1) * 3 * time.Millisecond):
+		}
+	}
+}
+
+// Stats returns every rule's figures, sorted by rule id.
+func (s *OfferStore) Stats(ctx context.Context) ([]offers.Stats, error) {
+	keys, err := s.offers.ListKeysFiltered(ctx, statsKeyPrefix+">")
+	if err != nil {
+		return nil, fmt.Errorf("list stats: %w", err)
+	}
+	var out []offers.Stats
+	for k := range keys.Keys() {
+		entry, err := s.offers.Get(ctx, k)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue
+		}
+		if err != nil {
+			_ = keys.Stop()
+			return nil, fmt.Errorf("read %s: %w", k, err)
+		}
+		var st offers.Stats
+		if err := json.Unmarshal(entry.Value(), &st); err != nil {
+			_ = keys.Stop()
+			return nil, fmt.Errorf("decode %s: %w", k, err)
+		}
+		out = append(out, st)
+	}
+	slices.SortFunc(out, func(a, b offers.Stats) int { return strings.Compare(a.RuleID, b.RuleID) })
+	return out, nil
+}
+
+// Delete removes an offer that was never published (one that lost the race
+// to another offer for its customer).
+func (s *OfferStore) Delete(ctx context.Context, id string) error {
+	if err := s.offers.Delete(ctx, Token(id)); err != nil {
+		return fmt.Errorf("delete offer %s: %w", id, err)
+	}
+	return nil
 }

@@ -76,29 +76,38 @@ type Offer struct {
 	ID string `json:"id"`
 	// CustomerID is Dodo's customer id.
 	CustomerID string `json:"customer_id"`
-	// RuleID is the rule (of the rules file) that chose the offer.
-	RuleID string `json:"rule_id"`
+	// RuleID is the rule (of the rules file) that chose the offer; empty
+	// for an offer the merchant's backend asked for (Trigger.Request).
+	RuleID string `json:"rule_id,omitempty"`
 	// Kind is upsell, cross_sell or downsell.
 	Kind Kind `json:"kind"`
 	// ProductID is the Dodo product offered.
 	ProductID string `json:"product_id"`
+	// ProductName is the product's name, from the catalog or Dodo.
+	ProductName string `json:"product_name,omitempty"`
 	// Quantity is how many units of ProductID; at least 1.
 	Quantity int `json:"quantity"`
 	// ChangePlan: accepting replaces the customer's plan FromProductID
-	// with ProductID (Dodo's change-plan call) instead of buying
-	// ProductID on its own.
+	// with ProductID (Dodo's change-plan call on SubscriptionID) instead
+	// of buying ProductID on its own.
 	ChangePlan bool `json:"change_plan"`
 	// FromProductID is the plan being replaced; set exactly when
 	// ChangePlan is.
 	FromProductID string `json:"from_product_id,omitempty"`
+	// SubscriptionID is the subscription whose plan changes; set exactly
+	// when ChangePlan is.
+	SubscriptionID string `json:"subscription_id,omitempty"`
 	// Proration is the change-plan call's proration mode; set exactly
 	// when ChangePlan is.
 	Proration Proration `json:"proration,omitempty"`
 	// Amounts is what accepting costs.
 	Amounts Amounts `json:"amounts"`
+	// OneClick: accepting charges Card at once. Without it the customer
+	// pays on Dodo's checkout page (Fallback.CheckoutURL), because no
+	// saved payment method can be charged off-session.
+	OneClick bool `json:"one_click"`
 	// Card is the saved payment method the one-click charge would use;
-	// empty when the customer has none (accepting then goes straight to
-	// the fallback).
+	// empty when OneClick is false.
 	Card Card `json:"card,omitzero"`
 	// Display is the text a frontend shows.
 	Display Display `json:"display,omitzero"`
@@ -117,14 +126,22 @@ type Offer struct {
 	// History lists every state the offer has been in, oldest first,
 	// starting with open.
 	History []Change `json:"history"`
-	// PaymentID is the Dodo payment of the one-click charge, once a
-	// payment webhook has named it.
+	// PaymentID is the Dodo payment of the charge, once known.
 	PaymentID string `json:"payment_id,omitempty"`
-	// Fallback is what a failed charge offers instead; set in state
-	// failed.
+	// Fallback is what the customer is offered instead of a one-click
+	// charge: set from the start on an offer that is not OneClick, and
+	// when a one-click charge failed (state failed).
 	Fallback Fallback `json:"fallback,omitzero"`
 	// Trigger is what made offerflow compute the offer.
 	Trigger Trigger `json:"trigger"`
+	// BillingCountry is the ISO 3166 country of the customer's billing
+	// address that a one-click checkout sends (Dodo requires one).
+	BillingCountry string `json:"billing_country,omitempty"`
+	// PaymentMethodID is the saved payment method behind Card.
+	PaymentMethodID string `json:"payment_method_id,omitempty"`
+	// OnDecline is the rule to try when the customer declines (a
+	// downsell); empty for none.
+	OnDecline string `json:"on_decline,omitempty"`
 }
 
 // Amounts is the price of an offer, in minor units of Currency.
@@ -140,6 +157,16 @@ type Amounts struct {
 	// Credit is what a plan change credits back for the unused part of
 	// the current plan; 0 otherwise.
 	Credit int64 `json:"credit"`
+	// CreditKept is, for a plan change (a downgrade), the credit Dodo keeps
+	// on the subscription and applies to future renewals.
+	CreditKept int64 `json:"credit_kept"`
+	// CurrentPrice is, for a plan change, the current plan's price per
+	// billing period.
+	CurrentPrice int64 `json:"current_price,omitempty"`
+	// PriceDifference is, for a plan change, Price - CurrentPrice: what
+	// the customer pays more (or, negative, less) each period. What a
+	// frontend shows instead of the full price.
+	PriceDifference int64 `json:"price_difference"`
 }
 
 // Card is the saved payment method a one-click charge uses.
@@ -176,15 +203,50 @@ type Fallback struct {
 	UpdatePaymentMethod bool `json:"update_payment_method"`
 }
 
-// Trigger is what made offerflow compute the offer: either a Dodo webhook
-// (Event and WebhookID) or a signal from the merchant's app (Signal).
+// Trigger is what made offerflow compute the offer: a Dodo webhook (Event
+// and WebhookID), a signal from the merchant's app (Signal and SignalID),
+// the customer's decline of another offer (DeclinedOfferID: a downsell), or
+// a request of the merchant's backend (Request). Exactly one of Event,
+// Signal, DeclinedOfferID and Request is set.
 type Trigger struct {
 	// Event is the Dodo event type, e.g. "payment.succeeded".
 	Event string `json:"event,omitempty"`
 	// WebhookID is the webhook-id of the delivery that carried Event.
 	WebhookID string `json:"webhook_id,omitempty"`
-	// Signal is the merchant app's signal name, e.g. "usage.limit_near".
+	// Signal is the merchant app's signal name, e.g. "plan_limit_near".
 	Signal string `json:"signal,omitempty"`
+	// SignalID is the id the app gave the signal.
+	SignalID string `json:"signal_id,omitempty"`
+	// DeclinedOfferID is the offer whose decline made this downsell.
+	DeclinedOfferID string `json:"declined_offer_id,omitempty"`
+	// Request is the id of the merchant backend's offer request
+	// (POST /v1/customers/{id}/offers).
+	Request string `json:"request,omitempty"`
+}
+
+// Key is the trigger's identity: offers made for one trigger share it, so a
+// redelivered trigger finds the offer it made before instead of making
+// another.
+func (t Trigger) Key() string {
+	switch {
+	case t.Event != "":
+		return "event:" + t.WebhookID
+	case t.Signal != "":
+		return "signal:" + t.SignalID
+	case t.DeclinedOfferID != "":
+		return "decline:" + t.DeclinedOfferID
+	}
+	return "request:" + t.Request
+}
+
+func (t Trigger) count() int {
+	n := 0
+	for _, s := range []string{t.Event, t.Signal, t.DeclinedOfferID, t.Request} {
+		if s != "" {
+			n++
+		}
+	}
+	return n
 }
 
 // Errors the transitions return, inside a *TransitionError; test with
@@ -327,8 +389,12 @@ func Expire(o Offer, now time.Time) (Offer, error) {
 //     the money was taken, and success is final, whatever was said before;
 //   - a different payment than the one recorded is ErrPaymentMismatch;
 //   - an offer never accepted is ErrNotAccepted.
+//
+// A plan change may convert without a payment (paymentID empty): nothing
+// was due, or Dodo applied the change before its payment webhook came. A
+// later payment.succeeded then only records its payment id.
 func Convert(o Offer, paymentID string, now time.Time) (Offer, error) {
-	if paymentID == "" {
+	if paymentID == "" && !o.ChangePlan {
 		return o, refuse("convert", o, ErrInvalid)
 	}
 	switch o.State {
@@ -336,14 +402,19 @@ func Convert(o Offer, paymentID string, now time.Time) (Offer, error) {
 	default:
 		return o, refuse("convert", o, ErrNotAccepted)
 	}
-	if o.PaymentID != "" && o.PaymentID != paymentID {
+	if o.PaymentID != "" && paymentID != "" && o.PaymentID != paymentID {
 		return o, refuse("convert", o, ErrPaymentMismatch)
 	}
 	if o.State == Charged {
+		if o.PaymentID == "" && paymentID != "" {
+			o.PaymentID = paymentID
+		}
 		return o, nil
 	}
 	n := o.to(Charged, now, "payment.succeeded")
-	n.PaymentID = paymentID
+	if paymentID != "" {
+		n.PaymentID = paymentID
+	}
 	return n, nil
 }
 
@@ -439,7 +510,7 @@ func (o Offer) Validate() error {
 	if !currency(o.Amounts.Currency) {
 		bad("currency must be three upper-case letters, got %q", o.Amounts.Currency)
 	}
-	if o.Amounts.Price < 0 || o.Amounts.DueNow < 0 || o.Amounts.Credit < 0 {
+	if o.Amounts.Price < 0 || o.Amounts.DueNow < 0 || o.Amounts.Credit < 0 || o.Amounts.CreditKept < 0 || o.Amounts.CurrentPrice < 0 {
 		bad("amounts must not be negative")
 	}
 	if o.Card.Last4 != "" && !digits4(o.Card.Last4) {
@@ -448,8 +519,14 @@ func (o Offer) Validate() error {
 	if !o.CreatedAt.Before(o.ExpiresAt) {
 		bad("expires_at must be after created_at")
 	}
-	if (o.Trigger.Event == "") == (o.Trigger.Signal == "") {
-		bad("trigger needs exactly one of event and signal")
+	if o.Trigger.count() != 1 {
+		bad("trigger needs exactly one of event, signal, declined_offer_id and request")
+	}
+	if o.ChangePlan && o.SubscriptionID == "" {
+		bad("a plan change needs subscription_id")
+	}
+	if o.OneClick && o.PaymentMethodID == "" && !o.ChangePlan {
+		bad("a one-click offer needs payment_method_id")
 	}
 	switch o.State {
 	case Open, Accepted, Charged, Failed, Declined, Expired:
@@ -461,7 +538,7 @@ func (o Offer) Validate() error {
 	} else if last := o.History[len(o.History)-1]; last.State != o.State {
 		bad("history ends in %q, state is %q", last.State, o.State)
 	}
-	if o.State == Charged && o.PaymentID == "" {
+	if o.State == Charged && o.PaymentID == "" && !o.ChangePlan {
 		bad("a charged offer needs payment_id")
 	}
 	if err := errors.Join(errs...); err != nil {

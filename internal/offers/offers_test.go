@@ -22,22 +22,24 @@ var (
 func sample(t *testing.T) Offer {
 	t.Helper()
 	o, err := New(Offer{
-		ID:            "off_1",
-		CustomerID:    "cus_1",
-		RuleID:        "pro-upgrade",
-		Kind:          Upsell,
-		ProductID:     "pdt_pro",
-		Quantity:      1,
-		ChangePlan:    true,
-		FromProductID: "pdt_basic",
-		Proration:     ProratedImmediately,
-		Amounts:       Amounts{Currency: "USD", Price: 4900, DueNow: 3100, Credit: 1800},
-		Card:          Card{Brand: "visa", Last4: "4242"},
-		Display:       Display{Headline: "Go Pro", Badge: "-20%"},
-		Gains:         []string{"sso", "audit_log"},
-		Loses:         []string{"legacy_export"},
-		ExpiresAt:     expires,
-		Trigger:       Trigger{Event: "subscription.active", WebhookID: "msg_1"},
+		ID:             "off_1",
+		CustomerID:     "cus_1",
+		RuleID:         "pro-upgrade",
+		Kind:           Upsell,
+		ProductID:      "pdt_pro",
+		Quantity:       1,
+		ChangePlan:     true,
+		FromProductID:  "pdt_basic",
+		SubscriptionID: "sub_1",
+		Proration:      ProratedImmediately,
+		Amounts:        Amounts{Currency: "USD", Price: 4900, DueNow: 3100, Credit: 1800, CurrentPrice: 2900, PriceDifference: 2000},
+		OneClick:       true,
+		Card:           Card{Brand: "visa", Last4: "4242"},
+		Display:        Display{Headline: "Go Pro", Badge: "-20%"},
+		Gains:          []string{"sso", "audit_log"},
+		Loses:          []string{"legacy_export"},
+		ExpiresAt:      expires,
+		Trigger:        Trigger{Event: "subscription.active", WebhookID: "msg_1"},
 	}, t0)
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -63,7 +65,12 @@ var (
 	decline = func(o Offer) (Offer, error) { return Decline(o, t0.Add(time.Minute)) }
 	expire  = func(o Offer) (Offer, error) { return Expire(o, after) }
 	convert = func(o Offer) (Offer, error) { return Convert(o, "pay_1", t0.Add(2*time.Minute)) }
-	fail    = func(o Offer) (Offer, error) {
+	// purchase turns the sample plan change into a one-click purchase.
+	purchase = func(o Offer) (Offer, error) {
+		o.ChangePlan, o.FromProductID, o.SubscriptionID, o.Proration, o.PaymentMethodID = false, "", "", "", "pm_1"
+		return o, nil
+	}
+	fail = func(o Offer) (Offer, error) {
 		return Fail(o, "pay_1", "card declined", fb, t0.Add(2*time.Minute))
 	}
 )
@@ -111,7 +118,8 @@ func TestTransitions(t *testing.T) {
 		{name: "convert charged, other payment", from: ops(accept, convert), do: func(o Offer) (Offer, error) { return Convert(o, "pay_2", after) }, errs: []error{ErrPaymentMismatch}, state: Charged},
 		{name: "convert failed, same payment: success wins", from: ops(accept, fail), do: convert, want: Charged},
 		{name: "convert failed, other payment", from: ops(accept, fail), do: func(o Offer) (Offer, error) { return Convert(o, "pay_2", after) }, errs: []error{ErrPaymentMismatch}, state: Failed},
-		{name: "convert without payment id", from: ops(accept), do: func(o Offer) (Offer, error) { return Convert(o, "", after) }, errs: []error{ErrInvalid}, state: Accepted},
+		{name: "convert a purchase without payment id", from: ops(purchase, accept), do: func(o Offer) (Offer, error) { return Convert(o, "", after) }, errs: []error{ErrInvalid}, state: Accepted},
+		{name: "convert a plan change without payment id", from: ops(accept), do: func(o Offer) (Offer, error) { return Convert(o, "", after) }, want: Charged},
 		{name: "convert open", do: convert, errs: []error{ErrNotAccepted}, state: Open},
 		{name: "convert declined", from: ops(decline), do: convert, errs: []error{ErrNotAccepted}, state: Declined},
 		{name: "convert expired", from: ops(expire), do: convert, errs: []error{ErrNotAccepted}, state: Expired},
@@ -234,7 +242,13 @@ func TestNew(t *testing.T) {
 	}{
 		{name: "valid", modify: func(*Offer) {}, ok: true},
 		{name: "signal trigger", modify: func(o *Offer) { o.Trigger = Trigger{Signal: "usage.limit_near"} }, ok: true},
-		{name: "cross sell", modify: func(o *Offer) { o.Kind, o.ChangePlan, o.FromProductID, o.Proration = CrossSell, false, "", "" }, ok: true},
+		{name: "cross sell", modify: func(o *Offer) {
+			o.Kind, o.ChangePlan, o.FromProductID, o.SubscriptionID, o.Proration, o.PaymentMethodID = CrossSell, false, "", "", "", "pm_1"
+		}, ok: true},
+		{name: "one-click purchase without payment method", modify: func(o *Offer) {
+			o.Kind, o.ChangePlan, o.FromProductID, o.SubscriptionID, o.Proration = CrossSell, false, "", "", ""
+		}},
+		{name: "plan change without subscription", modify: func(o *Offer) { o.SubscriptionID = "" }},
 		{name: "no card", modify: func(o *Offer) { o.Card = Card{} }, ok: true},
 		{name: "expires now", modify: func(o *Offer) { o.ExpiresAt = t0 }},
 		{name: "no id", modify: func(o *Offer) { o.ID = "" }},
@@ -303,12 +317,12 @@ func TestJSONFieldNames(t *testing.T) {
 	}
 	for _, k := range []string{"id", "customer_id", "rule_id", "kind", "product_id", "quantity", "change_plan",
 		"from_product_id", "proration", "amounts", "card", "display", "gains", "loses", "created_at",
-		"expires_at", "state", "history", "payment_id", "fallback", "trigger"} {
+		"expires_at", "state", "history", "payment_id", "fallback", "trigger", "one_click", "subscription_id"} {
 		if _, ok := m[k]; !ok {
 			t.Errorf("field %q missing from %s", k, b)
 		}
 	}
-	for _, want := range []string{`"currency":"USD"`, `"due_now":3100`, `"last4":"4242"`, `"badge":"-20%"`,
+	for _, want := range []string{`"currency":"USD"`, `"due_now":3100`, `"price_difference":2000`, `"last4":"4242"`, `"badge":"-20%"`,
 		`"checkout_url":"https://checkout.example/c/1"`, `"update_payment_method":true`, `"webhook_id":"msg_1"`,
 		`"reason":"card declined"`, `"state":"failed"`} {
 		if !bytes.Contains(b, []byte(want)) {
@@ -360,5 +374,21 @@ func TestSubject(t *testing.T) {
 		if got := EventOf(s); got != want {
 			t.Errorf("EventOf(%s) = %s, want %s", s, got, want)
 		}
+	}
+}
+
+// A plan change that converted before its payment webhook (Dodo applied it)
+// records the payment's id when the webhook comes, without a new state.
+func TestPlanChangePaymentRecordedLater(t *testing.T) {
+	o := in(t, accept, func(o Offer) (Offer, error) { return Convert(o, "", after) })
+	got, err := Convert(o, "pay_9", after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.State != Charged || got.PaymentID != "pay_9" || len(got.History) != len(o.History) {
+		t.Fatalf("got state %s payment %q history %d, want charged pay_9 %d", got.State, got.PaymentID, len(got.History), len(o.History))
+	}
+	if _, err := Convert(got, "pay_other", after); !errors.Is(err, ErrPaymentMismatch) {
+		t.Fatalf("another payment: %v, want ErrPaymentMismatch", err)
 	}
 }

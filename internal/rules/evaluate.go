@@ -301,37 +301,61 @@ func (e *evaluation) offer(r *rule, env *Env) *Offer {
 		Display:     r.Display,
 		OnDecline:   r.OnDecline,
 	}
-	// What the customer keeps: every owned product, minus the plan when
-	// the offer replaces it.
-	kept := map[string]bool{}
-	for _, id := range env.Customer.ActiveProducts {
-		if r.Offer.ChangePlan && id == env.Customer.PlanProduct {
-			continue
-		}
-		for _, f := range e.c.products[id].Features {
-			kept[f] = true
-		}
-	}
 	if r.Offer.ChangePlan {
 		o.FromProduct = env.Customer.PlanProduct
-	} else {
-		for _, f := range e.c.products[env.Customer.PlanProduct].Features {
+	}
+	o.Gains, o.Loses = e.c.Compare(p.ID, env.Customer.ActiveProducts, env.Customer.PlanProduct, r.Offer.ChangePlan)
+	return o
+}
+
+// HasRules reports whether any rule has trigger t, so a caller can skip
+// gathering facts (and calling Dodo) for an event no rule looks at.
+func (c *Catalog) HasRules(t Trigger) bool {
+	return c != nil && len(c.byTrigger[t]) > 0
+}
+
+// HasOfferRules reports whether the file has any offer rule.
+func (c *Catalog) HasOfferRules() bool {
+	return c != nil && len(c.rules) > 0
+}
+
+// Compare returns what a customer who owns active (and is on plan) gains
+// from productID: its features that no product they keep provides; and,
+// when productID replaces the plan (changePlan), what they lose: the plan's
+// features that productID lacks and no other owned product provides. Both
+// in catalog order. A catalog that does not list a product knows no
+// features of it.
+func (c *Catalog) Compare(productID string, active []string, plan string, changePlan bool) (gains, loses []string) {
+	if c == nil {
+		return nil, nil
+	}
+	kept := map[string]bool{}
+	for _, id := range active {
+		if changePlan && id == plan {
+			continue
+		}
+		for _, f := range c.products[id].Features {
 			kept[f] = true
 		}
 	}
 	var from []string
-	if r.Offer.ChangePlan {
-		from = e.c.products[env.Customer.PlanProduct].Features
+	if changePlan {
+		from = c.products[plan].Features
+	} else {
+		for _, f := range c.products[plan].Features {
+			kept[f] = true
+		}
 	}
-	for _, f := range p.Features {
+	to := c.products[productID].Features
+	for _, f := range to {
 		if !kept[f] && !slices.Contains(from, f) {
-			o.Gains = append(o.Gains, f)
+			gains = append(gains, f)
 		}
 	}
 	for _, f := range from {
-		if !kept[f] && !slices.Contains(p.Features, f) {
-			o.Loses = append(o.Loses, f)
+		if !kept[f] && !slices.Contains(to, f) {
+			loses = append(loses, f)
 		}
 	}
-	return o
+	return gains, loses
 }

@@ -119,6 +119,14 @@ func RunIngest(ctx context.Context, cfg IngestConfig, log *zap.Logger, opt Inges
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	var offersAPI ingest.OffersAPI
+	engine, err := cfg.Offers.newEngine(ctx, js, catalog, log, reg, time.Now, 0)
+	if err != nil {
+		return err
+	}
+	if engine != nil {
+		offersAPI = engine // a nil *Engine in the interface would not read as nil
+	}
 	handler := ingest.NewServer(ingest.Deps{
 		Log:       log,
 		Verifier:  verifier,
@@ -136,6 +144,11 @@ func RunIngest(ctx context.Context, cfg IngestConfig, log *zap.Logger, opt Inges
 		RetryAfter: 5 * time.Second,
 		Metrics:    ingest.NewMetrics(reg),
 		Gatherer:   reg,
+		Offers:     offersAPI,
+		// Signals are stored like webhooks, for the workers' signal
+		// consumer; a publish answers only once JetStream has them.
+		Signals:       natsbus.NewPublisher(js, cfg.PublishTimeout),
+		SignalSubject: SignalSubject,
 	})
 	return serveHTTP(ctx, log, cfg.Addr, opt.Listener, handler, cfg.ShutdownGrace, opt.Ready)
 }

@@ -28,6 +28,7 @@ type Common struct {
 	RulesPath string
 	LogLevel  string
 	Streams   natsbus.StreamSettings
+	Offers    OffersConfig
 }
 
 // Declare adds the shared settings to s.
@@ -43,6 +44,7 @@ func (c *Common) Declare(s *conf.Set) {
 	s.Int64(&c.Streams.MaxBytes, "stream-max-bytes", "STREAM_MAX_BYTES", 0, "size limit of each stream, 0 unlimited; when full, publishes are refused (503 to Dodo), never old events dropped")
 	s.Bool(&c.Streams.AsyncPersist, "stream-async-persist", "STREAM_ASYNC_PERSIST", false, "acknowledge publishes before they are written (R1 only; unsafe for payments)")
 	s.Duration(&c.Streams.LedgerTTL, "ledger-ttl", "LEDGER_TTL", d.LedgerTTL, "how long the idempotency ledger remembers a webhook-id (at least 168h)")
+	c.Offers.Declare(s)
 }
 
 // Validate reports missing or contradictory shared settings.
@@ -55,6 +57,9 @@ func (c *Common) Validate() error {
 		errs = append(errs, fmt.Errorf("LOG_LEVEL: %w", err))
 	}
 	if err := c.Streams.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Offers.Validate(false); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

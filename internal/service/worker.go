@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -92,6 +93,9 @@ type WorkerOptions struct {
 	NATSOptions []nats.Option
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// DodoTimeout bounds each Dodo API attempt; 0 means the client's
+	// default.
+	DodoTimeout time.Duration
 }
 
 // RunWorker consumes DODO_EVENTS until ctx is cancelled, then drains: stop
@@ -110,6 +114,9 @@ func RunWorker(ctx context.Context, cfg WorkerConfig, log *zap.Logger, opt Worke
 		zap.Int("max_attempts", cfg.MaxAttempts), zap.String("rules", cfg.RulesPath))
 	catalog, err := LoadCatalog(cfg.RulesPath)
 	if err != nil {
+		return err
+	}
+	if err := cfg.Offers.Validate(catalog.HasOfferRules()); err != nil {
 		return err
 	}
 	nc, js, err := cfg.open(ctx, "offerflow-worker", log, opt.NATSOptions, 4096, 10*time.Second)
@@ -131,6 +138,13 @@ func RunWorker(ctx context.Context, cfg WorkerConfig, log *zap.Logger, opt Worke
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	engine, err := cfg.Offers.newEngine(ctx, js, catalog, log, reg, now, opt.DodoTimeout)
+	if err != nil {
+		return err
+	}
+	if engine != nil {
+		w.WithOffers(engine)
+	}
 	handled := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "offerflow_worker_handled_seconds",
 		Help:    "Handled deliveries by outcome (ok, retry, dead_letter) and their duration.",
@@ -162,8 +176,29 @@ func RunWorker(ctx context.Context, cfg WorkerConfig, log *zap.Logger, opt Worke
 		metricsErr <- nil
 	}
 
+	// Signals from the merchant's app, and the sweep that expires offers,
+	// run beside the webhook consumer while offers are on.
+	var wg sync.WaitGroup
+	signalsErr := make(chan error, 1)
+	if engine != nil {
+		sc := cfg.ConsumerConfig()
+		sc.Stream, sc.Durable, sc.Filter = natsbus.OutStream, SignalsConsumer, SignalsSubjects
+		sc.Concurrency = max(1, min(cfg.Concurrency, 16))
+		sc.MaxAckPending = max(sc.Concurrency, min(cfg.MaxAckPending, 256))
+		signals := natsbus.NewConsumerRunner(js, sc, signalHandler(engine), log, natsbus.ConsumerMetrics{
+			Handled:     func(outcome string, d time.Duration) { handled.WithLabelValues(outcome).Observe(d.Seconds()) },
+			DeadLetters: func(kind string) { dead.WithLabelValues(kind).Inc() },
+		})
+		wg.Add(2)
+		go func() { defer wg.Done(); signalsErr <- signals.Run(ctx) }()
+		go func() { defer wg.Done(); engine.RunSweeper(ctx, cfg.Offers.SweepInterval) }()
+	} else {
+		signalsErr <- nil
+	}
+
 	runErr := runner.Run(ctx)
+	wg.Wait()
 	log.Info("worker drained")
 	stopMetrics()
-	return errors.Join(runErr, <-metricsErr)
+	return errors.Join(runErr, <-signalsErr, <-metricsErr)
 }

@@ -53,6 +53,24 @@ type Worker struct {
 	docs      *docCache
 	settled   *settledSet
 	inflight  *keyedLock
+	offers    OfferHandler
+}
+
+// OfferHandler is the offer engine as the worker uses it
+// (*offering.Engine): Interested says whether an event matters to offers
+// (a payment of an offer's charge, or a rule's trigger); OnEvent handles it,
+// given the customer's access after the event, and is safe to repeat.
+type OfferHandler interface {
+	Interested(ev events.Event) bool
+	OnEvent(ctx context.Context, webhookID string, ev events.Event, doc access.Doc) error
+}
+
+// WithOffers makes the worker hand events to the offer engine, after their
+// access effects and before the webhook is committed. Call it before the
+// worker handles anything.
+func (w *Worker) WithOffers(h OfferHandler) *Worker {
+	w.offers = h
+	return w
 }
 
 // Bounds of the worker's memory of documents and settled webhooks.
@@ -83,10 +101,11 @@ func (w *Worker) Handle(ctx context.Context, d natsbus.Delivery) error {
 	if err != nil {
 		return fault.Permanent(fmt.Errorf("decode: %w", err))
 	}
-	upd, ok := access.FromEvent(id, ev)
-	if !ok {
-		// Nothing of ours changes with this event type (yet). Not worth a
-		// ledger entry: handling it again is free.
+	upd, hasAccess := access.FromEvent(id, ev)
+	hasOffers := w.offers != nil && w.offers.Interested(ev)
+	if !hasAccess && !hasOffers {
+		// Nothing of ours changes with this event. Not worth a ledger
+		// entry: handling it again is free.
 		return nil
 	}
 	unlock, err := w.inflight.lock(ctx, id)
@@ -101,12 +120,25 @@ func (w *Worker) Handle(ctx context.Context, d natsbus.Delivery) error {
 	if claim.Done {
 		return nil
 	}
-	changes, err := w.applyAccess(ctx, upd)
-	if err != nil {
-		return err
+	var doc access.Doc
+	if hasAccess {
+		var changes []access.Change
+		if changes, doc, err = w.applyAccess(ctx, upd); err != nil {
+			return err
+		}
+		if err := w.publishChanges(ctx, changes); err != nil {
+			return err
+		}
 	}
-	if err := w.publishChanges(ctx, changes); err != nil {
-		return err
+	if hasOffers {
+		if !hasAccess {
+			if doc, _, err = w.store.Get(ctx, ev.CustomerID()); err != nil {
+				return err
+			}
+		}
+		if err := w.offers.OnEvent(ctx, id, ev, doc); err != nil {
+			return err
+		}
 	}
 	if err := w.ledger.Commit(ctx, claim); err != nil {
 		return err
@@ -118,27 +150,27 @@ func (w *Worker) Handle(ctx context.Context, d natsbus.Delivery) error {
 // applyAccess reads the customer's doc (from the cache when it can),
 // applies the update and writes it back with compare-and-swap, re-reading
 // from the store when another handler or replica got there first.
-func (w *Worker) applyAccess(ctx context.Context, u access.Update) ([]access.Change, error) {
+func (w *Worker) applyAccess(ctx context.Context, u access.Update) ([]access.Change, access.Doc, error) {
 	for attempt := 0; ; attempt++ {
 		doc, rev, cached := w.docs.get(u.CustomerID)
 		if !cached {
 			var err error
 			if doc, rev, err = w.store.Get(ctx, u.CustomerID); err != nil {
-				return nil, err
+				return nil, access.Doc{}, err
 			}
 		}
 		next, changes, dirty := access.Apply(doc, u, w.catalog, w.now(), w.settled.has)
 		if !dirty {
-			return changes, nil
+			return changes, next, nil
 		}
 		newRev, err := w.store.Put(ctx, next, rev)
 		if err == nil {
 			w.docs.put(u.CustomerID, next, newRev)
-			return changes, nil
+			return changes, next, nil
 		}
 		w.docs.drop(u.CustomerID)
 		if !errors.Is(err, natsbus.ErrConflict) || attempt >= 50 {
-			return nil, err
+			return nil, access.Doc{}, err
 		}
 	}
 }

@@ -1,0 +1,328 @@
+package ingest
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/offerflow/offerflow/internal/natsbus"
+	"github.com/offerflow/offerflow/internal/offering"
+	"github.com/offerflow/offerflow/internal/offers"
+)
+
+// OffersAPI is the offer engine as the API uses it (*offering.Engine).
+type OffersAPI interface {
+	Get(ctx context.Context, id string) (offers.Offer, error)
+	OpenOffers(ctx context.Context, customerID string) ([]offers.Offer, error)
+	Accept(ctx context.Context, id string, auth offering.Auth) (offering.Result, error)
+	Decline(ctx context.Context, id string, auth offering.Auth) (offering.Result, error)
+	OfferFor(ctx context.Context, customerID string, r offering.Request) (*offers.Offer, error)
+	Stats(ctx context.Context) ([]offers.Stats, error)
+	Token(o offers.Offer) (string, error)
+}
+
+// SignalPublisher stores a signal for the workers.
+type SignalPublisher interface {
+	Publish(ctx context.Context, msg *nats.Msg) (natsbus.PubAck, error)
+}
+
+// maxAPIBody bounds the body of an API request.
+const maxAPIBody = 64 << 10
+
+func addOfferRoutes(mux *http.ServeMux, d Deps) {
+	server := func(h http.Handler) http.Handler { return requireToken(d.APIToken, h) }
+	mux.Handle("GET /v1/customers/{customer_id}/offers", server(offersOnly(d, handleOpenOffers(d))))
+	mux.Handle("POST /v1/customers/{customer_id}/offers", server(offersOnly(d, handleOfferRequest(d))))
+	mux.Handle("POST /v1/customers/{customer_id}/signals", server(handleSignal(d)))
+	mux.Handle("GET /v1/offers/stats", server(offersOnly(d, handleStats(d))))
+	mux.Handle("GET /v1/offers/{offer_id}", server(offersOnly(d, handleGetOffer(d))))
+	// Accept and decline take the server token or the offer's own token.
+	mux.Handle("POST /v1/offers/{offer_id}/accept", offersOnly(d, handleAnswer(d, true)))
+	mux.Handle("POST /v1/offers/{offer_id}/decline", offersOnly(d, handleAnswer(d, false)))
+}
+
+// offersOnly answers 503 where this ingest runs without the offer engine.
+func offersOnly(d Deps, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if d.Offers == nil {
+			writeError(w, http.StatusServiceUnavailable, "offers_off",
+				"offers are not configured on this ingest (set DODO_API_KEY and OFFERFLOW_OFFER_KEY)")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func readAPIBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxAPIBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeError(w, http.StatusRequestEntityTooLarge, "body_too_large", "the body is over 64 KiB")
+		} else {
+			writeError(w, http.StatusBadRequest, "bad_body", "the body could not be read")
+		}
+		return nil, false
+	}
+	return body, true
+}
+
+func customerParam(w http.ResponseWriter, r *http.Request) (string, bool) {
+	id := r.PathValue("customer_id")
+	if !validID(id) {
+		writeError(w, http.StatusBadRequest, "invalid_customer_id", "customer_id must be 1..128 printable ASCII characters")
+		return "", false
+	}
+	return id, true
+}
+
+func offerParam(w http.ResponseWriter, r *http.Request) (string, bool) {
+	id := r.PathValue("offer_id")
+	if !validID(id) {
+		writeError(w, http.StatusBadRequest, "invalid_offer_id", "offer_id must be 1..128 printable ASCII characters")
+		return "", false
+	}
+	return id, true
+}
+
+func handleOpenOffers(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, ok := customerParam(w, r)
+		if !ok {
+			return
+		}
+		list, err := d.Offers.OpenOffers(r.Context(), id)
+		if err != nil {
+			unavailable(d, w, "list offers", err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"customer_id": id, "offers": list})
+	})
+}
+
+func handleGetOffer(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, ok := offerParam(w, r)
+		if !ok {
+			return
+		}
+		o, err := d.Offers.Get(r.Context(), id)
+		if err != nil {
+			answerError(d, w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, o)
+	})
+}
+
+func handleStats(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		st, err := d.Offers.Stats(r.Context())
+		if err != nil {
+			unavailable(d, w, "offer stats", err)
+			return
+		}
+		if st == nil {
+			st = []offers.Stats{}
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"rules": st})
+	})
+}
+
+// offerWithToken is the on-demand API's answer: the offer and a token to
+// accept it with.
+type offerWithToken struct {
+	offers.Offer
+	AcceptToken string `json:"accept_token"`
+}
+
+func handleOfferRequest(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, ok := customerParam(w, r)
+		if !ok {
+			return
+		}
+		body, ok := readAPIBody(w, r)
+		if !ok {
+			return
+		}
+		req, err := offering.DecodeRequest(body)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "invalid_request", err.Error())
+			return
+		}
+		o, err := d.Offers.OfferFor(r.Context(), id, req)
+		var inel *offering.Ineligible
+		switch {
+		case errors.As(err, &inel):
+			writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": "not_eligible", "reason": inel.Reason, "message": inel.Error()})
+			return
+		case errors.Is(err, offering.ErrBadRequest):
+			writeError(w, http.StatusBadRequest, "invalid_request", err.Error())
+			return
+		case err != nil:
+			unavailable(d, w, "offer request", err)
+			return
+		}
+		tok, err := d.Offers.Token(*o)
+		if err != nil {
+			unavailable(d, w, "sign offer token", err)
+			return
+		}
+		status := http.StatusCreated
+		if o.Trigger.Request != req.ID {
+			status = http.StatusOK // an open offer for the product already existed
+		}
+		writeJSON(w, status, offerWithToken{Offer: *o, AcceptToken: tok})
+	})
+}
+
+func handleSignal(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, ok := customerParam(w, r)
+		if !ok {
+			return
+		}
+		body, ok := readAPIBody(w, r)
+		if !ok {
+			return
+		}
+		// The customer is the URL's; a body naming another is refused.
+		var probe struct {
+			CustomerID *string `json:"customer_id"`
+		}
+		_ = json.Unmarshal(body, &probe)
+		if probe.CustomerID == nil {
+			body = withCustomer(body, id)
+		}
+		s, err := offering.DecodeSignal(body)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "invalid_signal", err.Error())
+			return
+		}
+		if s.CustomerID != id {
+			writeError(w, http.StatusBadRequest, "invalid_signal", "customer_id in the body differs from the URL's")
+			return
+		}
+		if d.Signals == nil {
+			writeError(w, http.StatusServiceUnavailable, "unavailable", "signals are not configured")
+			return
+		}
+		data, _ := json.Marshal(s)
+		msg := &nats.Msg{Subject: d.SignalSubject(id), Data: data,
+			Header: nats.Header{jetstream.MsgIDHeader: []string{"signal." + s.ID}}}
+		ack, err := d.Signals.Publish(r.Context(), msg)
+		if err != nil {
+			unavailable(d, w, "publish signal", err)
+			return
+		}
+		writeJSON(w, http.StatusAccepted, map[string]any{"id": s.ID, "subject": msg.Subject, "duplicate": ack.Duplicate})
+	})
+}
+
+// withCustomer adds "customer_id" to a JSON object body; a body that is
+// not an object is returned as is, for the decoder to refuse.
+func withCustomer(body []byte, id string) []byte {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(body, &m) != nil || m == nil {
+		return body
+	}
+	v, _ := json.Marshal(id)
+	m["customer_id"] = v
+	out, err := json.Marshal(m)
+	if err != nil {
+		return body
+	}
+	return out
+}
+
+// handleAnswer is accept (accept true) or decline.
+func handleAnswer(d Deps, accept bool) http.Handler {
+	want := sha256.Sum256([]byte(d.APIToken))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, ok := offerParam(w, r)
+		if !ok {
+			return
+		}
+		var auth offering.Auth
+		if h := r.Header.Get("Authorization"); h != "" {
+			got, isBearer := strings.CutPrefix(h, "Bearer ")
+			sum := sha256.Sum256([]byte(got))
+			if d.APIToken == "" || !isBearer || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="offerflow"`)
+				writeError(w, http.StatusUnauthorized, "unauthorized", "the Authorization header does not hold the server token")
+				return
+			}
+			auth.Server = true
+		}
+		body, ok := readAPIBody(w, r)
+		if !ok {
+			return
+		}
+		tok, err := offering.DecodeAnswer(body)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "invalid_body", err.Error()+`; want {"token": "<offer token>"} or no body`)
+			return
+		}
+		if !auth.Server {
+			if tok == "" {
+				writeError(w, http.StatusUnauthorized, "unauthorized", `an offer token ({"token": ...}) or the server token is required`)
+				return
+			}
+			auth.Token = tok
+		}
+		var res offering.Result
+		if accept {
+			res, err = d.Offers.Accept(r.Context(), id, auth)
+		} else {
+			res, err = d.Offers.Decline(r.Context(), id, auth)
+		}
+		if err != nil {
+			answerError(d, w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, res)
+	})
+}
+
+// answerError maps the engine's refusals to status codes.
+func answerError(d Deps, w http.ResponseWriter, err error) {
+	var inel *offering.Ineligible
+	switch {
+	case errors.Is(err, natsbus.ErrOfferNotFound):
+		writeError(w, http.StatusNotFound, "offer_not_found", "no offer has that id")
+	case errors.Is(err, offering.ErrUnauthorized):
+		writeError(w, http.StatusUnauthorized, "unauthorized", "the offer token is not valid")
+	case errors.Is(err, offering.ErrForbidden):
+		writeError(w, http.StatusForbidden, "forbidden", "the offer token is for another offer or customer")
+	case errors.Is(err, offering.ErrTokenExpired), errors.Is(err, offers.ErrExpired):
+		writeError(w, http.StatusGone, "offer_expired", "the offer has expired")
+	case errors.Is(err, offering.ErrTokenUsed):
+		writeError(w, http.StatusConflict, "token_used", "the offer token was used before")
+	case errors.Is(err, offers.ErrAlreadyAccepted):
+		writeError(w, http.StatusConflict, "already_accepted", "the offer was accepted before")
+	case errors.Is(err, offers.ErrDeclined):
+		writeError(w, http.StatusConflict, "declined", "the offer was declined")
+	case errors.Is(err, offers.ErrNotOpen):
+		writeError(w, http.StatusConflict, "not_open", err.Error())
+	case errors.As(err, &inel):
+		writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": "not_eligible", "reason": inel.Reason, "message": inel.Error()})
+	default:
+		unavailable(d, w, "offer", err)
+	}
+}
+
+func unavailable(d Deps, w http.ResponseWriter, what string, err error) {
+	d.Log.Warn(what, zap.Error(err))
+	w.Header().Set("Retry-After", "1")
+	writeError(w, http.StatusServiceUnavailable, "unavailable", what+" failed; retry")
+}

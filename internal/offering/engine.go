@@ -1,0 +1,248 @@
+// Package offering is offerflow's offer engine: it turns a trigger (a Dodo
+// webhook, a signal from the merchant's app, a decline, a request of the
+// merchant's backend) into at most one priced offer, and an accepted offer
+// into exactly one charge.
+//
+// Making an offer: the rules (package rules, pure) choose at most one by
+// priority; the engine checks that Dodo can honour it (a saved payment
+// method of the customer's that is not expired and may be charged
+// off-session; a product currency the customer has paid in; for a plan
+// change an active subscription without a pending change), prices it from
+// Dodo (the product's price; a plan change's preview for the rule's
+// proration mode), stores it, notes it in the customer's offer index, and
+// publishes offerflow.offers.created.<customer> with a signed accept token.
+// The offer id derives from the trigger and the rule, and the index is
+// consulted first, so a redelivered trigger finds its offer instead of
+// making a second one.
+//
+// Accepting: the token (or the server token) is checked, the token's nonce
+// is used up, and the offer moves open -> accepted by compare-and-swap; only
+// the caller whose swap won charges, with the offer id as the charge's
+// idempotency key, so however many clicks arrive, at once or not, Dodo is
+// asked once. A failed one-click charge is never retried: the offer fails
+// with the fallback (a standard checkout link, the hint to update the card).
+//
+// Every published message has a Nats-Msg-Id of offer id and state, so a
+// republish after a crash is de-duplicated; every transition is idempotent
+// where a redelivery repeats it (package offers).
+package offering
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/offerflow/offerflow/internal/access"
+	"github.com/offerflow/offerflow/internal/dodo"
+	"github.com/offerflow/offerflow/internal/natsbus"
+	"github.com/offerflow/offerflow/internal/offers"
+	"github.com/offerflow/offerflow/internal/offertoken"
+	"github.com/offerflow/offerflow/internal/rules"
+)
+
+// Dodo is what the engine needs from Dodo's API. *dodo.Client implements
+// it; the engine owns the contract.
+type Dodo interface {
+	ListPaymentMethods(ctx context.Context, customerID string) ([]dodo.PaymentMethod, error)
+	GetProduct(ctx context.Context, productID string) (dodo.Product, error)
+	GetPayment(ctx context.Context, paymentID string) (dodo.Payment, error)
+	GetSubscription(ctx context.Context, subscriptionID string) (dodo.Subscription, error)
+	ListPayments(ctx context.Context, p dodo.ListPaymentsParams) ([]dodo.Payment, error)
+	CreateCheckout(ctx context.Context, req dodo.CheckoutRequest) (dodo.CheckoutSession, error)
+	PreviewChangePlan(ctx context.Context, subscriptionID string, req dodo.ChangePlanRequest) (dodo.ChangePlanPreview, error)
+	ChangePlan(ctx context.Context, subscriptionID string, req dodo.ChangePlanRequest) error
+	FindPayment(ctx context.Context, customerID, key string, since time.Time) (dodo.Payment, bool, error)
+}
+
+// AccessReader reads a customer's access, for the rules' facts (what the
+// customer owns, their plan).
+type AccessReader interface {
+	Get(ctx context.Context, customerID string) (access.Doc, uint64, error)
+}
+
+// Metadata keys offerflow writes on the charges it makes, so that the
+// payment's webhooks find the offer again.
+const MetadataOfferID = "offerflow_offer_id"
+
+// Config are the engine's settings.
+type Config struct {
+	// ReturnURL is where Dodo sends a customer after a checkout page or a
+	// 3-D Secure step; empty for none.
+	ReturnURL string
+	// StuckAfter is how long an accepted offer may wait for its charge's
+	// outcome before the sweep looks the charge up at Dodo.
+	StuckAfter time.Duration
+	// FetchPaidCurrencies lists the customer's payments when a rule
+	// matches, to learn the currencies they have paid in.
+	FetchPaidCurrencies bool
+}
+
+// DefaultConfig returns the engine's defaults.
+func DefaultConfig() Config {
+	return Config{StuckAfter: 2 * time.Minute, FetchPaidCurrencies: true}
+}
+
+// Engine makes, prices, accepts, declines, settles and expires offers. It
+// is safe for concurrent use, and any number of engines (in workers and
+// ingest replicas) may share one store.
+type Engine struct {
+	dodo    Dodo
+	store   *natsbus.OfferStore
+	access  AccessReader
+	pub     *natsbus.Publisher
+	catalog *rules.Catalog
+	signer  *offertoken.Signer
+	cfg     Config
+	now     func() time.Time
+	log     *zap.Logger
+	metrics *Metrics
+}
+
+// Deps are the Engine's collaborators; all are required except Metrics.
+type Deps struct {
+	Dodo    Dodo
+	Store   *natsbus.OfferStore
+	Access  AccessReader
+	Pub     *natsbus.Publisher
+	Catalog *rules.Catalog
+	Signer  *offertoken.Signer
+	Now     func() time.Time
+	Log     *zap.Logger
+	Metrics *Metrics
+}
+
+// New returns an Engine.
+func New(d Deps, cfg Config) (*Engine, error) {
+	switch {
+	case d.Dodo == nil:
+		return nil, errors.New("offering: a Dodo client is required")
+	case d.Store == nil || d.Access == nil || d.Pub == nil:
+		return nil, errors.New("offering: the offer store, access store and publisher are required")
+	case d.Signer == nil:
+		return nil, errors.New("offering: an offer token signer is required (OFFERFLOW_OFFER_KEY)")
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Log == nil {
+		d.Log = zap.NewNop()
+	}
+	if cfg.StuckAfter <= 0 {
+		cfg.StuckAfter = DefaultConfig().StuckAfter
+	}
+	return &Engine{dodo: d.Dodo, store: d.Store, access: d.Access, pub: d.Pub, catalog: d.Catalog, signer: d.Signer,
+		cfg: cfg, now: d.Now, log: d.Log, metrics: d.Metrics}, nil
+}
+
+// Message is the JSON body of every offerflow.offers.* message: the offer
+// as stored, the event, and in offers.created the accept token.
+type Message struct {
+	// Event is "offer.created", "offer.accepted", "offer.converted",
+	// "offer.failed", "offer.declined" or "offer.expired".
+	Event string `json:"event"`
+	offers.Offer
+	// AcceptToken is the signed, expiring, single-use token that lets the
+	// customer accept (POST /v1/offers/{id}/accept {"token": ...}); only
+	// in offer.created. Hand it to the customer's browser only.
+	AcceptToken string `json:"accept_token,omitempty"`
+}
+
+// publish sends o's message for its current state, with a Nats-Msg-Id of
+// offer id and state, so a republish (a redelivered trigger, a retried API
+// call, a crash before the publish) is de-duplicated by JetStream.
+func (e *Engine) publish(ctx context.Context, o offers.Offer) error {
+	ev := offers.EventOf(o.State)
+	m := Message{Event: "offer." + string(ev), Offer: o}
+	if o.State == offers.Open {
+		tok, _, err := e.signer.Sign(o.ID, o.CustomerID, o.ExpiresAt.Sub(e.now()))
+		if err != nil {
+			return fmt.Errorf("sign accept token of %s: %w", o.ID, err)
+		}
+		m.AcceptToken = tok
+	}
+	body, err := json.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("encode offer %s: %w", o.ID, err)
+	}
+	msg := &nats.Msg{
+		Subject: offers.Subject(ev, natsbus.Token(o.CustomerID)),
+		Data:    body,
+		Header:  nats.Header{jetstream.MsgIDHeader: []string{"offer." + o.ID + "." + string(o.State)}},
+	}
+	if _, err := e.pub.Publish(ctx, msg); err != nil {
+		return fmt.Errorf("publish offer %s %s: %w", o.ID, ev, err)
+	}
+	return nil
+}
+
+// stored records what a transition that this caller's write made: the
+// index entry, the rule's figures and the metrics. Index and figures are
+// separate writes after the offer's own; a crash in between leaves the
+// index behind until the offer is touched again, and a figure uncounted
+// (never counted twice).
+func (e *Engine) stored(ctx context.Context, o offers.Offer) error {
+	if err := e.store.NoteOffer(ctx, o, e.now()); err != nil {
+		return err
+	}
+	if err := e.store.Count(ctx, o, o.State); err != nil {
+		e.log.Warn("count offer", zap.String("offer_id", o.ID), zap.Error(err))
+	}
+	e.metrics.count(o, o.State)
+	return nil
+}
+
+// offerID derives an offer's id from its trigger and rule: the same trigger
+// handled twice computes the same id.
+func offerID(triggerKey, ruleID string) string {
+	sum := sha256.Sum256([]byte(triggerKey + "\x00" + ruleID))
+	return "ofr_" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(sum[:15]))
+}
+
+// Get returns an offer.
+func (e *Engine) Get(ctx context.Context, id string) (offers.Offer, error) {
+	o, _, err := e.store.Get(ctx, id)
+	return o, err
+}
+
+// OpenOffers returns the customer's offers that are open now, oldest first.
+func (e *Engine) OpenOffers(ctx context.Context, customerID string) ([]offers.Offer, error) {
+	ix, _, err := e.store.Index(ctx, customerID)
+	if err != nil {
+		return nil, err
+	}
+	out := []offers.Offer{}
+	for _, en := range ix.Open(e.now()) {
+		o, _, err := e.store.Get(ctx, en.OfferID)
+		if errors.Is(err, natsbus.ErrOfferNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if o.State == offers.Open {
+			out = append(out, o)
+		}
+	}
+	return out, nil
+}
+
+// Stats returns every rule's conversion figures.
+func (e *Engine) Stats(ctx context.Context) ([]offers.Stats, error) {
+	return e.store.Stats(ctx)
+}
+
+// Token signs a fresh accept token for an open offer, valid until it
+// expires: what the on-demand API hands back with the offer.
+func (e *Engine) Token(o offers.Offer) (string, error) {
+	tok, _, err := e.signer.Sign(o.ID, o.CustomerID, o.ExpiresAt.Sub(e.now()))
+	return tok, err
+}

@@ -1,0 +1,469 @@
+package offering
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/offerflow/offerflow/internal/access"
+	"github.com/offerflow/offerflow/internal/dodo"
+	"github.com/offerflow/offerflow/internal/fault"
+	"github.com/offerflow/offerflow/internal/natsbus"
+	"github.com/offerflow/offerflow/internal/offers"
+	"github.com/offerflow/offerflow/internal/rules"
+)
+
+// Ineligible says why an offer a rule (or the merchant's backend) chose
+// cannot be made. It is not an error of the engine: the trigger is handled,
+// with no offer.
+type Ineligible struct {
+	Reason string
+	Detail string
+}
+
+// Error implements error, for the on-demand API's answer.
+func (e *Ineligible) Error() string {
+	if e.Detail == "" {
+		return "not eligible: " + e.Reason
+	}
+	return "not eligible: " + e.Reason + ": " + e.Detail
+}
+
+// Reasons an offer is not eligible.
+const (
+	ReasonCurrencyMismatch = "currency_mismatch"     // the product's currency is not one the customer paid in
+	ReasonNoSubscription   = "no_active_subscription" // a plan change without an active subscription
+	ReasonPendingChange    = "pending_plan_change"    // the subscription has a scheduled or pending change
+	ReasonSamePlan         = "same_plan"              // the customer is on that plan already
+	ReasonUnknownProduct   = "unknown_product"        // Dodo does not know the product
+	ReasonNoPrice          = "no_price"               // the product has no fixed price
+	ReasonOpenOffer        = "open_offer"             // another open offer for the product
+	ReasonOwned            = "owned"                  // the customer owns the product
+)
+
+// facts are what a trigger knows about the customer, for the rules and
+// for pricing.
+type facts struct {
+	in rules.Input
+	// planSubscription is the subscription of Customer.PlanProduct.
+	planSubscription string
+	// billingCountry is the country of the customer's billing address, if
+	// the trigger or a past payment tells.
+	billingCountry string
+}
+
+// customerFacts builds what the rules know of a customer from their access
+// document and, when configured, their past payments at Dodo.
+func (e *Engine) customerFacts(ctx context.Context, customerID string, doc access.Doc, f *facts) error {
+	c := &f.in.Customer
+	c.ID = customerID
+	view := doc.View(nil)
+	for _, p := range view.Products {
+		if p.Status == access.Active {
+			c.ActiveProducts = append(c.ActiveProducts, p.ProductID)
+		}
+	}
+	// The plan is the active subscription's product; with several, the
+	// one of highest tier in the catalog (then the newest event).
+	bestTier := -1
+	var bestAt time.Time
+	for _, s := range doc.Sources {
+		if s.Kind != access.KindSubscription || s.State != access.Active || len(s.Products) == 0 {
+			continue
+		}
+		tier := 0
+		if p, ok := e.catalog.Product(s.Products[0]); ok {
+			tier = p.Tier
+		}
+		if tier > bestTier || (tier == bestTier && s.EventAt.After(bestAt)) {
+			bestTier, bestAt = tier, s.EventAt
+			c.PlanProduct, f.planSubscription = s.Products[0], s.ID
+		}
+	}
+	if !e.cfg.FetchPaidCurrencies {
+		return nil
+	}
+	pays, err := e.dodo.ListPayments(ctx, dodo.ListPaymentsParams{CustomerID: customerID, Status: "succeeded", PageSize: 100})
+	if err != nil {
+		return fmt.Errorf("list payments of %s: %w", customerID, err)
+	}
+	for _, p := range pays {
+		if p.Currency != "" && !slices.Contains(c.PaidCurrencies, p.Currency) {
+			c.PaidCurrencies = append(c.PaidCurrencies, p.Currency)
+		}
+		if f.billingCountry == "" && p.Billing != nil {
+			f.billingCountry = p.Billing.Country
+		}
+	}
+	return nil
+}
+
+// history turns the index into what the rules' caps read.
+func history(ix offers.Index) rules.History {
+	var h rules.History
+	for _, en := range ix.Entries {
+		h.Shown = append(h.Shown, rules.OfferRecord{RuleID: en.RuleID, ProductID: en.ProductID, At: en.CreatedAt})
+		switch en.State {
+		case offers.Declined:
+			h.Declined = append(h.Declined, rules.OfferRecord{RuleID: en.RuleID, ProductID: en.ProductID, At: en.ChangedAt})
+		case offers.Open:
+			h.Open = append(h.Open, rules.OpenOffer{RuleID: en.RuleID, ProductID: en.ProductID, ExpiresAt: en.ExpiresAt})
+		}
+	}
+	return h
+}
+
+// decider chooses an offer for the facts and history at a time.
+type decider func(in rules.Input, now time.Time) (rules.Decision, error)
+
+// errSuperseded: between choosing an offer and noting it, another offer
+// for the same customer changed what the rules choose.
+var errSuperseded = errors.New("superseded by a concurrent offer")
+
+// make runs one trigger: at most one offer, stored, indexed and published.
+// It returns the offer made (or made before for the same trigger), nil when
+// none applies, or an error to retry. An *Ineligible error is returned only
+// when returnIneligible is set (the on-demand API wants the reason).
+func (e *Engine) make(ctx context.Context, trig offers.Trigger, f facts, decide decider, returnIneligible bool) (*offers.Offer, error) {
+	customerID := f.in.Customer.ID
+	ix, _, err := e.store.Index(ctx, customerID)
+	if err != nil {
+		return nil, err
+	}
+	// A trigger handled before (a redelivery, a retried request) made its
+	// offer already: make sure it was published, and stop.
+	if prior := ix.ByTrigger(trig.Key()); len(prior) > 0 {
+		o, _, err := e.store.Get(ctx, prior[0].OfferID)
+		if err != nil {
+			return nil, err
+		}
+		if err := e.publishState(ctx, o); err != nil {
+			return nil, err
+		}
+		return &o, nil
+	}
+	now := e.now()
+	f.in.History = history(ix)
+	d, err := decide(f.in, now)
+	if err != nil {
+		return nil, fault.Permanent(err)
+	}
+	for _, s := range d.Skipped {
+		e.metrics.skip(s.RuleID, string(s.Reason))
+	}
+	for _, re := range d.Errors {
+		e.log.Warn("rule condition failed", zap.String("rule", re.RuleID), zap.Error(re.Err))
+	}
+	if d.Offer == nil {
+		return nil, nil
+	}
+	id := offerID(trig.Key(), d.Offer.RuleID)
+	o, err := e.build(ctx, id, trig, d.Offer, f, now)
+	var inel *Ineligible
+	if errors.As(err, &inel) {
+		e.metrics.ineligible(d.Offer.RuleID, inel.Reason)
+		e.log.Info("offer not eligible", zap.String("rule", d.Offer.RuleID), zap.String("customer_id", customerID),
+			zap.String("reason", inel.Reason), zap.String("detail", inel.Detail))
+		if returnIneligible {
+			return nil, err
+		}
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	switch err := e.store.Create(ctx, o); {
+	case errors.Is(err, natsbus.ErrOfferExists):
+		// Made by an earlier attempt that died before noting it.
+		if o, _, err = e.store.Get(ctx, id); err != nil {
+			return nil, err
+		}
+	case err != nil:
+		return nil, err
+	}
+	// Note it in the index, unless the rules, re-run on the index as it is
+	// now, no longer choose it: another trigger of the same customer made
+	// an offer in the meantime (for the same product, or one that uses up
+	// a cap). The index write is the point where concurrent triggers of one
+	// customer are ordered.
+	_, err = e.store.UpdateIndex(ctx, customerID, func(cur offers.Index) (offers.Index, bool, error) {
+		if slices.ContainsFunc(cur.Entries, func(en offers.IndexEntry) bool { return en.OfferID == o.ID }) {
+			next, changed := cur.Note(o, now)
+			return next, changed, nil
+		}
+		in := f.in
+		in.History = history(cur)
+		again, err := decide(in, now)
+		if err != nil {
+			return cur, false, err
+		}
+		if again.Offer == nil || again.Offer.RuleID != d.Offer.RuleID || again.Offer.ProductID != d.Offer.ProductID {
+			return cur, false, errSuperseded
+		}
+		next, _ := cur.Note(o, now)
+		return next, true, nil
+	})
+	if errors.Is(err, errSuperseded) {
+		// Never published, never indexed: nobody can see it. Remove it so
+		// the bucket does not keep it.
+		e.log.Info("offer superseded", zap.String("offer_id", o.ID), zap.String("customer_id", customerID))
+		if derr := e.store.Delete(ctx, o.ID); derr != nil {
+			e.log.Warn("delete superseded offer", zap.String("offer_id", o.ID), zap.Error(derr))
+		}
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := e.store.Count(ctx, o, offers.Open); err != nil {
+		e.log.Warn("count offer", zap.String("offer_id", o.ID), zap.Error(err))
+	}
+	e.metrics.count(o, offers.Open)
+	if err := e.publish(ctx, o); err != nil {
+		return nil, err
+	}
+	return &o, nil
+}
+
+// publishState republishes o's current state and, if it moved on, its
+// creation too (both de-duplicated by their message ids).
+func (e *Engine) publishState(ctx context.Context, o offers.Offer) error {
+	if o.State != offers.Open {
+		first := o
+		first.State, first.History = offers.Open, o.History[:1]
+		if err := e.publish(ctx, first); err != nil {
+			return err
+		}
+	}
+	return e.publish(ctx, o)
+}
+
+// build checks an offer's eligibility against Dodo and prices it.
+func (e *Engine) build(ctx context.Context, id string, trig offers.Trigger, r *rules.Offer, f facts, now time.Time) (offers.Offer, error) {
+	c := f.in.Customer
+	o := offers.Offer{
+		ID: id, CustomerID: c.ID, RuleID: r.RuleID, Kind: offers.Kind(r.Kind), ProductID: r.ProductID,
+		ProductName: r.ProductName, Quantity: max(r.Quantity, 1), ExpiresAt: r.ExpiresAt,
+		Display: offers.Display{Headline: r.Display.Headline, Badge: r.Display.Badge},
+		Gains:   r.Gains, Loses: r.Loses, Trigger: trig, BillingCountry: f.billingCountry, OnDecline: r.OnDecline,
+	}
+	product, err := e.dodo.GetProduct(ctx, r.ProductID)
+	if err != nil {
+		if apiStatus(err) == http.StatusNotFound {
+			return o, &Ineligible{Reason: ReasonUnknownProduct, Detail: r.ProductID}
+		}
+		return o, fmt.Errorf("product %s: %w", r.ProductID, err)
+	}
+	if o.ProductName == "" && product.Name != nil {
+		o.ProductName = *product.Name
+	}
+	price, ok := product.Price.Amount()
+	if !ok {
+		return o, &Ineligible{Reason: ReasonNoPrice, Detail: r.ProductID}
+	}
+	o.Amounts = offers.Amounts{Currency: product.Price.Currency, Price: price * int64(o.Quantity)}
+	methods, err := e.dodo.ListPaymentMethods(ctx, c.ID)
+	if err != nil {
+		return o, fmt.Errorf("payment methods of %s: %w", c.ID, err)
+	}
+	if r.ChangePlan {
+		return e.buildPlanChange(ctx, o, r, f, methods, now)
+	}
+	if len(c.PaidCurrencies) > 0 && !slices.Contains(c.PaidCurrencies, o.Amounts.Currency) {
+		return o, &Ineligible{Reason: ReasonCurrencyMismatch,
+			Detail: fmt.Sprintf("%s is priced in %s; the customer has paid in %v", r.ProductID, o.Amounts.Currency, c.PaidCurrencies)}
+	}
+	o.Amounts.DueNow = o.Amounts.Price
+	if pm, ok := usableMethod(methods, "", now); ok {
+		o.OneClick, o.PaymentMethodID, o.Card = true, pm.PaymentMethodID, card(pm)
+		return offers.New(o, now)
+	}
+	// No saved method can be charged off-session: the offer links to a
+	// standard checkout instead, and the payment made there carries the
+	// offer id, so it converts the offer like a one-click charge.
+	url, err := e.fallbackCheckout(ctx, o)
+	if err != nil {
+		return o, err
+	}
+	o.Fallback = offers.Fallback{CheckoutURL: url, UpdatePaymentMethod: len(methods) > 0}
+	return offers.New(o, now)
+}
+
+func (e *Engine) buildPlanChange(ctx context.Context, o offers.Offer, r *rules.Offer, f facts, methods []dodo.PaymentMethod, now time.Time) (offers.Offer, error) {
+	if f.planSubscription == "" {
+		return o, &Ineligible{Reason: ReasonNoSubscription}
+	}
+	sub, err := e.dodo.GetSubscription(ctx, f.planSubscription)
+	if err != nil {
+		return o, fmt.Errorf("subscription %s: %w", f.planSubscription, err)
+	}
+	switch {
+	case sub.Status != dodo.SubscriptionActive:
+		return o, &Ineligible{Reason: ReasonNoSubscription, Detail: sub.SubscriptionID + " is " + sub.Status}
+	case sub.ScheduledChange != nil:
+		return o, &Ineligible{Reason: ReasonPendingChange, Detail: "a change to " + sub.ScheduledChange.ProductID + " is scheduled"}
+	case sub.ProductID == r.ProductID && sub.Quantity == o.Quantity:
+		return o, &Ineligible{Reason: ReasonSamePlan, Detail: sub.ProductID}
+	case sub.Currency != o.Amounts.Currency:
+		return o, &Ineligible{Reason: ReasonCurrencyMismatch,
+			Detail: fmt.Sprintf("%s is priced in %s; the subscription is billed in %s", r.ProductID, o.Amounts.Currency, sub.Currency)}
+	}
+	o.ChangePlan, o.FromProductID, o.SubscriptionID, o.Proration = true, sub.ProductID, sub.SubscriptionID, offers.Proration(r.Proration)
+	preview, err := e.dodo.PreviewChangePlan(ctx, sub.SubscriptionID, e.changeRequest(o))
+	if err != nil {
+		if apiStatus(err) == http.StatusConflict {
+			return o, &Ineligible{Reason: ReasonPendingChange, Detail: err.Error()}
+		}
+		return o, fmt.Errorf("preview plan change of %s: %w", sub.SubscriptionID, err)
+	}
+	o.Amounts = planAmounts(o.Amounts, sub, preview)
+	o.OneClick = true
+	if o.Amounts.DueNow > 0 {
+		// Dodo charges the subscription's own payment method.
+		subPM := ""
+		if sub.PaymentMethodID != nil {
+			subPM = *sub.PaymentMethodID
+		}
+		pm, ok := usableMethod(methods, subPM, now)
+		if !ok {
+			// Accepting would fail at Dodo: offer the change only
+			// after the customer updates the card.
+			o.OneClick = false
+			o.Fallback = offers.Fallback{UpdatePaymentMethod: true}
+		} else {
+			o.Card, o.PaymentMethodID = card(pm), pm.PaymentMethodID
+		}
+	}
+	return offers.New(o, now)
+}
+
+// planAmounts fills a plan change's amounts from Dodo's preview: what is
+// due now, the credit for the unused part of the current plan (the
+// negative proration lines), the credit Dodo keeps for later renewals, and
+// the difference in price per period.
+func planAmounts(a offers.Amounts, sub dodo.Subscription, p dodo.ChangePlanPreview) offers.Amounts {
+	a.DueNow = max(p.ImmediateCharge.Summary.TotalAmount, 0)
+	for _, li := range p.ImmediateCharge.LineItems {
+		if li.UnitPrice == nil || *li.UnitPrice >= 0 {
+			continue
+		}
+		q, f := 1, 1.0
+		if li.Quantity != nil {
+			q = *li.Quantity
+		}
+		if li.ProrationFactor != nil {
+			f = *li.ProrationFactor
+		}
+		a.Credit += int64(float64(-*li.UnitPrice*int64(q))*f + 0.5)
+	}
+	a.CreditKept = max(p.ImmediateCharge.Summary.CustomerCredits, 0)
+	a.CurrentPrice = sub.RecurringPreTaxAmount
+	a.PriceDifference = a.Price - a.CurrentPrice
+	return a
+}
+
+// changeRequest is the change-plan call (and its preview) for o: effective
+// now, and prevent_change so a failed payment leaves the old plan in place.
+func (e *Engine) changeRequest(o offers.Offer) dodo.ChangePlanRequest {
+	return dodo.ChangePlanRequest{
+		ProductID: o.ProductID, Quantity: o.Quantity, ProrationBillingMode: dodo.ProrationMode(o.Proration),
+		EffectiveAt: dodo.EffectiveImmediately, OnPaymentFailure: dodo.PreventChange,
+		Metadata: dodo.Metadata{MetadataOfferID: o.ID, dodo.IdempotencyMetadataKey: o.ID},
+	}
+}
+
+// fallbackCheckout creates a standard checkout for o's product, for a
+// customer without a usable saved method or whose one-click charge failed.
+func (e *Engine) fallbackCheckout(ctx context.Context, o offers.Offer) (string, error) {
+	s, err := e.dodo.CreateCheckout(ctx, dodo.FallbackCheckout(dodo.Fallback{
+		CustomerID: o.CustomerID, ProductID: o.ProductID, Quantity: o.Quantity, Country: o.BillingCountry,
+		ReturnURL: e.cfg.ReturnURL, ShowSavedPaymentMethods: true,
+		Metadata: dodo.Metadata{MetadataOfferID: o.ID},
+	}))
+	if err != nil {
+		return "", fmt.Errorf("fallback checkout for offer %s: %w", o.ID, err)
+	}
+	if s.CheckoutURL == nil || *s.CheckoutURL == "" {
+		return "", fmt.Errorf("fallback checkout for offer %s: Dodo returned no checkout_url", o.ID)
+	}
+	return *s.CheckoutURL, nil
+}
+
+// usableMethod picks the payment method a one-click charge may use: want
+// if given (it must be in the list: the list is the customer's own), else
+// the most recently used. It must not be an expired card, and Dodo must not
+// have said it cannot be charged off-session (recurring_enabled false).
+func usableMethod(methods []dodo.PaymentMethod, want string, now time.Time) (dodo.PaymentMethod, bool) {
+	var best dodo.PaymentMethod
+	found := false
+	for _, pm := range methods {
+		if want != "" && pm.PaymentMethodID != want {
+			continue
+		}
+		if pm.RecurringEnabled != nil && !*pm.RecurringEnabled {
+			continue
+		}
+		if cardExpired(pm.Card, now) {
+			continue
+		}
+		if !found || lastUsed(pm).After(lastUsed(best)) {
+			best, found = pm, true
+		}
+	}
+	return best, found
+}
+
+func lastUsed(pm dodo.PaymentMethod) time.Time {
+	if pm.LastUsedAt == nil {
+		return time.Time{}
+	}
+	return *pm.LastUsedAt
+}
+
+// cardExpired reports whether a card's expiry (month and year, strings in
+// Dodo's API: "4" or "04", "2027" or "27") is before now's month. A card
+// without a readable expiry is not called expired: Dodo will say.
+func cardExpired(c *dodo.CardSummary, now time.Time) bool {
+	if c == nil || c.ExpiryMonth == nil || c.ExpiryYear == nil {
+		return false
+	}
+	m, err1 := strconv.Atoi(*c.ExpiryMonth)
+	y, err2 := strconv.Atoi(*c.ExpiryYear)
+	if err1 != nil || err2 != nil || m < 1 || m > 12 || y < 0 {
+		return false
+	}
+	if y < 100 {
+		y += 2000
+	}
+	now = now.UTC()
+	return y < now.Year() || (y == now.Year() && m < int(now.Month()))
+}
+
+func card(pm dodo.PaymentMethod) offers.Card {
+	var c offers.Card
+	if pm.Card == nil {
+		return c
+	}
+	if pm.Card.CardNetwork != nil {
+		c.Brand = *pm.Card.CardNetwork
+	}
+	if pm.Card.Last4Digits != nil && len(*pm.Card.Last4Digits) == 4 {
+		c.Last4 = *pm.Card.Last4Digits
+	}
+	return c
+}
+
+// apiStatus is the HTTP status of a Dodo API error, or 0.
+func apiStatus(err error) int {
+	var ae *dodo.APIError
+	if errors.As(err, &ae) {
+		return ae.StatusCode
+	}
+	return 0
+}

@@ -1,0 +1,361 @@
+package offering
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"time"
+
+	"github.com/offerflow/offerflow/internal/access"
+	"github.com/offerflow/offerflow/internal/dodo"
+	"github.com/offerflow/offerflow/internal/events"
+	"github.com/offerflow/offerflow/internal/fault"
+	"github.com/offerflow/offerflow/internal/offers"
+	"github.com/offerflow/offerflow/internal/rules"
+)
+
+// Interested reports whether OnEvent has anything to do with ev: it
+// settles an offer's charge, or some rule is triggered by its type.
+func (e *Engine) Interested(ev events.Event) bool {
+	if _, ok := offerOfPayment(ev); ok {
+		return true
+	}
+	return e.catalog.HasRules(rules.Trigger{Event: ev.Type})
+}
+
+// offerOfPayment returns the offer id a payment event's metadata carries.
+func offerOfPayment(ev events.Event) (string, bool) {
+	p, ok := ev.Payload.(*events.Payment)
+	if !ok || p == nil {
+		return "", false
+	}
+	switch ev.Type {
+	case "payment.succeeded", "payment.failed", "payment.cancelled":
+	default:
+		return "", false
+	}
+	v, ok := p.Metadata[MetadataOfferID]
+	if !ok || v.String() == "" {
+		return "", false
+	}
+	return v.String(), true
+}
+
+// OnEvent handles a Dodo webhook for offers: a payment carrying an offer id
+// settles that offer (converted or failed); then the rules triggered by the
+// event's type may make an offer. doc is the customer's access after the
+// event. Safe to call again for the same webhook.
+func (e *Engine) OnEvent(ctx context.Context, webhookID string, ev events.Event, doc access.Doc) error {
+	if id, ok := offerOfPayment(ev); ok {
+		p := ev.Payload.(*events.Payment)
+		status := "failed"
+		switch ev.Type {
+		case "payment.succeeded":
+			status = "succeeded"
+		case "payment.cancelled":
+			status = "cancelled"
+		}
+		reason := ""
+		if p.ErrorMessage != nil {
+			reason = *p.ErrorMessage
+		} else if p.ErrorCode != nil {
+			reason = *p.ErrorCode
+		}
+		if err := e.settle(ctx, id, p.PaymentID, status, reason); err != nil {
+			return err
+		}
+	}
+	if !e.catalog.HasRules(rules.Trigger{Event: ev.Type}) {
+		return nil
+	}
+	customerID := ev.CustomerID()
+	if customerID == "" {
+		return nil
+	}
+	f := facts{}
+	f.in.Trigger = rules.Trigger{Event: ev.Type}
+	f.in.Event = rules.EventFacts{Timestamp: ev.Timestamp}
+	if err := e.customerFacts(ctx, customerID, doc, &f); err != nil {
+		return err
+	}
+	switch p := ev.Payload.(type) {
+	case *events.Payment:
+		pf := rules.PaymentFacts{ID: p.PaymentID, Amount: p.TotalAmount, Currency: p.Currency}
+		if p.Status != nil {
+			pf.Status = *p.Status
+		}
+		for _, it := range p.ProductCart {
+			pf.ProductIDs = append(pf.ProductIDs, it.ProductID)
+		}
+		f.in.Payment = pf
+		if p.Billing.Country != "" {
+			f.billingCountry = p.Billing.Country
+		}
+		if p.Currency != "" && !containsString(f.in.Customer.PaidCurrencies, p.Currency) && ev.Type == "payment.succeeded" {
+			f.in.Customer.PaidCurrencies = append(f.in.Customer.PaidCurrencies, p.Currency)
+		}
+	case *events.Subscription:
+		f.in.Subscription = rules.SubscriptionFacts{ID: p.SubscriptionID, Status: p.Status, ProductID: p.ProductID,
+			Currency: p.Currency, Quantity: p.Quantity}
+		if p.Billing.Country != "" {
+			f.billingCountry = p.Billing.Country
+		}
+	}
+	trig := offers.Trigger{Event: ev.Type, WebhookID: webhookID}
+	_, err := e.make(ctx, trig, f, e.catalog.Evaluate, false)
+	return err
+}
+
+func containsString(xs []string, s string) bool {
+	for _, x := range xs {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Signal is an event of the merchant's app that may trigger rules: a usage
+// milestone reached, a plan limit near, onboarding completed. It is the
+// JSON body of POST /v1/customers/{id}/signals and of messages on
+// offerflow.signals.<customer_id>.
+type Signal struct {
+	// ID is the app's id for this signal, unique per customer and signal:
+	// sending the same id again makes no second offer.
+	ID         string `json:"id"`
+	CustomerID string `json:"customer_id"`
+	// Name is usage_milestone, plan_limit_near or onboarding_completed
+	// (the rules file's signal triggers).
+	Name string `json:"name"`
+	// Value is the signal's measure (the milestone, or the share of the
+	// plan limit used: 0.9 for 90%).
+	Value    float64           `json:"value"`
+	Metadata map[string]string `json:"metadata,omitempty"`
+	// At is when the app saw it; empty means when offerflow received it.
+	At time.Time `json:"at,omitzero"`
+}
+
+var signalID = regexp.MustCompile(`^[A-Za-z0-9_.:\-]{1,128}$`)
+
+// Validate reports what is wrong with a signal from outside.
+func (s Signal) Validate() error {
+	var errs []error
+	if !signalID.MatchString(s.ID) {
+		errs = append(errs, errors.New("id must be 1..128 characters of [A-Za-z0-9_.:-]"))
+	}
+	if !validCustomerID(s.CustomerID) {
+		errs = append(errs, errors.New("customer_id must be 1..128 printable ASCII characters"))
+	}
+	switch s.Name {
+	case rules.SignalUsageMilestone, rules.SignalPlanLimitNear, rules.SignalOnboardingCompleted:
+	default:
+		errs = append(errs, fmt.Errorf("name %q: want %s, %s or %s", s.Name,
+			rules.SignalUsageMilestone, rules.SignalPlanLimitNear, rules.SignalOnboardingCompleted))
+	}
+	if len(s.Metadata) > 50 {
+		errs = append(errs, errors.New("metadata holds at most 50 keys"))
+	}
+	return errors.Join(errs...)
+}
+
+func validCustomerID(s string) bool {
+	if s == "" || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// OnSignal runs the rules a signal triggers. Safe to call again for the
+// same signal id.
+func (e *Engine) OnSignal(ctx context.Context, s Signal) (*offers.Offer, error) {
+	if err := s.Validate(); err != nil {
+		return nil, fault.Permanent(fmt.Errorf("signal: %w", err))
+	}
+	if !e.catalog.HasRules(rules.Trigger{Signal: s.Name}) {
+		return nil, nil
+	}
+	doc, _, err := e.access.Get(ctx, s.CustomerID)
+	if err != nil {
+		return nil, err
+	}
+	f := facts{}
+	f.in.Trigger = rules.Trigger{Signal: s.Name}
+	f.in.Signal = rules.SignalFacts{Value: s.Value, Metadata: s.Metadata}
+	if err := e.customerFacts(ctx, s.CustomerID, doc, &f); err != nil {
+		return nil, err
+	}
+	return e.make(ctx, offers.Trigger{Signal: s.Name, SignalID: s.ID}, f, e.catalog.Evaluate, false)
+}
+
+// Request is the merchant backend's ask for a priced offer of one product
+// (POST /v1/customers/{id}/offers): the customer clicked "upgrade" or
+// "downgrade", or looks at an add-on, and the app wants to show the real
+// amount before they confirm.
+type Request struct {
+	// ID makes the request idempotent: the same id returns the same offer.
+	ID string `json:"request_id"`
+	// ProductID is the product wanted.
+	ProductID string `json:"product_id"`
+	// Quantity defaults to 1.
+	Quantity int `json:"quantity,omitempty"`
+	// Proration is the plan change's mode when ProductID is a plan (the
+	// customer has a subscription and the product is recurring): one of
+	// Dodo's four; default prorated_immediately.
+	Proration string `json:"proration,omitempty"`
+	// ValidFor is how long the offer stays open, e.g. "30m"; default 30m,
+	// at most 7 days.
+	ValidFor string `json:"valid_for,omitempty"`
+}
+
+// Request limits.
+const (
+	DefaultRequestValidity = 30 * time.Minute
+	MaxRequestValidity     = 7 * 24 * time.Hour
+)
+
+// Validate reports what is wrong with a request from outside, and returns
+// its validity.
+func (r Request) Validate() (time.Duration, error) {
+	var errs []error
+	if !signalID.MatchString(r.ID) {
+		errs = append(errs, errors.New("request_id must be 1..128 characters of [A-Za-z0-9_.:-]"))
+	}
+	if !validCustomerID(r.ProductID) {
+		errs = append(errs, errors.New("product_id must be 1..128 printable ASCII characters"))
+	}
+	if r.Quantity < 0 || r.Quantity > 1000 {
+		errs = append(errs, errors.New("quantity must be 1..1000"))
+	}
+	switch offers.Proration(r.Proration) {
+	case "", offers.ProratedImmediately, offers.DifferenceImmediately, offers.FullImmediately, offers.DoNotBill:
+	default:
+		errs = append(errs, fmt.Errorf("proration %q: want prorated_immediately, difference_immediately, full_immediately or do_not_bill", r.Proration))
+	}
+	valid := DefaultRequestValidity
+	if r.ValidFor != "" {
+		d, err := time.ParseDuration(r.ValidFor)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("valid_for %q: want a duration such as 30m", r.ValidFor))
+		case d < time.Minute || d > MaxRequestValidity:
+			errs = append(errs, fmt.Errorf("valid_for %s: want 1m..%s", d, MaxRequestValidity))
+		default:
+			valid = d
+		}
+	}
+	return valid, errors.Join(errs...)
+}
+
+// ErrBadRequest marks an on-demand request the engine refuses as malformed.
+var ErrBadRequest = errors.New("bad request")
+
+// OfferFor makes a priced offer of one product for a customer on the
+// merchant backend's request: the same eligibility, pricing, token and
+// accept path as a rule's offer. A recurring product for a customer with a
+// plan is a plan change (an upsell to a higher tier, a downsell to a lower
+// one, by the catalog; by price when the catalog does not list both); any
+// other product is a cross-sell. Caps and declines do not apply: the
+// customer asked. An open offer of the same product is returned instead of
+// a second one. The error is an *Ineligible when Dodo's data rules the
+// offer out.
+func (e *Engine) OfferFor(ctx context.Context, customerID string, r Request) (*offers.Offer, error) {
+	valid, err := r.Validate()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
+	}
+	if !validCustomerID(customerID) {
+		return nil, fmt.Errorf("%w: customer_id must be 1..128 printable ASCII characters", ErrBadRequest)
+	}
+	doc, _, err := e.access.Get(ctx, customerID)
+	if err != nil {
+		return nil, err
+	}
+	f := facts{}
+	f.in.Trigger = rules.Trigger{Signal: "request"} // not evaluated: see decide below
+	if err := e.customerFacts(ctx, customerID, doc, &f); err != nil {
+		return nil, err
+	}
+	product, err := e.dodo.GetProduct(ctx, r.ProductID)
+	if err != nil {
+		if apiStatus(err) == http.StatusNotFound {
+			return nil, &Ineligible{Reason: ReasonUnknownProduct, Detail: r.ProductID}
+		}
+		return nil, err
+	}
+	ro := rules.Offer{ProductID: r.ProductID, Quantity: max(r.Quantity, 1), Kind: rules.CrossSell}
+	if p, ok := e.catalog.Product(r.ProductID); ok {
+		ro.ProductName = p.Name
+	}
+	cust := f.in.Customer
+	if product.IsRecurring && cust.PlanProduct != "" {
+		ro.ChangePlan, ro.FromProduct = true, cust.PlanProduct
+		ro.Proration = rules.Proration(r.Proration)
+		if ro.Proration == "" {
+			ro.Proration = rules.ProratedImmediately
+		}
+		ro.Kind = rules.Upsell
+		if e.lowerTier(ctx, r.ProductID, cust.PlanProduct, product) {
+			ro.Kind = rules.Downsell
+		}
+	}
+	gains, loses := e.catalog.Compare(r.ProductID, cust.ActiveProducts, cust.PlanProduct, ro.ChangePlan)
+	ro.Gains, ro.Loses = gains, loses
+	decide := func(in rules.Input, now time.Time) (rules.Decision, error) {
+		if containsString(in.Customer.ActiveProducts, r.ProductID) && !ro.ChangePlan {
+			return rules.Decision{}, nil
+		}
+		for _, o := range in.History.Open {
+			if o.ProductID == r.ProductID && now.Before(o.ExpiresAt) {
+				return rules.Decision{}, nil
+			}
+		}
+		pick := ro
+		pick.ExpiresAt = now.Add(valid)
+		return rules.Decision{Offer: &pick}, nil
+	}
+	// An open offer for the product is the answer.
+	open, err := e.OpenOffers(ctx, customerID)
+	if err != nil {
+		return nil, err
+	}
+	for i := range open {
+		if open[i].ProductID == r.ProductID {
+			return &open[i], nil
+		}
+	}
+	o, err := e.make(ctx, offers.Trigger{Request: r.ID}, f, decide, true)
+	if err != nil {
+		return nil, err
+	}
+	if o == nil {
+		if containsString(cust.ActiveProducts, r.ProductID) {
+			return nil, &Ineligible{Reason: ReasonOwned, Detail: r.ProductID}
+		}
+		return nil, &Ineligible{Reason: ReasonOpenOffer, Detail: r.ProductID}
+	}
+	return o, nil
+}
+
+// lowerTier reports whether product is below the customer's plan: by the
+// catalog's tiers when it lists both, else by price per period.
+func (e *Engine) lowerTier(ctx context.Context, productID, planID string, product dodo.Product) bool {
+	to, ok1 := e.catalog.Product(productID)
+	from, ok2 := e.catalog.Product(planID)
+	if ok1 && ok2 {
+		return to.Tier < from.Tier
+	}
+	plan, err := e.dodo.GetProduct(ctx, planID)
+	if err != nil {
+		return false
+	}
+	a, ok1 := product.Price.Amount()
+	b, ok2 := plan.Price.Amount()
+	return ok1 && ok2 && a < b
+}

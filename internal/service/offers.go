@@ -1,0 +1,110 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/offerflow/offerflow/internal/conf"
+	"github.com/offerflow/offerflow/internal/dodo"
+	"github.com/offerflow/offerflow/internal/natsbus"
+	"github.com/offerflow/offerflow/internal/offering"
+	"github.com/offerflow/offerflow/internal/offertoken"
+	"github.com/offerflow/offerflow/internal/rules"
+)
+
+// OffersConfig are the settings of the offer engine, which the worker (to
+// make and settle offers) and ingest (to serve accept, decline and offer
+// requests) share.
+type OffersConfig struct {
+	DodoAPIKey      string
+	DodoEnvironment string
+	DodoBaseURL     string
+	OfferKey        string
+	ReturnURL       string
+	SweepInterval   time.Duration
+}
+
+// Declare adds the offer settings to s.
+func (c *OffersConfig) Declare(s *conf.Set) {
+	s.String(&c.DodoAPIKey, "dodo-api-key", "DODO_API_KEY", "", "Dodo API key (bearer); required when the rules file has offer rules")
+	s.String(&c.DodoEnvironment, "dodo-environment", "DODO_ENVIRONMENT", dodo.EnvTestMode, "test_mode or live_mode: which Dodo host")
+	s.String(&c.DodoBaseURL, "dodo-api-base-url", "DODO_API_BASE_URL", "", "overrides the host DODO_ENVIRONMENT picks (a proxy, the stand-in)")
+	s.String(&c.OfferKey, "offer-key", "OFFERFLOW_OFFER_KEY", "", "keys that sign offer tokens, kid:base64url[,kid:base64url...]; the first signs; required with offers")
+	s.String(&c.ReturnURL, "return-url", "OFFERFLOW_RETURN_URL", "", "where Dodo's checkout pages send the customer back; empty: Dodo's default")
+	s.Duration(&c.SweepInterval, "offer-sweep-interval", "OFFERFLOW_OFFER_SWEEP_INTERVAL", 30*time.Second, "how often the worker expires offers and settles accepted ones whose outcome was lost")
+}
+
+// Enabled reports whether the engine's secrets are set.
+func (c *OffersConfig) Enabled() bool { return c.DodoAPIKey != "" && c.OfferKey != "" }
+
+// Validate reports bad offer settings; required says offers must be on.
+func (c *OffersConfig) Validate(required bool) error {
+	var errs []error
+	if required && c.DodoAPIKey == "" {
+		errs = append(errs, errors.New("DODO_API_KEY is required: the rules file has offer rules"))
+	}
+	if required && c.OfferKey == "" {
+		errs = append(errs, errors.New("OFFERFLOW_OFFER_KEY is required: the rules file has offer rules"))
+	}
+	if c.OfferKey != "" {
+		if _, err := offertoken.ParseKeys(c.OfferKey); err != nil {
+			errs = append(errs, fmt.Errorf("OFFERFLOW_OFFER_KEY: %w", err))
+		}
+	}
+	switch c.DodoEnvironment {
+	case dodo.EnvTestMode, dodo.EnvLiveMode:
+	default:
+		errs = append(errs, fmt.Errorf("DODO_ENVIRONMENT %q: want %s or %s", c.DodoEnvironment, dodo.EnvTestMode, dodo.EnvLiveMode))
+	}
+	if c.ReturnURL != "" {
+		if u, err := url.Parse(c.ReturnURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("OFFERFLOW_RETURN_URL %q: want an http(s) URL", c.ReturnURL))
+		}
+	}
+	if c.SweepInterval < time.Second {
+		errs = append(errs, errors.New("OFFERFLOW_OFFER_SWEEP_INTERVAL must be at least 1s"))
+	}
+	return errors.Join(errs...)
+}
+
+// newEngine builds the offer engine, or returns nil when offers are off.
+func (c *OffersConfig) newEngine(ctx context.Context, js jetstream.JetStream, catalog *rules.Catalog, log *zap.Logger,
+	reg prometheus.Registerer, now func() time.Time, httpTimeout time.Duration) (*offering.Engine, error) {
+	if !c.Enabled() {
+		return nil, nil
+	}
+	client, err := dodo.New(dodo.Config{APIKey: c.DodoAPIKey, Environment: c.DodoEnvironment, BaseURL: c.DodoBaseURL, Timeout: httpTimeout, Now: now})
+	if err != nil {
+		return nil, err
+	}
+	keys, err := offertoken.ParseKeys(c.OfferKey)
+	if err != nil {
+		return nil, fmt.Errorf("OFFERFLOW_OFFER_KEY: %w", err)
+	}
+	signer, err := offertoken.NewSigner(keys, now)
+	if err != nil {
+		return nil, err
+	}
+	store, err := natsbus.NewOfferStore(ctx, js)
+	if err != nil {
+		return nil, err
+	}
+	accessStore, err := natsbus.NewAccessStore(ctx, js)
+	if err != nil {
+		return nil, err
+	}
+	cfg := offering.DefaultConfig()
+	cfg.ReturnURL = c.ReturnURL
+	log.Info("offers on", zap.String("dodo", client.BaseURL()), zap.Stringer("offer_keys", signer))
+	return offering.New(offering.Deps{
+		Dodo: client, Store: store, Access: accessStore, Pub: natsbus.NewPublisher(js, 10*time.Second),
+		Catalog: catalog, Signer: signer, Now: now, Log: log, Metrics: offering.NewMetrics(reg),
+	}, cfg)
+}

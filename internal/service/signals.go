@@ -1,0 +1,42 @@
+package service
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/offerflow/offerflow/internal/fault"
+	"github.com/offerflow/offerflow/internal/natsbus"
+	"github.com/offerflow/offerflow/internal/offering"
+)
+
+// Signals: the merchant's app publishes an offering.Signal as JSON to
+// offerflow.signals.<customer_id> (or POSTs it to ingest, which publishes
+// it there), with Nats-Msg-Id = the signal's id. Workers share one durable
+// consumer on those subjects.
+const (
+	SignalsSubjectPrefix = "offerflow.signals."
+	SignalsSubjects      = SignalsSubjectPrefix + ">"
+	SignalsConsumer      = "offerflow-signals"
+)
+
+// SignalSubject is where a customer's signals go.
+func SignalSubject(customerID string) string {
+	return SignalsSubjectPrefix + natsbus.Token(customerID)
+}
+
+// signalHandler decodes a signal and runs the rules it triggers. A signal
+// that does not decode or validate is dead-lettered with the reason.
+func signalHandler(e *offering.Engine) natsbus.Handler {
+	return func(ctx context.Context, d natsbus.Delivery) error {
+		s, err := offering.DecodeSignal(d.Data)
+		if err != nil {
+			return fault.Permanent(err)
+		}
+		if want := SignalSubject(s.CustomerID); d.Subject != want {
+			return fault.Permanent(fmt.Errorf("signal for customer %s on subject %s, want %s", s.CustomerID, d.Subject, want))
+		}
+		_, err = e.OnSignal(ctx, s)
+		return err
+	}
+}
+
