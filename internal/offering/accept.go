@@ -152,11 +152,11 @@ func (e *Engine) charge(ctx context.Context, o offers.Offer) (Result, error) {
 	}
 	req := dodo.OneClickCheckout(dodo.OneClick{
 		CustomerID: o.CustomerID, PaymentMethodID: o.PaymentMethodID, ProductID: o.ProductID, Quantity: o.Quantity,
-		Country: o.BillingCountry, ReturnURL: e.cfg.ReturnURL,
+		Country: o.BillingCountry, Zipcode: o.BillingZipcode, ReturnURL: e.cfg.ReturnURL,
 		Metadata: dodo.Metadata{MetadataOfferID: o.ID}, IdempotencyKey: o.ID,
 	})
-	if req.BillingAddress != nil && req.BillingAddress.Country == "" {
-		return e.failBeforeCharge(ctx, o, "no billing country is known for the customer")
+	if o.BillingCountry == "" || o.BillingZipcode == "" {
+		return e.failBeforeCharge(ctx, o, "no billing address is known for the customer")
 	}
 	s, err := e.dodo.CreateCheckout(ctx, req)
 	switch {
@@ -400,7 +400,7 @@ func (e *Engine) downsell(ctx context.Context, declined offers.Offer) (*offers.O
 	}
 	f := facts{}
 	f.in.Trigger = rules.Trigger{Event: declined.Trigger.Event, Signal: declined.Trigger.Signal}
-	f.billingCountry = declined.BillingCountry
+	f.billingCountry, f.billingZipcode = declined.BillingCountry, declined.BillingZipcode
 	if err := e.customerFacts(ctx, declined.CustomerID, doc, &f); err != nil {
 		return nil, err
 	}

@@ -162,8 +162,11 @@ type Message struct {
 func (e *Engine) publish(ctx context.Context, o offers.Offer) error {
 	ev := offers.EventOf(o.State)
 	m := Message{Event: "offer." + string(ev), Offer: o}
-	if o.State == offers.Open {
-		tok, _, err := e.signer.Sign(o.ID, o.CustomerID, o.ExpiresAt.Sub(e.now()))
+	// A republished creation of an offer that has moved on (see
+	// publishState) is de-duplicated by its message id; it needs a token
+	// only while the offer can still be accepted.
+	if ttl := o.ExpiresAt.Sub(e.now()); o.State == offers.Open && ttl > 0 {
+		tok, _, err := e.signer.Sign(o.ID, o.CustomerID, ttl)
 		if err != nil {
 			return fmt.Errorf("sign accept token of %s: %w", o.ID, err)
 		}

@@ -53,9 +53,9 @@ type facts struct {
 	in rules.Input
 	// planSubscription is the subscription of Customer.PlanProduct.
 	planSubscription string
-	// billingCountry is the country of the customer's billing address, if
-	// the trigger or a past payment tells.
-	billingCountry string
+	// billingCountry and billingZipcode are the customer's billing
+	// address, if the trigger or a past payment tells.
+	billingCountry, billingZipcode string
 }
 
 // customerFacts builds what the rules know of a customer from their access
@@ -97,8 +97,15 @@ func (e *Engine) customerFacts(ctx context.Context, customerID string, doc acces
 		if p.Currency != "" && !slices.Contains(c.PaidCurrencies, p.Currency) {
 			c.PaidCurrencies = append(c.PaidCurrencies, p.Currency)
 		}
-		if f.billingCountry == "" && p.Billing != nil {
-			f.billingCountry = p.Billing.Country
+	}
+	if f.billingZipcode == "" && len(pays) > 0 {
+		// The list omits the billing address; the newest payment has it.
+		p, err := e.dodo.GetPayment(ctx, pays[0].PaymentID)
+		if err != nil {
+			return fmt.Errorf("payment %s of %s: %w", pays[0].PaymentID, customerID, err)
+		}
+		if p.Billing != nil && p.Billing.Zipcode != nil {
+			f.billingCountry, f.billingZipcode = p.Billing.Country, *p.Billing.Zipcode
 		}
 	}
 	return nil
@@ -251,7 +258,8 @@ func (e *Engine) build(ctx context.Context, id string, trig offers.Trigger, r *r
 		ID: id, CustomerID: c.ID, RuleID: r.RuleID, Kind: offers.Kind(r.Kind), ProductID: r.ProductID,
 		ProductName: r.ProductName, Quantity: max(r.Quantity, 1), ExpiresAt: r.ExpiresAt,
 		Display: offers.Display{Headline: r.Display.Headline, Badge: r.Display.Badge},
-		Gains:   r.Gains, Loses: r.Loses, Trigger: trig, BillingCountry: f.billingCountry, OnDecline: r.OnDecline,
+		Gains:   r.Gains, Loses: r.Loses, Trigger: trig, OnDecline: r.OnDecline,
+		BillingCountry: f.billingCountry, BillingZipcode: f.billingZipcode,
 	}
 	product, err := e.dodo.GetProduct(ctx, r.ProductID)
 	if err != nil {
@@ -280,7 +288,9 @@ func (e *Engine) build(ctx context.Context, id string, trig offers.Trigger, r *r
 			Detail: fmt.Sprintf("%s is priced in %s; the customer has paid in %v", r.ProductID, o.Amounts.Currency, c.PaidCurrencies)}
 	}
 	o.Amounts.DueNow = o.Amounts.Price
-	if pm, ok := usableMethod(methods, "", now); ok {
+	// A confirmed checkout needs the billing country and zipcode; without
+	// them the checkout page asks the customer.
+	if pm, ok := usableMethod(methods, "", now); ok && o.BillingCountry != "" && o.BillingZipcode != "" {
 		o.OneClick, o.PaymentMethodID, o.Card = true, pm.PaymentMethodID, card(pm)
 		return offers.New(o, now)
 	}
@@ -291,7 +301,8 @@ func (e *Engine) build(ctx context.Context, id string, trig offers.Trigger, r *r
 	if err != nil {
 		return o, err
 	}
-	o.Fallback = offers.Fallback{CheckoutURL: url, UpdatePaymentMethod: len(methods) > 0}
+	_, usable := usableMethod(methods, "", now)
+	o.Fallback = offers.Fallback{CheckoutURL: url, UpdatePaymentMethod: len(methods) > 0 && !usable}
 	return offers.New(o, now)
 }
 
@@ -382,7 +393,7 @@ func (e *Engine) changeRequest(o offers.Offer) dodo.ChangePlanRequest {
 // customer without a usable saved method or whose one-click charge failed.
 func (e *Engine) fallbackCheckout(ctx context.Context, o offers.Offer) (string, error) {
 	s, err := e.dodo.CreateCheckout(ctx, dodo.FallbackCheckout(dodo.Fallback{
-		CustomerID: o.CustomerID, ProductID: o.ProductID, Quantity: o.Quantity, Country: o.BillingCountry,
+		CustomerID: o.CustomerID, ProductID: o.ProductID, Quantity: o.Quantity, Country: o.BillingCountry, Zipcode: o.BillingZipcode,
 		ReturnURL: e.cfg.ReturnURL, ShowSavedPaymentMethods: true,
 		Metadata: dodo.Metadata{MetadataOfferID: o.ID},
 	}))

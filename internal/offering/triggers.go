@@ -77,9 +77,6 @@ func (e *Engine) OnEvent(ctx context.Context, webhookID string, ev events.Event,
 	f := facts{}
 	f.in.Trigger = rules.Trigger{Event: ev.Type}
 	f.in.Event = rules.EventFacts{Timestamp: ev.Timestamp}
-	if err := e.customerFacts(ctx, customerID, doc, &f); err != nil {
-		return err
-	}
 	switch p := ev.Payload.(type) {
 	case *events.Payment:
 		pf := rules.PaymentFacts{ID: p.PaymentID, Amount: p.TotalAmount, Currency: p.Currency}
@@ -90,18 +87,22 @@ func (e *Engine) OnEvent(ctx context.Context, webhookID string, ev events.Event,
 			pf.ProductIDs = append(pf.ProductIDs, it.ProductID)
 		}
 		f.in.Payment = pf
-		if p.Billing.Country != "" {
-			f.billingCountry = p.Billing.Country
-		}
-		if p.Currency != "" && !containsString(f.in.Customer.PaidCurrencies, p.Currency) && ev.Type == "payment.succeeded" {
-			f.in.Customer.PaidCurrencies = append(f.in.Customer.PaidCurrencies, p.Currency)
+		if p.Billing.Country != "" && p.Billing.Zipcode != nil {
+			f.billingCountry, f.billingZipcode = p.Billing.Country, *p.Billing.Zipcode
 		}
 	case *events.Subscription:
 		f.in.Subscription = rules.SubscriptionFacts{ID: p.SubscriptionID, Status: p.Status, ProductID: p.ProductID,
 			Currency: p.Currency, Quantity: p.Quantity}
-		if p.Billing.Country != "" {
-			f.billingCountry = p.Billing.Country
+		if p.Billing.Country != "" && p.Billing.Zipcode != nil {
+			f.billingCountry, f.billingZipcode = p.Billing.Country, *p.Billing.Zipcode
 		}
+	}
+	if err := e.customerFacts(ctx, customerID, doc, &f); err != nil {
+		return err
+	}
+	if p, ok := ev.Payload.(*events.Payment); ok && ev.Type == "payment.succeeded" && p.Currency != "" && !containsString(f.in.Customer.PaidCurrencies, p.Currency) {
+		// The list may not show the payment yet.
+		f.in.Customer.PaidCurrencies = append(f.in.Customer.PaidCurrencies, p.Currency)
 	}
 	trig := offers.Trigger{Event: ev.Type, WebhookID: webhookID}
 	_, err := e.make(ctx, trig, f, e.catalog.Evaluate, false)

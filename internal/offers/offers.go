@@ -137,6 +137,9 @@ type Offer struct {
 	// BillingCountry is the ISO 3166 country of the customer's billing
 	// address that a one-click checkout sends (Dodo requires one).
 	BillingCountry string `json:"billing_country,omitempty"`
+	// BillingZipcode is the postal code of that address (Dodo requires
+	// one for a confirmed checkout).
+	BillingZipcode string `json:"billing_zipcode,omitempty"`
 	// PaymentMethodID is the saved payment method behind Card.
 	PaymentMethodID string `json:"payment_method_id,omitempty"`
 	// OnDecline is the rule to try when the customer declines (a
@@ -317,13 +320,13 @@ func notOpen(op string, o Offer) error {
 
 // New returns o made at now: state open, CreatedAt now, a history of one
 // entry. It refuses an offer that Validate refuses, and one that expires
-// at or before now.
+// at or before now. Fallback is kept: an offer that is not OneClick is made
+// with its checkout link.
 func New(o Offer, now time.Time) (Offer, error) {
 	o.CreatedAt = now
 	o.State = Open
 	o.History = []Change{{State: Open, At: now, Reason: "created"}}
 	o.PaymentID = ""
-	o.Fallback = Fallback{}
 	if err := o.Validate(); err != nil {
 		return Offer{}, err
 	}

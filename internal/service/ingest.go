@@ -78,6 +78,8 @@ type IngestOptions struct {
 	Listener net.Listener
 	// Ready is called with the address once the server is listening.
 	Ready func(addr string)
+	// Now is the clock of signatures and offers; nil means time.Now.
+	Now func() time.Time
 }
 
 // RunIngest runs the ingest until ctx is cancelled, then shuts down in
@@ -98,7 +100,11 @@ func RunIngest(ctx context.Context, cfg IngestConfig, log *zap.Logger, opt Inges
 		zap.Bool("api_token_set", cfg.APIToken != ""), zap.Int64("max_body", cfg.MaxBody),
 		zap.Duration("publish_timeout", cfg.PublishTimeout), zap.Int("stream_replicas", cfg.Streams.Replicas),
 		zap.Bool("stream_async_persist", cfg.Streams.AsyncPersist))
-	verifier, err := webhook.NewVerifier(secrets, cfg.Tolerance, time.Now)
+	now := opt.Now
+	if now == nil {
+		now = time.Now
+	}
+	verifier, err := webhook.NewVerifier(secrets, cfg.Tolerance, now)
 	if err != nil {
 		return err
 	}
@@ -120,7 +126,7 @@ func RunIngest(ctx context.Context, cfg IngestConfig, log *zap.Logger, opt Inges
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	var offersAPI ingest.OffersAPI
-	engine, err := cfg.Offers.newEngine(ctx, js, catalog, log, reg, time.Now, 0)
+	engine, err := cfg.Offers.newEngine(ctx, js, catalog, log, reg, now, 0)
 	if err != nil {
 		return err
 	}
