@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"os/exec"
 	"os/signal"
 	"strings"
@@ -39,6 +40,18 @@ func TestMain(m *testing.M) {
 }
 
 func TestRunRefusesBadConfig(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	const products = "products:\n  - {id: pdt_a, name: A, tier: 1, features: [x]}\n  - {id: pdt_b, name: B, tier: 2, features: [x, y]}\n"
+	syntax := write("syntax.yaml", products+"rules:\n  - id: up\n    trigger: {event: payment.succeeded\n")
+	typeErr := write("type.yaml", products+"rules:\n  - id: up\n    trigger: {event: payment.succeeded}\n    when: 'payment.amount == \"ten\"'\n    offer: {kind: cross_sell, product: pdt_b, valid_for: 1h}\n")
+	good := write("good.yaml", products+"rules:\n  - id: up\n    trigger: {event: payment.succeeded}\n    offer: {kind: cross_sell, product: pdt_b, valid_for: 1h}\n")
 	tests := []struct {
 		name string
 		env  map[string]string
@@ -49,6 +62,10 @@ func TestRunRefusesBadConfig(t *testing.T) {
 		{name: "short ledger", env: map[string]string{"NATS_URL": "nats://127.0.0.1:1", "LEDGER_TTL": "24h"}, want: "ledger ttl must be at least"},
 		{name: "zero concurrency", env: map[string]string{"NATS_URL": "nats://127.0.0.1:1", "WORKER_CONCURRENCY": "0"}, want: "WORKER_CONCURRENCY must be > 0"},
 		{name: "bad rules file", env: map[string]string{"NATS_URL": "nats://127.0.0.1:1", "WORKER_METRICS_ADDR": "", "OFFERFLOW_RULES": "/nonexistent/rules.yaml"}, want: "rules file"},
+		{name: "rules syntax error", env: map[string]string{"NATS_URL": "nats://127.0.0.1:1", "WORKER_METRICS_ADDR": "", "OFFERFLOW_RULES": syntax}, want: "syntax.yaml:"},
+		{name: "rules type error", env: map[string]string{"NATS_URL": "nats://127.0.0.1:1", "WORKER_METRICS_ADDR": "", "OFFERFLOW_RULES": typeErr}, want: `type.yaml:7: rule "up"`},
+		{name: "offer rules without a Dodo key", env: map[string]string{"NATS_URL": "nats://127.0.0.1:1", "WORKER_METRICS_ADDR": "", "OFFERFLOW_RULES": good}, want: "DODO_API_KEY is required"},
+		{name: "bad offer key", env: map[string]string{"NATS_URL": "nats://127.0.0.1:1", "OFFERFLOW_OFFER_KEY": "k1:short"}, want: "OFFERFLOW_OFFER_KEY"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -37,7 +37,7 @@ func (e *Ineligible) Error() string {
 
 // Reasons an offer is not eligible.
 const (
-	ReasonCurrencyMismatch = "currency_mismatch"     // the product's currency is not one the customer paid in
+	ReasonCurrencyMismatch = "currency_mismatch"      // the product's currency is not one the customer paid in
 	ReasonNoSubscription   = "no_active_subscription" // a plan change without an active subscription
 	ReasonPendingChange    = "pending_plan_change"    // the subscription has a scheduled or pending change
 	ReasonSamePlan         = "same_plan"              // the customer is on that plan already

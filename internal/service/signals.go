@@ -39,4 +39,3 @@ func signalHandler(e *offering.Engine) natsbus.Handler {
 		return err
 	}
 }
-
