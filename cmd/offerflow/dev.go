@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	_ "embed"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -26,6 +27,7 @@ import (
 	"github.com/offerflow/offerflow/internal/conf"
 	"github.com/offerflow/offerflow/internal/natsbus"
 	"github.com/offerflow/offerflow/internal/natsserver"
+	"github.com/offerflow/offerflow/internal/offering"
 	"github.com/offerflow/offerflow/internal/service"
 	"github.com/offerflow/offerflow/internal/webhook"
 )
@@ -114,6 +116,20 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	defer func() { _ = log.Sync() }()
 
+	// The Dodo stand-in starts first: the services call its API (offers),
+	// and it sends its webhooks to the ingest's address.
+	dodoLn, err := listenFree(cfg.dodoAddr)
+	if err != nil {
+		return err
+	}
+	dodo, err := startDevDodo(dodoLn, baseURL+"/webhooks/dodo", secret, runID)
+	if err != nil {
+		dodoLn.Close()
+		return err
+	}
+	defer dodo.close()
+	offerKey := "dev:" + base64.RawURLEncoding.EncodeToString(randomBytes(32))
+
 	var ic service.IngestConfig
 	var wc service.WorkerConfig
 	if err := declareDefaults(&ic, &wc); err != nil {
@@ -122,6 +138,7 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 	for _, c := range []*service.Common{&ic.Common, &wc.Common} {
 		c.NATSURL = natsURL
 		c.RulesPath = rulesPath
+		c.Offers.DodoAPIKey, c.Offers.DodoBaseURL, c.Offers.OfferKey = dodo.key, dodo.url, offerKey
 	}
 	ic.Secrets = secret.Encode()
 	ic.APIToken = apiToken
@@ -158,23 +175,15 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 		return nil
 	}
 
-	dodoLn, err := listenFree(cfg.dodoAddr)
-	if err != nil {
-		return err
-	}
-	dodo, err := startDevDodo(dodoLn, baseURL+"/webhooks/dodo", secret, runID)
-	if err != nil {
-		dodoLn.Close()
-		return err
-	}
-	// Deferred after the services' stop, so it runs before it: Dodo stops
-	// sending before the ingest stops answering.
-	defer dodo.close()
-
 	p := &printer{w: stdout}
 	p.header(natsURL, baseURL, apiToken, secretPath, cfg.demoCustomer, cfg.syncAlways)
 	p.line("  Dodo      %s  (stand-in; API key %s; sends its webhooks to the ingest)\n", dodo.url, dodo.key)
 
+	// Ana, of the hand-written webhooks, is a Dodo customer too: offers
+	// made to her are priced at the stand-in.
+	if _, err := dodo.addCustomer(cfg.demoCustomer, "Ana Lima", "ana@example.com"); err != nil {
+		return err
+	}
 	demo, err := newDemo(ctx, natsURL, baseURL, secret, apiToken, cfg.demoCustomer, runID, p)
 	if err != nil {
 		return err
@@ -283,7 +292,13 @@ type demo struct {
 	runID    string
 	p        *printer
 	http     *http.Client
+	// lastOffers are the offers.created messages seen, by product, with
+	// their accept tokens, for the journey to answer.
+	lastOffers map[string]offering.Message
 }
+
+// money formats minor units with two decimals.
+func money(minor int64) string { return fmt.Sprintf("%d.%02d", minor/100, minor%100) }
 
 func newDemo(ctx context.Context, natsURL, baseURL string, secret webhook.Secret, token, customer, runID string, p *printer) (*demo, error) {
 	nc, err := nats.Connect(natsURL, nats.Name("offerflow-dev-demo"))
@@ -314,7 +329,7 @@ func newDemo(ctx context.Context, natsURL, baseURL string, secret webhook.Secret
 		return nil, err
 	}
 	return &demo{nc: nc, cons: cc, out: out, baseURL: baseURL, secret: secret, token: token, customer: customer, runID: runID, p: p,
-		http: &http.Client{Timeout: 10 * time.Second}}, nil
+		http: &http.Client{Timeout: 10 * time.Second}, lastOffers: map[string]offering.Message{}}, nil
 }
 
 func (d *demo) close() {
@@ -342,8 +357,8 @@ func (d *demo) run(ctx context.Context) error {
 	sfx := "_" + d.runID
 	pay, sub := "pay_demo_course"+sfx, "sub_demo"+sfx
 	steps := []step{
-		{say: "Ana buys the course (one-time payment)", typ: "payment.succeeded", id: "msg_demo_1",
-			body: paymentSucceeded(at(0), c, pay, "pdt_course_rust", 4900), expect: 1, wantCode: 200},
+		{say: "Ana buys the course (one-time payment): access, and the workbook offered", typ: "payment.succeeded", id: "msg_demo_1",
+			body: paymentSucceeded(at(0), c, pay, "pdt_course_rust", 4900), expect: 2, wantCode: 200},
 		{say: "Ana subscribes to Basic", typ: "subscription.active", id: "msg_demo_2",
 			body: subscription("subscription.active", at(10), c, sub, "pdt_basic", "active", 3000), expect: 1, wantCode: 200},
 		{say: "Dodo retries the same delivery (same webhook-id)", typ: "subscription.active", id: "msg_demo_2",
@@ -437,6 +452,20 @@ func (d *demo) follow(ctx context.Context, want int) error {
 func (d *demo) describe(m *nats.Msg) {
 	if strings.HasPrefix(m.Subject, natsbus.DeadLetterPrefix) {
 		d.p.line("      %s  dead letter: %s (%s)", m.Subject, m.Header.Get(natsbus.HeaderDLQReason), m.Header.Get(natsbus.HeaderDLQKind))
+		return
+	}
+	if strings.HasPrefix(m.Subject, "offerflow.offers.") {
+		var o offering.Message
+		_ = json.Unmarshal(m.Data, &o)
+		how := "one click on " + o.Card.Brand + " " + o.Card.Last4
+		if !o.OneClick {
+			how = "checkout link (no card to charge off-session)"
+		}
+		d.p.line("      %s  %s %s %q: %s %s due now (price %s), %s; state %s", m.Subject, o.Kind, o.ProductID, o.Display.Headline,
+			o.Amounts.Currency, money(o.Amounts.DueNow), money(o.Amounts.Price), how, o.State)
+		if o.AcceptToken != "" {
+			d.lastOffers[o.ProductID] = o
+		}
 		return
 	}
 	var c struct {

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -33,6 +35,7 @@ func startDevDodo(ln net.Listener, webhookURL string, secret webhook.Secret, run
 		{ID: "pdt_course_rust", Name: "Rust for payments engineers", Price: 4900, Currency: "USD"},
 		{ID: "pdt_basic", Name: "Basic", Price: 3000, Currency: "USD", Recurring: true, Interval: "Month"},
 		{ID: "pdt_pro", Name: "Pro", Price: 8000, Currency: "USD", Recurring: true, Interval: "Month"},
+		{ID: "pdt_workbook", Name: "Rust for payments engineers (workbook)", Price: 1900, Currency: "USD"},
 	}
 	for _, p := range products {
 		if _, err := srv.AddProduct(p); err != nil {
@@ -92,7 +95,8 @@ func (demo *demo) runDodoJourney(ctx context.Context, d *devDodo) error {
 		return err
 	}
 	demo.p.line("   -> Dodo POST /checkouts (confirm, saved card) <- payment %s; Dodo sends payment.succeeded", deref(session.PaymentID))
-	if err := demo.follow(ctx, 1); err != nil {
+	demo.p.line("   offerflow grants the course and offers the workbook (rule workbook-after-course):")
+	if err := demo.follow(ctx, 2); err != nil {
 		return err
 	}
 
@@ -100,37 +104,76 @@ func (demo *demo) runDodoJourney(ctx context.Context, d *devDodo) error {
 	if session, err = client.CreateCheckout(ctx, oneClick("pdt_basic", "basic")); err != nil {
 		return err
 	}
-	payment, err := client.GetPayment(ctx, deref(session.PaymentID))
-	if err != nil {
-		return err
-	}
-	sub := deref(payment.SubscriptionID)
-	if sub == "" {
-		return errors.New("the subscription checkout created no subscription")
-	}
-	demo.p.line("   -> Dodo POST /checkouts <- payment %s, subscription %s; Dodo sends payment.succeeded, subscription.active", payment.PaymentID, sub)
-	if err := demo.follow(ctx, 1); err != nil {
-		return err
-	}
-
-	change := dodo.ChangePlanRequest{ProductID: "pdt_pro", Quantity: 1, ProrationBillingMode: dodo.ProratedImmediately,
-		EffectiveAt: dodo.EffectiveImmediately, OnPaymentFailure: dodo.PreventChange}
-	demo.p.line("11. Ben previews, then makes, the upgrade to Pro (prorated_immediately)")
-	preview, err := client.PreviewChangePlan(ctx, sub, change)
-	if err != nil {
-		return err
-	}
-	sum := preview.ImmediateCharge.Summary
-	demo.p.line("   -> Dodo POST .../change-plan/preview <- due now %s %.2f, credits %d", sum.Currency, float64(sum.TotalAmount)/100, sum.CustomerCredits)
-	if err := client.ChangePlan(ctx, sub, change); err != nil {
-		return err
-	}
-	demo.p.line("   -> Dodo POST .../change-plan <- 200; Dodo sends payment.succeeded, subscription.plan_changed, subscription.active")
+	demo.p.line("   -> Dodo POST /checkouts <- payment %s; Dodo sends payment.succeeded, subscription.active", deref(session.PaymentID))
+	demo.p.line("   offerflow grants Basic and offers Pro, priced by Dodo's change-plan preview (rule basic-to-pro):")
 	if err := demo.follow(ctx, 2); err != nil {
 		return err
 	}
-	demo.p.line("   Dodo charged %s %d times in all (the stand-in counts every charge).", customer, d.srv.Charges(customer))
+
+	pro, ok := demo.lastOffers["pdt_pro"]
+	if !ok {
+		return errors.New("no Pro offer was published")
+	}
+	demo.p.line("11. Ben clicks \"Upgrade\": his browser posts the offer's signed token")
+	status, answer, err := demo.answer(ctx, pro.ID, "accept", pro.AcceptToken)
+	if err != nil {
+		return err
+	}
+	demo.p.line("   -> POST /v1/offers/%s/accept <- %d %s", pro.ID, status, answer)
+	demo.p.line("   Dodo changes the plan and charges the difference; offerflow moves access and converts the offer:")
+	if err := demo.follow(ctx, 4); err != nil {
+		return err
+	}
+	status, answer, err = demo.answer(ctx, pro.ID, "accept", pro.AcceptToken)
+	if err != nil {
+		return err
+	}
+	demo.p.line("   A second click with the same token <- %d %s (nothing charged)", status, answer)
+
+	if wb, ok := demo.lastOffers["pdt_workbook"]; ok {
+		demo.p.line("12. Ben declines the workbook")
+		status, answer, err := demo.answer(ctx, wb.ID, "decline", wb.AcceptToken)
+		if err != nil {
+			return err
+		}
+		demo.p.line("   -> POST /v1/offers/%s/decline <- %d; never offered again", wb.ID, status)
+		_ = answer
+		if err := demo.follow(ctx, 1); err != nil {
+			return err
+		}
+	}
+	demo.p.line("   Dodo charged %s %d times in all (the stand-in counts every charge): course, Basic, the upgrade.", customer, d.srv.Charges(customer))
 	return nil
+}
+
+// answer posts an accept or decline with an offer token and returns the
+// status and the answer's outcome or error, in brief.
+func (demo *demo) answer(ctx context.Context, offerID, what, token string) (int, string, error) {
+	body, _ := json.Marshal(map[string]string{"token": token})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, demo.baseURL+"/v1/offers/"+offerID+"/"+what, bytes.NewReader(body))
+	if err != nil {
+		return 0, "", err
+	}
+	resp, err := demo.http.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Outcome string `json:"outcome"`
+		Error   string `json:"error"`
+		Offer   struct {
+			State     string `json:"state"`
+			PaymentID string `json:"payment_id"`
+		} `json:"offer"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return resp.StatusCode, "", fmt.Errorf("%s answered %d with a body that is not JSON: %w", what, resp.StatusCode, err)
+	}
+	if out.Error != "" {
+		return resp.StatusCode, out.Error, nil
+	}
+	return resp.StatusCode, fmt.Sprintf("outcome %s, offer %s %s", out.Outcome, out.Offer.State, out.Offer.PaymentID), nil
 }
 
 func deref(s *string) string {

@@ -311,7 +311,11 @@ func (e *Engine) buildPlanChange(ctx context.Context, o offers.Offer, r *rules.O
 		return o, &Ineligible{Reason: ReasonNoSubscription}
 	}
 	sub, err := e.dodo.GetSubscription(ctx, f.planSubscription)
-	if err != nil {
+	switch {
+	case apiStatus(err) == http.StatusNotFound || apiStatus(err) == http.StatusUnprocessableEntity:
+		// Dodo does not know it (the spec answers 422 for an unknown id).
+		return o, &Ineligible{Reason: ReasonNoSubscription, Detail: err.Error()}
+	case err != nil:
 		return o, fmt.Errorf("subscription %s: %w", f.planSubscription, err)
 	}
 	switch {
