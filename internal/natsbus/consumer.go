@@ -333,6 +333,12 @@ func (r *ConsumerRunner) deadLetter(d Delivery, kind, reason string) error {
 	}
 	h := nats.Header{}
 	for k, v := range d.Header {
+		// Nats-* headers are instructions to JetStream (Nats-Expected-Stream
+		// and the like) that the original's publisher gave for the original;
+		// copied, they would make the dead letter's own publish fail.
+		if strings.HasPrefix(k, "Nats-") {
+			continue
+		}
 		h[k] = append([]string(nil), v...)
 	}
 	h.Set(jetstream.MsgIDHeader, "dlq."+r.cfg.Stream+"."+strconv.FormatUint(d.StreamSeq, 10))
