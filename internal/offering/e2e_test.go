@@ -1,6 +1,7 @@
 package offering_test
 
 import (
+	"context"
 	"net/http"
 	"slices"
 	"strings"
@@ -8,8 +9,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/offerflow/offerflow/internal/dodo/standin"
+	"github.com/offerflow/offerflow/internal/natsbus"
+	"github.com/offerflow/offerflow/internal/natsserver/natstest"
 	"github.com/offerflow/offerflow/internal/offers"
+	"github.com/offerflow/offerflow/internal/service"
 )
 
 // Basic bought -> Pro offered -> accepted -> charged once -> converted,
@@ -453,4 +460,30 @@ func flip(s string) string {
 		}
 	}
 	return string(out)
+}
+
+// The merchant's app can also publish a signal to NATS directly; a signal
+// that does not decode is dead-lettered with the reason, not dropped.
+func TestSignalOverNATS(t *testing.T) {
+	e := newEnv(t)
+	e.customer("cus_nats", card(goodCard))
+	publish := func(id string, body []byte) {
+		t.Helper()
+		msg := nats.NewMsg(service.SignalSubject("cus_nats"))
+		msg.Data = body
+		msg.Header.Set(jetstream.MsgIDHeader, "signal."+id)
+		if _, err := e.js.PublishMsg(context.Background(), msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publish("s1", []byte(`{"id":"s1","customer_id":"cus_nats","name":"onboarding_completed"}`))
+	publish("s2", []byte(`{"id":"s2","customer_id":"cus_nats","name":"lunch"}`))
+	e.settle()
+	if o := e.created("cus_nats", "pdt_course"); o.Trigger.Signal != "onboarding_completed" || o.Trigger.SignalID != "s1" {
+		t.Fatalf("offer trigger %+v", o.Trigger)
+	}
+	dead := natstest.Messages(t, e.js, natsbus.OutStream, "offerflow.deadletter.offerflow.signals.")
+	if len(dead) != 1 || !strings.Contains(dead[0].Header.Get(natsbus.HeaderDLQReason), `name "lunch"`) {
+		t.Fatalf("dead letters %d, want the bad signal with its reason", len(dead))
+	}
 }
