@@ -77,6 +77,19 @@ type Doc struct {
 	// publishes them again under the same message ids.
 	Outbox    map[string]Pending `json:"outbox,omitempty"`
 	UpdatedAt time.Time          `json:"updated_at"`
+	// Contact is how to reach the customer, from the newest event that
+	// named them: what confirmations are sent to.
+	Contact Contact `json:"contact,omitzero"`
+}
+
+// Contact is a customer's email, name and language as Dodo's events give
+// them. Language comes from the payment's or subscription's metadata, or
+// the customer's ("language" or "locale", e.g. "es" or "es-MX"); empty
+// means unknown.
+type Contact struct {
+	Email    string `json:"email,omitempty"`
+	Name     string `json:"name,omitempty"`
+	Language string `json:"language,omitempty"`
 }
 
 // Pending is the changes one webhook caused, kept in the outbox.
@@ -121,6 +134,9 @@ type Change struct {
 	EventType string    `json:"event_type"`
 	EventAt   time.Time `json:"event_at"`
 	WebhookID string    `json:"webhook_id"`
+	// OfferID is set when the change comes from the charge of an
+	// offerflow offer (whose own messages and confirmation cover it).
+	OfferID string `json:"offer_id,omitempty"`
 }
 
 // Kind returns "granted" or "revoked".
@@ -149,7 +165,16 @@ type Update struct {
 	EventType string
 	EventAt   time.Time
 	WebhookID string
+	// OfferID is the offerflow offer whose charge this payment is, from
+	// its metadata; empty for anything else.
+	OfferID string
+	// Contact is the customer's contact as the event gives it.
+	Contact Contact
 }
+
+// MetadataOfferID is the metadata key under which offerflow's charges
+// name their offer (offering.MetadataOfferID; a test keeps them equal).
+const MetadataOfferID = "offerflow_offer_id"
 
 // newerThan reports whether u should replace what s recorded.
 func (u Update) newerThan(s Source) bool {
@@ -183,6 +208,10 @@ func FromEvent(webhookID string, ev events.Event) (Update, bool) {
 			return Update{}, false
 		}
 		u.CustomerID, u.Kind, u.ID, u.State = p.CustomerID(), KindPayment, p.PaymentID, Active
+		if v, ok := p.Metadata[MetadataOfferID]; ok {
+			u.OfferID = v.String()
+		}
+		u.Contact = contact(p.Customer, p.Metadata)
 	case *events.Refund:
 		// A partial refund keeps the purchase; only a full refund takes
 		// back what the payment granted.
@@ -196,6 +225,7 @@ func FromEvent(webhookID string, ev events.Event) (Update, bool) {
 			return Update{}, false
 		}
 		u.CustomerID, u.Kind, u.ID, u.State = p.CustomerID(), KindSubscription, p.SubscriptionID, state
+		u.Contact = contact(p.Customer, p.Metadata)
 		if p.ProductID != "" {
 			u.Products = []string{p.ProductID}
 		}
@@ -206,6 +236,18 @@ func FromEvent(webhookID string, ev events.Event) (Update, bool) {
 		return Update{}, false
 	}
 	return u, true
+}
+
+func contact(c events.Customer, m events.Metadata) Contact {
+	out := Contact{Email: c.Email, Name: c.Name}
+	for _, md := range []events.Metadata{m, c.Metadata} {
+		for _, k := range []string{"language", "locale"} {
+			if v, ok := md[k]; ok && v.String() != "" && out.Language == "" {
+				out.Language = v.String()
+			}
+		}
+	}
+	return out
 }
 
 // subscriptionState maps a subscription event to a state. Most types say it
@@ -269,6 +311,13 @@ func Apply(doc Doc, u Update, cat Catalog, now time.Time, settled func(webhookID
 		EventType: u.EventType, EventAt: u.EventAt, WebhookID: u.WebhookID,
 	}
 	next.UpdatedAt = now
+	if u.Contact.Email != "" {
+		lang := u.Contact.Language
+		if lang == "" {
+			lang = next.Contact.Language // a later event without it keeps what we knew
+		}
+		next.Contact = Contact{Email: u.Contact.Email, Name: u.Contact.Name, Language: lang}
+	}
 	changes := diff(next.CustomerID, before, next.effective(), u, cat)
 	if len(changes) > 0 {
 		next.Outbox[u.WebhookID] = Pending{At: now, Changes: changes}
@@ -353,6 +402,7 @@ func diff(customerID string, before, after map[string]State, u Update, cat Catal
 			EventType:  u.EventType,
 			EventAt:    u.EventAt,
 			WebhookID:  u.WebhookID,
+			OfferID:    u.OfferID,
 		}
 		if kind == ChangeGranted {
 			c.Features = features(cat, p)

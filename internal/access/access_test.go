@@ -328,3 +328,24 @@ func TestViewWithoutCatalog(t *testing.T) {
 		t.Fatal("features must be [] not null in JSON")
 	}
 }
+
+// The contact and an offer's id ride along the update: the first for
+// confirmations, the second so an offer's own confirmation covers its grant.
+func TestContactAndOfferID(t *testing.T) {
+	body := []byte(`{"business_id":"b","type":"payment.succeeded","timestamp":"2026-04-01T00:00:00Z","data":{"payload_type":"Payment",
+		"payment_id":"pay_1","total_amount":1900,"currency":"USD","status":"succeeded",
+		"customer":{"customer_id":"cus_1","email":"ana@example.com","name":"Ana","metadata":{"locale":"es-MX"}},
+		"metadata":{"offerflow_offer_id":"ofr_1"},"product_cart":[{"product_id":"pdt_workbook","quantity":1}],"created_at":"2026-04-01T00:00:00Z"}}`)
+	ev, err := events.Decode(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, ok := FromEvent("msg_1", ev)
+	if !ok || u.OfferID != "ofr_1" || u.Contact != (Contact{Email: "ana@example.com", Name: "Ana", Language: "es-MX"}) {
+		t.Fatalf("update %+v", u)
+	}
+	doc, changes, _ := Apply(NewDoc("cus_1"), u, nil, time.Now(), func(string) bool { return false })
+	if doc.Contact.Email != "ana@example.com" || doc.Contact.Language != "es-MX" || len(changes) != 1 || changes[0].OfferID != "ofr_1" {
+		t.Fatalf("doc contact %+v, changes %+v", doc.Contact, changes)
+	}
+}

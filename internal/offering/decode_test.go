@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/offerflow/offerflow/internal/access"
 	"github.com/offerflow/offerflow/internal/dodo"
 	"github.com/offerflow/offerflow/internal/offers"
 )
@@ -210,5 +211,11 @@ func TestOfferIDIsStablePerTriggerAndRule(t *testing.T) {
 	}
 	if offerID("event:msg_1", "r2") == a || offerID("event:msg_2", "r1") == a {
 		t.Fatal("different triggers or rules share an id")
+	}
+}
+
+func TestMetadataKeyMatchesAccess(t *testing.T) {
+	if access.MetadataOfferID != MetadataOfferID {
+		t.Fatalf("access reads %q, offers write %q", access.MetadataOfferID, MetadataOfferID)
 	}
 }
