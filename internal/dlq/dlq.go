@@ -45,9 +45,8 @@ var (
 // Header names dlq reads or writes besides natsbus's Offerflow-Dlq-* ones.
 const (
 	// HeaderReconciled marks a message offerflow built itself from Dodo's
-	// API (offerflow reconcile) rather than received from Dodo. It has no
-	// signature to re-verify.
-	HeaderReconciled = "Offerflow-Reconciled"
+	// API (offerflow reconcile). It has no signature to re-verify.
+	HeaderReconciled = natsbus.HeaderReconciled
 	// HeaderRedrivenFrom is set on a redriven message to the sequence of
 	// the dead letter it came from, so a message that dies again says it
 	// has been redriven before.

@@ -113,7 +113,11 @@ func (p *Publisher) PublishAll(ctx context.Context, msgs []*nats.Msg) error {
 
 // Webhook headers, stored with every event so anyone can re-verify it.
 const (
-	HeaderWebhookID        = "webhook-id"
+	HeaderWebhookID = "webhook-id"
+	// HeaderReconciled marks a message offerflow built itself from Dodo's
+	// API (offerflow reconcile) rather than received from Dodo: it has no
+	// signature, and its event may be days old.
+	HeaderReconciled       = "Offerflow-Reconciled"
 	HeaderWebhookTimestamp = "webhook-timestamp"
 	HeaderWebhookSignature = "webhook-signature"
 )

@@ -45,9 +45,10 @@ func offerOfPayment(ev events.Event) (string, bool) {
 
 // OnEvent handles a Dodo webhook for offers: a payment carrying an offer id
 // settles that offer (converted or failed); then the rules triggered by the
-// event's type may make an offer. doc is the customer's access after the
-// event. Safe to call again for the same webhook.
-func (e *Engine) OnEvent(ctx context.Context, webhookID string, ev events.Event, doc access.Doc) error {
+// event's type may make an offer, unless newOffers is false. doc is the
+// customer's access after the event. Safe to call again for the same
+// webhook.
+func (e *Engine) OnEvent(ctx context.Context, webhookID string, ev events.Event, doc access.Doc, newOffers bool) error {
 	if id, ok := offerOfPayment(ev); ok {
 		p := ev.Payload.(*events.Payment)
 		status := "failed"
@@ -67,7 +68,7 @@ func (e *Engine) OnEvent(ctx context.Context, webhookID string, ev events.Event,
 			return err
 		}
 	}
-	if !e.catalog.HasRules(rules.Trigger{Event: ev.Type}) {
+	if !newOffers || !e.catalog.HasRules(rules.Trigger{Event: ev.Type}) {
 		return nil
 	}
 	customerID := ev.CustomerID()

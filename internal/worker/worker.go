@@ -62,7 +62,7 @@ type Worker struct {
 // given the customer's access after the event, and is safe to repeat.
 type OfferHandler interface {
 	Interested(ev events.Event) bool
-	OnEvent(ctx context.Context, webhookID string, ev events.Event, doc access.Doc) error
+	OnEvent(ctx context.Context, webhookID string, ev events.Event, doc access.Doc, newOffers bool) error
 }
 
 // WithOffers makes the worker hand events to the offer engine, after their
@@ -136,7 +136,10 @@ func (w *Worker) Handle(ctx context.Context, d natsbus.Delivery) error {
 				return err
 			}
 		}
-		if err := w.offers.OnEvent(ctx, id, ev, doc); err != nil {
+		// An event offerflow reconciled from Dodo's API may be days old:
+		// it settles offers, but makes none.
+		newOffers := d.Header.Get(natsbus.HeaderReconciled) != "true"
+		if err := w.offers.OnEvent(ctx, id, ev, doc, newOffers); err != nil {
 			return err
 		}
 	}

@@ -11,6 +11,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /products/{id}", s.api(s.getProduct))
 	mux.Handle("GET /payments", s.api(s.listPayments))
 	mux.Handle("GET /payments/{payment_id}", s.api(s.getPayment))
+	mux.Handle("GET /subscriptions", s.api(s.listSubscriptions))
 	mux.Handle("GET /subscriptions/{subscription_id}", s.api(s.getSubscription))
 	mux.Handle("POST /checkouts", s.api(s.createCheckout))
 	mux.Handle("GET /checkouts/{id}", s.api(s.getCheckout))
