@@ -159,7 +159,7 @@ func NewService(ledger *natsbus.Ledger, pub *natsbus.Publisher, mailer Mailer, r
 }
 
 // Send sends c once; see Service.
-func (s *Service) Send(ctx context.Context, c Confirmation) error {
+func (s *Service) Send(ctx context.Context, c Confirmation) (err error) {
 	if err := c.Validate(); err != nil {
 		return fault.Permanent(err)
 	}
@@ -170,6 +170,7 @@ func (s *Service) Send(ctx context.Context, c Confirmation) error {
 	if claim.Done {
 		return nil
 	}
+	defer s.releaseOnError(claim, &err)
 	out, err := s.r.Render(c)
 	if err != nil {
 		return fault.Permanent(err)
@@ -198,7 +199,7 @@ func (s *Service) Send(ctx context.Context, c Confirmation) error {
 }
 
 // sendEmail sends c's email once, under its own ledger key.
-func (s *Service) sendEmail(ctx context.Context, c Confirmation, out Rendered) error {
+func (s *Service) sendEmail(ctx context.Context, c Confirmation, out Rendered) (err error) {
 	claim, err := s.ledger.Claim(ctx, ledgerEmail+c.ID)
 	if err != nil {
 		return err
@@ -206,6 +207,7 @@ func (s *Service) sendEmail(ctx context.Context, c Confirmation, out Rendered) e
 	if claim.Done {
 		return nil
 	}
+	defer s.releaseOnError(claim, &err)
 	if claim.TakenOver {
 		// Not an error, and routine after an SMTP outage: the operator's
 		// view of the one way an email can repeat (see Service).
@@ -255,4 +257,19 @@ func (s *Service) message(c Confirmation, out Rendered, channel string) (*nats.M
 		Data:    body,
 		Header:  nats.Header{jetstream.MsgIDHeader: []string{ledgerConfirm + c.ID}},
 	}, nil
+}
+
+// releaseOnError gives a claim back when the step it guards failed, so the
+// retry (a redelivery, a redrive) claims it at once instead of waiting out
+// the lease. A failed SMTP send is taken as not sent: the retry sends it,
+// with the same Message-ID.
+func (s *Service) releaseOnError(claim natsbus.Claim, err *error) {
+	if *err == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if rerr := s.ledger.Release(ctx, claim); rerr != nil {
+		s.log.Warn("release confirmation claim", zap.String("key", claim.Key), zap.Error(rerr))
+	}
 }

@@ -170,3 +170,26 @@ func safeToken(s string) bool {
 	}
 	return true
 }
+
+// Release gives up a claim whose effect failed, so the next attempt (a
+// redelivery, a redrive) claims the key at once instead of waiting for the
+// lease to run out. It deletes the key only if it still holds this claim;
+// a claim taken over, committed or already released is left alone. Best
+// effort: a release that fails leaves the lease to expire, as a crash would.
+func (l *Ledger) Release(ctx context.Context, c Claim) error {
+	if c.Done || c.rev == 0 {
+		return nil
+	}
+	err := l.kv.Delete(ctx, c.Key, jetstream.LastRevision(c.rev))
+	if err != nil && !errors.Is(err, jetstream.ErrKeyExists) && !isWrongSequence(err) {
+		return fmt.Errorf("ledger release: %w", err)
+	}
+	return nil
+}
+
+// isWrongSequence reports the server's answer to a delete whose expected
+// revision no longer matches (the claim moved on).
+func isWrongSequence(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
+}

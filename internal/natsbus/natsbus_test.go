@@ -449,3 +449,51 @@ func TestConsumerDrainsOnShutdown(t *testing.T) {
 		t.Fatalf("after drain %d messages are unacknowledged, want 0", info.NumAckPending)
 	}
 }
+
+// A released claim is claimed again at once; a claim that moved on (taken
+// over, committed) is not deleted by a stale release.
+func TestLedgerRelease(t *testing.T) {
+	srv := natstest.Start(t)
+	js, err := jetstream.New(natstest.Connect(t, srv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := EnsureStreams(ctx, js, StreamSettings{}); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	clock := func() time.Time { return now }
+	a, _ := NewLedger(ctx, js, "a", time.Minute, clock)
+	b, _ := NewLedger(ctx, js, "b", time.Minute, clock)
+	c, err := a.Claim(ctx, "webhook.r1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Claim(ctx, "webhook.r1"); !errors.Is(err, ErrClaimHeld) {
+		t.Fatalf("claim while held: %v", err)
+	}
+	if err := a.Release(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	cb, err := b.Claim(ctx, "webhook.r1")
+	if err != nil {
+		t.Fatalf("claim after release: %v", err)
+	}
+	// a's stale claim must not undo b's.
+	if err := a.Release(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := b.State(ctx, "webhook.r1"); st != "claimed" {
+		t.Fatalf("state after a stale release: %q, want claimed", st)
+	}
+	if err := b.Commit(ctx, cb); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Release(ctx, cb); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := b.State(ctx, "webhook.r1"); st != "done" {
+		t.Fatalf("state after releasing a committed claim: %q, want done", st)
+	}
+}

@@ -104,9 +104,13 @@ type env struct {
 	dodo   *standin.Server
 	client *dodo.Client
 	api    string
+	secret webhook.Secret
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvWith(t, "") }
+
+// newEnvWith is newEnv with the worker's SMTP_URL set to smtpURL.
+func newEnvWith(t *testing.T, smtpURL string) *env {
 	t.Helper()
 	clk := &clock{t: date(2026, 4, 1).Add(9 * time.Hour)}
 	srv := natstest.Start(t)
@@ -152,6 +156,7 @@ func newEnv(t *testing.T) *env {
 	}
 	ic.Secrets, ic.APIToken = secret.Encode(), serverToken
 	wc.MetricsAddr = ""
+	wc.SMTPURL = smtpURL
 	wc.BackoffBase, wc.BackoffMax, wc.MaxAttempts = 50*time.Millisecond, 200*time.Millisecond, 5
 	wc.AckWait = 5 * time.Second
 	log := zap.NewNop()
@@ -195,7 +200,7 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, clock: clk, js: js, dodo: sd, client: client, api: api}
+	return &env{t: t, clock: clk, js: js, dodo: sd, client: client, api: api, secret: secret}
 }
 
 func seedProducts(t *testing.T, sd *standin.Server) {

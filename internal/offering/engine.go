@@ -43,6 +43,7 @@ import (
 
 	"github.com/offerflow/offerflow/internal/access"
 	"github.com/offerflow/offerflow/internal/dodo"
+	"github.com/offerflow/offerflow/internal/events"
 	"github.com/offerflow/offerflow/internal/natsbus"
 	"github.com/offerflow/offerflow/internal/offers"
 	"github.com/offerflow/offerflow/internal/offertoken"
@@ -248,4 +249,47 @@ func (e *Engine) Stats(ctx context.Context) ([]offers.Stats, error) {
 func (e *Engine) Token(o offers.Offer) (string, error) {
 	tok, _, err := e.signer.Sign(o.ID, o.CustomerID, o.ExpiresAt.Sub(e.now()))
 	return tok, err
+}
+
+// SettledOffer returns the offer ev settled, once it is charged or failed:
+// the offer a payment's metadata names, or, for subscription.plan_changed,
+// the charged plan-change offer that moved that subscription to its new
+// product (a change with nothing due has no payment webhook). nil when
+// there is none. The worker confirms it to the customer.
+func (e *Engine) SettledOffer(ctx context.Context, ev events.Event) (*offers.Offer, error) {
+	if id, ok := offerOfPayment(ev); ok {
+		o, _, err := e.store.Get(ctx, id)
+		if errors.Is(err, natsbus.ErrOfferNotFound) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if o.State == offers.Charged || o.State == offers.Failed {
+			return &o, nil
+		}
+		return nil, nil
+	}
+	sub, ok := ev.Payload.(*events.Subscription)
+	if !ok || sub == nil || ev.Type != "subscription.plan_changed" {
+		return nil, nil
+	}
+	ix, _, err := e.store.Index(ctx, sub.CustomerID())
+	if err != nil {
+		return nil, err
+	}
+	for i := len(ix.Entries) - 1; i >= 0; i-- {
+		en := ix.Entries[i]
+		if en.State != offers.Charged || en.ProductID != sub.ProductID {
+			continue
+		}
+		o, _, err := e.store.Get(ctx, en.OfferID)
+		if err != nil {
+			return nil, err
+		}
+		if o.ChangePlan && o.SubscriptionID == sub.SubscriptionID {
+			return &o, nil
+		}
+	}
+	return nil, nil
 }

@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/offerflow/offerflow/internal/conf"
+	"github.com/offerflow/offerflow/internal/confirm"
 	"github.com/offerflow/offerflow/internal/natsbus"
 	"github.com/offerflow/offerflow/internal/worker"
 )
@@ -34,6 +35,8 @@ type WorkerConfig struct {
 	BackoffMax     time.Duration
 	HandlerTimeout time.Duration
 	DrainTimeout   time.Duration
+	SMTPURL        string
+	Templates      string
 }
 
 // Declare adds the worker's settings to s.
@@ -49,6 +52,8 @@ func (c *WorkerConfig) Declare(s *conf.Set) {
 	s.Duration(&c.BackoffMax, "backoff-max", "WORKER_BACKOFF_MAX", 5*time.Minute, "longest redelivery delay")
 	s.Duration(&c.HandlerTimeout, "handler-timeout", "WORKER_HANDLER_TIMEOUT", d.HandlerTimeout, "longest one handler call may take")
 	s.Duration(&c.DrainTimeout, "drain-timeout", "WORKER_DRAIN_TIMEOUT", d.DrainTimeout, "how long shutdown waits for messages in hand")
+	s.Secret(&c.SMTPURL, "smtp-url", "SMTP_URL", "smtp[s]://user:pass@host:port[?from=...&starttls=...&timeout=...] for confirmation emails; empty: confirmations only published")
+	s.String(&c.Templates, "templates", "OFFERFLOW_TEMPLATES", "", "directory of confirmation templates that replace the built-in ones (<kind>.<lang>.{subject.txt,txt,html})")
 }
 
 // Validate reports bad settings, all at once.
@@ -71,6 +76,11 @@ func (c *WorkerConfig) Validate() error {
 	}
 	if c.MaxAckPending < c.Concurrency {
 		errs = append(errs, errors.New("WORKER_MAX_ACK_PENDING must be >= WORKER_CONCURRENCY"))
+	}
+	if c.SMTPURL != "" {
+		if _, err := confirm.ParseSMTPURL(c.SMTPURL); err != nil {
+			errs = append(errs, fmt.Errorf("SMTP_URL: %w", err))
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -96,6 +106,9 @@ type WorkerOptions struct {
 	// DodoTimeout bounds each Dodo API attempt; 0 means the client's
 	// default.
 	DodoTimeout time.Duration
+	// Mailer, if set, delivers confirmation emails instead of SMTP_URL's
+	// server (offerflow dev writes them to a folder).
+	Mailer confirm.Mailer
 }
 
 // RunWorker consumes DODO_EVENTS until ctx is cancelled, then drains: stop
@@ -145,6 +158,14 @@ func RunWorker(ctx context.Context, cfg WorkerConfig, log *zap.Logger, opt Worke
 	if engine != nil {
 		w.WithOffers(engine)
 	}
+	confirmer, err := newConfirmer(cfg, opt, ledger, natsbus.NewPublisher(js, 10*time.Second), log, now)
+	if err != nil {
+		return err
+	}
+	w.WithConfirmations(confirmer, func(id string) string {
+		p, _ := catalog.Product(id)
+		return p.Name
+	})
 	handled := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "offerflow_worker_handled_seconds",
 		Help:    "Handled deliveries by outcome (ok, retry, dead_letter) and their duration.",
@@ -201,4 +222,28 @@ func RunWorker(ctx context.Context, cfg WorkerConfig, log *zap.Logger, opt Worke
 	log.Info("worker drained")
 	stopMetrics()
 	return errors.Join(runErr, <-signalsErr, <-metricsErr)
+}
+
+// newConfirmer builds the confirmation sender: templates (built in, or
+// overridden by OFFERFLOW_TEMPLATES; a bad one stops startup), and the
+// mailer (opt.Mailer, SMTP_URL's server, or none: publish only).
+func newConfirmer(cfg WorkerConfig, opt WorkerOptions, ledger *natsbus.Ledger, pub *natsbus.Publisher, log *zap.Logger, now func() time.Time) (*confirm.Service, error) {
+	r, err := confirm.NewRenderer(cfg.Templates)
+	if err != nil {
+		return nil, fmt.Errorf("OFFERFLOW_TEMPLATES: %w", err)
+	}
+	mailer := opt.Mailer
+	if mailer == nil && cfg.SMTPURL != "" {
+		sc, err := confirm.ParseSMTPURL(cfg.SMTPURL)
+		if err != nil {
+			return nil, fmt.Errorf("SMTP_URL: %w", err)
+		}
+		m, err := confirm.NewSMTPMailer(sc)
+		if err != nil {
+			return nil, fmt.Errorf("SMTP_URL: %w", err)
+		}
+		log.Info("confirmation emails on", zap.Stringer("smtp", sc))
+		mailer = m
+	}
+	return confirm.NewService(ledger, pub, mailer, r, log.Named("confirm"), now), nil
 }

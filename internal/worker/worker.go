@@ -54,6 +54,8 @@ type Worker struct {
 	settled   *settledSet
 	inflight  *keyedLock
 	offers    OfferHandler
+	confirmer Confirmer
+	names     func(productID string) string
 }
 
 // OfferHandler is the offer engine as the worker uses it
@@ -120,9 +122,28 @@ func (w *Worker) Handle(ctx context.Context, d natsbus.Delivery) error {
 	if claim.Done {
 		return nil
 	}
+	if err := w.apply(ctx, id, d, ev, upd, hasAccess, hasOffers); err != nil {
+		// Give the claim back so the redelivery (or a redrive) takes it
+		// at once rather than after the lease: every step is safe to
+		// repeat.
+		rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = w.ledger.Release(rctx, claim) // best effort: the lease expires otherwise
+		return err
+	}
+	if err := w.ledger.Commit(ctx, claim); err != nil {
+		return err
+	}
+	w.settled.add(id)
+	return nil
+}
+
+// apply does one claimed webhook's effects: access, offers, confirmations.
+func (w *Worker) apply(ctx context.Context, id string, d natsbus.Delivery, ev events.Event, upd access.Update, hasAccess, hasOffers bool) error {
+	var err error
 	var doc access.Doc
+	var changes []access.Change
 	if hasAccess {
-		var changes []access.Change
 		if changes, doc, err = w.applyAccess(ctx, upd); err != nil {
 			return err
 		}
@@ -143,10 +164,17 @@ func (w *Worker) Handle(ctx context.Context, d natsbus.Delivery) error {
 			return err
 		}
 	}
-	if err := w.ledger.Commit(ctx, claim); err != nil {
-		return err
+	if w.confirmer != nil {
+		confs, err := w.confirmations(ctx, ev, changes, doc)
+		if err != nil {
+			return err
+		}
+		for _, c := range confs {
+			if err := w.confirmer.Send(ctx, c); err != nil {
+				return err
+			}
+		}
 	}
-	w.settled.add(id)
 	return nil
 }
 

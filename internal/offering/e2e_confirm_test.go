@@ -1,0 +1,158 @@
+package offering_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/offerflow/offerflow/internal/confirm"
+	"github.com/offerflow/offerflow/internal/dlq"
+	"github.com/offerflow/offerflow/internal/natsbus"
+	"github.com/offerflow/offerflow/internal/natsserver/natstest"
+	"github.com/offerflow/offerflow/internal/webhook"
+)
+
+// confirmations returns the confirmation messages published for a
+// customer.
+func (e *env) confirmations(customer string) []confirm.Sent {
+	e.t.Helper()
+	var out []confirm.Sent
+	for _, m := range natstest.Messages(e.t, e.js, natsbus.OutStream, confirm.Subject(customer)) {
+		var s confirm.Sent
+		if err := json.Unmarshal(m.Data, &s); err != nil {
+			e.t.Fatal(err)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// Each flow that changes what the customer has or pays sends one email
+// with its content: a grant, an offer bought (not also its grant), a plan
+// upgraded with the amount (not also its access changes). Webhooks
+// delivered again, in reverse order and past JetStream's duplicate window,
+// send nothing more.
+func TestConfirmationsOnePerBusinessChange(t *testing.T) {
+	in := startInbox(t)
+	e := newEnvWith(t, "smtp://"+in.addr+"?starttls=none&from=shop@example.com")
+	pm := e.customer("cus_mail", card(goodCard))
+
+	e.buy("cus_mail", pm, "pdt_course")
+	wb := e.created("cus_mail", "pdt_workbook")
+	if status, body := e.accept(wb.ID, wb.AcceptToken); status != http.StatusOK {
+		t.Fatalf("accept workbook: %d %v", status, body)
+	}
+	e.settle()
+	e.buy("cus_mail", pm, "pdt_basic")
+	pro := e.created("cus_mail", "pdt_pro")
+	if status, body := e.accept(pro.ID, pro.AcceptToken); status != http.StatusOK || str(body, "outcome") != "charged" {
+		t.Fatalf("accept pro: %d %v", status, body)
+	}
+	e.settle()
+
+	want := map[string][]string{
+		"access.":                      {"Course", "course"},
+		"offer." + wb.ID + ".charged":  {"Workbook", "19.00"},
+		"offer." + pro.ID + ".charged": {"Pro", "50.00", "Basic"},
+	}
+	if n := in.count(); n != 4 {
+		t.Fatalf("%d emails, want 4 (course granted, workbook bought, Basic granted, upgraded to Pro)", n)
+	}
+	for prefix, words := range want {
+		got := in.sent(prefix)
+		if len(got) == 0 {
+			t.Fatalf("no email for %s", prefix)
+		}
+		for _, w := range words {
+			if !strings.Contains(got[0], w) {
+				t.Errorf("email %s lacks %q:\n%s", prefix, w, got[0])
+			}
+		}
+		if !strings.Contains(got[0], "To: ") || !strings.Contains(got[0], "cus_mail@example.com") {
+			t.Errorf("email %s is not to the customer", prefix)
+		}
+	}
+	sent := e.confirmations("cus_mail")
+	kinds := []string{}
+	for _, s := range sent {
+		kinds = append(kinds, string(s.Kind))
+	}
+	slices.Sort(kinds)
+	if !slices.Equal(kinds, []string{"access_granted", "access_granted", "offer_purchased", "plan_upgraded"}) {
+		t.Fatalf("confirmations.sent kinds %v", kinds)
+	}
+
+	// Every stored webhook again, newest first, under new message ids (as
+	// Dodo's retries after JetStream's window would arrive).
+	stored := natstest.Messages(t, e.js, natsbus.EventsStream, "dodo.events.")
+	for i := len(stored) - 1; i >= 0; i-- {
+		m := nats.NewMsg(stored[i].Subject)
+		m.Data = stored[i].Data
+		for k, v := range stored[i].Header {
+			m.Header[k] = v
+		}
+		m.Header.Set(jetstream.MsgIDHeader, "replay."+m.Header.Get(natsbus.HeaderWebhookID))
+		if _, err := e.js.PublishMsg(context.Background(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.settle()
+	if n, m := in.count(), len(e.confirmations("cus_mail")); n != 4 || m != 4 {
+		t.Fatalf("after redelivery: %d emails and %d confirmations, want 4 and 4", n, m)
+	}
+}
+
+// An SMTP outage: the webhook is retried with backoff, then dead-lettered,
+// nothing lost; after the outage, redriving the dead letter (signature
+// checked again) sends the email once, and a second redrive nothing.
+func TestConfirmationSMTPOutageDeadLetterRedrive(t *testing.T) {
+	in := startInbox(t)
+	e := newEnvWith(t, "smtp://"+in.addr+"?starttls=none&timeout=2s")
+	pm := e.customer("cus_down", card(goodCard))
+	in.stop()
+	e.buy("cus_down", pm, "pdt_course")
+	var dead []dlq.Entry
+	natstest.WaitFor(t, 20*time.Second, "the webhook to be dead-lettered", func() bool {
+		var err error
+		dead, err = dlq.List(context.Background(), e.js, dlq.Filter{CustomerID: "cus_down"})
+		return err == nil && len(dead) == 1
+	})
+	if dead[0].Kind != natsbus.DLQKindMaxDeliveries || !strings.Contains(strings.ToLower(dead[0].Reason), "email") {
+		t.Fatalf("dead letter %+v: want max_deliveries with the SMTP failure as reason", dead[0])
+	}
+	if in.count() != 0 {
+		t.Fatal("an email was sent during the outage")
+	}
+	in.start()
+	checker, err := dlq.NewChecker([]webhook.Secret{e.secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := dlq.Redrive(context.Background(), e.js, checker, dead, false)
+	if err != nil || len(res) != 1 || res[0].Action != dlq.ActionRedriven {
+		t.Fatalf("redrive: %+v, %v", res, err)
+	}
+	e.settle()
+	if got := in.sent("access."); len(got) != 1 || !strings.Contains(got[0], "Course") {
+		t.Fatalf("after the redrive: %d emails, want 1 about the course", len(got))
+	}
+	// The dead letter is gone; redriving what is left does nothing.
+	left, err := dlq.List(context.Background(), e.js, dlq.Filter{CustomerID: "cus_down"})
+	if err != nil || len(left) != 0 {
+		t.Fatalf("dead letters left: %+v %v", left, err)
+	}
+	if _, err := dlq.Redrive(context.Background(), e.js, checker, dead, false); err != nil {
+		t.Logf("second redrive: %v", err)
+	}
+	e.settle()
+	if n := in.count(); n != 1 {
+		t.Fatalf("%d emails after a second redrive, want 1", n)
+	}
+}
