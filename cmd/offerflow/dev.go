@@ -12,8 +12,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"mime"
 	"net"
 	"net/http"
+	"net/mail"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -25,6 +27,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/offerflow/offerflow/internal/conf"
+	"github.com/offerflow/offerflow/internal/confirm"
 	"github.com/offerflow/offerflow/internal/natsbus"
 	"github.com/offerflow/offerflow/internal/natsserver"
 	"github.com/offerflow/offerflow/internal/offering"
@@ -146,6 +149,10 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 	// Short retry delays so the demo's dead letter shows up at once.
 	wc.BackoffBase, wc.BackoffMax = 200*time.Millisecond, time.Second
 
+	// Confirmation emails land in a folder a person can read.
+	inboxDir := filepath.Join(dir, "inbox")
+	inboxMailer := &confirm.FolderMailer{Dir: inboxDir, From: "Offerflow Demo <shop@offerflow.test>"}
+
 	svcCtx, stopServices := context.WithCancel(context.Background())
 	defer stopServices()
 	var wg sync.WaitGroup
@@ -158,7 +165,7 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 	}()
 	go func() {
 		defer wg.Done()
-		errs <- service.RunWorker(svcCtx, wc, log.Named("worker"), service.WorkerOptions{})
+		errs <- service.RunWorker(svcCtx, wc, log.Named("worker"), service.WorkerOptions{Mailer: inboxMailer})
 	}()
 	// Shutdown in reverse order: services first (they drain), then the
 	// embedded server (deferred above).
@@ -181,7 +188,7 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 
 	// Ana, of the hand-written webhooks, is a Dodo customer too: offers
 	// made to her are priced at the stand-in.
-	if _, err := dodo.addCustomer(cfg.demoCustomer, "Ana Lima", "ana@example.com"); err != nil {
+	if _, err := dodo.addCustomer(cfg.demoCustomer, "Ana Ruiz", "ana@example.com"); err != nil {
 		return err
 	}
 	demo, err := newDemo(ctx, natsURL, baseURL, secret, apiToken, cfg.demoCustomer, runID, p)
@@ -194,6 +201,9 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	if err := demo.runDodoJourney(ctx, dodo); err != nil {
 		return fmt.Errorf("demo through the Dodo stand-in: %w", err)
+	}
+	if err := showInbox(p, inboxDir); err != nil {
+		return err
 	}
 	if cfg.exitAfter {
 		p.line("\nDemo done; stopping (--exit-after-demo).")
@@ -425,10 +435,14 @@ func (d *demo) send(ctx context.Context, s step) (int, string, error) {
 // messages, then anything else that arrives within a short grace period.
 func (d *demo) follow(ctx context.Context, want int) error {
 	deadline := time.After(10 * time.Second)
-	for got := 0; got < want; got++ {
+	for got := 0; got < want; {
 		select {
 		case m := <-d.out:
-			d.describe(m)
+			// Confirmations are printed, not counted: they follow the
+			// changes they confirm.
+			if !d.describe(m) {
+				got++
+			}
 		case <-deadline:
 			return fmt.Errorf("expected %d messages from offerflow, saw %d within 10s", want, got)
 		case <-ctx.Done():
@@ -449,10 +463,17 @@ func (d *demo) follow(ctx context.Context, want int) error {
 	}
 }
 
-func (d *demo) describe(m *nats.Msg) {
+// describe prints a message; it reports whether it was a confirmation.
+func (d *demo) describe(m *nats.Msg) (confirmation bool) {
+	if strings.HasPrefix(m.Subject, confirm.SubjectPrefix) {
+		var c confirm.Sent
+		_ = json.Unmarshal(m.Data, &c)
+		d.p.line("      %s  %s by %s to %s: %q", m.Subject, c.Kind, c.Channel, c.Email, c.Subject)
+		return true
+	}
 	if strings.HasPrefix(m.Subject, natsbus.DeadLetterPrefix) {
 		d.p.line("      %s  dead letter: %s (%s)", m.Subject, m.Header.Get(natsbus.HeaderDLQReason), m.Header.Get(natsbus.HeaderDLQKind))
-		return
+		return false
 	}
 	if strings.HasPrefix(m.Subject, "offerflow.offers.") {
 		var o offering.Message
@@ -466,7 +487,7 @@ func (d *demo) describe(m *nats.Msg) {
 		if o.AcceptToken != "" {
 			d.lastOffers[o.ProductID] = o
 		}
-		return
+		return false
 	}
 	var c struct {
 		ProductID string   `json:"product_id"`
@@ -476,6 +497,7 @@ func (d *demo) describe(m *nats.Msg) {
 	}
 	_ = json.Unmarshal(m.Data, &c)
 	d.p.line("      %s  product %s status %s features %v (from %s)", m.Subject, c.ProductID, c.Status, c.Features, c.EventType)
+	return false
 }
 
 func (d *demo) showAccess(ctx context.Context) error {
@@ -495,5 +517,36 @@ func (d *demo) showAccess(ctx context.Context) error {
 		return fmt.Errorf("access API answered %d with a body that is not JSON: %w", resp.StatusCode, err)
 	}
 	d.p.line("\nGET /v1/customers/%s/access <- %d\n   %s", d.customer, resp.StatusCode, pretty.String())
+	return nil
+}
+
+// showInbox prints the confirmation emails the demo sent: the subject and
+// recipient of each .eml file in dir.
+func showInbox(p *printer, dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	p.line("\nConfirmation emails (one per business change), in %s:", dir)
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), ".eml") {
+			continue
+		}
+		f, err := os.Open(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return err
+		}
+		m, err := mail.ReadMessage(f)
+		if err != nil {
+			f.Close()
+			return fmt.Errorf("inbox %s: %w", e.Name(), err)
+		}
+		subject, derr := new(mime.WordDecoder).DecodeHeader(m.Header.Get("Subject"))
+		if derr != nil {
+			subject = m.Header.Get("Subject")
+		}
+		p.line("   to %-32s %s", m.Header.Get("To"), subject)
+		f.Close()
+	}
 	return nil
 }

@@ -39,6 +39,8 @@ func TestDev(t *testing.T) {
 		"offerflow.offers.converted.cus_ben_",
 		"A second click with the same token <- 409 already_accepted (nothing charged)",
 		"offerflow.offers.declined.cus_ben_",
+		`plan_upgraded by email to ben@example.com: "Your plan is now Pro"`,
+		"Confirmation emails (one per business change), in ",
 		"Dodo charged cus_ben_",
 		"3 times in all",
 		"Demo done",
