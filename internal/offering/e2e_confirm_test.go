@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -154,5 +155,42 @@ func TestConfirmationSMTPOutageDeadLetterRedrive(t *testing.T) {
 	e.settle()
 	if n := in.count(); n != 1 {
 		t.Fatalf("%d emails after a second redrive, want 1", n)
+	}
+}
+
+// A rule whose offer Dodo refuses for good (a customer Dodo does not know)
+// makes no offer, and does not dead-letter the webhook: its access is
+// granted and confirmed as usual.
+func TestOfferRefusedByDodoDoesNotDeadLetter(t *testing.T) {
+	e := newEnv(t)
+	now := e.clock.Now()
+	body := []byte(`{"business_id":"bus_standin","type":"payment.succeeded","timestamp":"` + now.Format(time.RFC3339) + `","data":{"payload_type":"Payment",
+		"payment_id":"pay_ghost","total_amount":4900,"currency":"USD","status":"succeeded","created_at":"` + now.Format(time.RFC3339) + `",
+		"customer":{"customer_id":"cus_ghost","email":"ghost@example.com","name":"Ghost"},"billing":{"country":"US","zipcode":"94102"},
+		"metadata":{},"product_cart":[{"product_id":"pdt_course","quantity":1}]}}`)
+	req, err := http.NewRequest(http.MethodPost, e.api+"/webhooks/dodo", strings.NewReader(string(body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("webhook-id", "msg_ghost")
+	req.Header.Set("webhook-timestamp", strconv.FormatInt(now.Unix(), 10))
+	req.Header.Set("webhook-signature", webhook.Sign(e.secret, "msg_ghost", now, body))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("webhook: %d", resp.StatusCode)
+	}
+	e.settle()
+	if dead := natstest.Messages(t, e.js, natsbus.OutStream, natsbus.DeadLetterPrefix); len(dead) != 0 {
+		t.Fatalf("dead letters: %d, want 0", len(dead))
+	}
+	if got := natstest.Messages(t, e.js, natsbus.OutStream, "offerflow.access.granted."+natsbus.Token("cus_ghost")); len(got) != 1 {
+		t.Fatalf("grants: %d, want 1", len(got))
+	}
+	if got := e.messages("created", "cus_ghost"); len(got) != 0 {
+		t.Fatalf("offers made for a customer Dodo does not know: %d", len(got))
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/offerflow/offerflow/internal/access"
 	"github.com/offerflow/offerflow/internal/dodo"
 	"github.com/offerflow/offerflow/internal/events"
@@ -107,6 +109,14 @@ func (e *Engine) OnEvent(ctx context.Context, webhookID string, ev events.Event,
 	}
 	trig := offers.Trigger{Event: ev.Type, WebhookID: webhookID}
 	_, err := e.make(ctx, trig, f, e.catalog.Evaluate, false)
+	if err != nil && fault.IsPermanent(err) {
+		// Dodo refused something for good (a 4xx): no offer for this
+		// trigger, but the webhook's other effects (access, confirmations)
+		// must not end in a dead letter for it.
+		e.log.Warn("no offer: Dodo refused", zap.String("customer_id", customerID), zap.String("webhook_id", webhookID), zap.Error(err))
+		e.metrics.ineligible("", "dodo_error")
+		return nil
+	}
 	return err
 }
 
