@@ -132,12 +132,11 @@ func (demo *demo) runDodoJourney(ctx context.Context, d *devDodo) error {
 
 	if wb, ok := demo.lastOffers["pdt_workbook"]; ok {
 		demo.p.line("12. Ben declines the workbook")
-		status, answer, err := demo.answer(ctx, wb.ID, "decline", wb.AcceptToken)
+		status, _, err := demo.answer(ctx, wb.ID, "decline", wb.AcceptToken)
 		if err != nil {
 			return err
 		}
 		demo.p.line("   -> POST /v1/offers/%s/decline <- %d; never offered again", wb.ID, status)
-		_ = answer
 		if err := demo.follow(ctx, 1); err != nil {
 			return err
 		}

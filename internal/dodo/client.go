@@ -6,9 +6,9 @@
 // names) and built against Dodo's OpenAPI spec v1.113.0, not the prose docs,
 // which are wrong in places. It covers only what offerflow needs: saved
 // payment methods, products, customers, payments, subscriptions, checkout
-// sessions (including one-click charges) and plan changes. The worker
-// depends on the API interface, so tests, the Dodo stand-in and an adapter
-// over the SDK can take the client's place.
+// sessions (including one-click charges) and plan changes. Its users own
+// the interfaces they call it through (offering.Dodo, reconcile's), so
+// tests, the Dodo stand-in and an adapter over the SDK can take its place.
 //
 // What it adds to plain HTTP: bearer auth and the test and live hosts; a
 // timeout per attempt; a client-side rate limit (Dodo's default tier allows
@@ -144,8 +144,6 @@ type Client struct {
 	sleep      func(context.Context, time.Duration) error
 	now        func() time.Time
 }
-
-var _ API = (*Client)(nil)
 
 // New validates cfg and returns a Client. It fails without an API key, for
 // an unknown environment and for a BaseURL that is not an absolute http(s)

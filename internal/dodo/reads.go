@@ -114,22 +114,31 @@ func (c *Client) listPages(ctx context.Context, p ListPaymentsParams, maxPages i
 	if p.PageSize == 0 {
 		p.PageSize = 100
 	}
-	var all []Payment
-	for range maxPages {
-		page, err := c.ListPayments(ctx, p)
+	return pages(ctx, "GET /payments", p.PageNumber, maxPages, func(ctx context.Context, n int) ([]Payment, error) {
+		p.PageNumber = n
+		return c.ListPayments(ctx, p)
+	}, stop)
+}
+
+// pages reads pages first, first+1, ... with fetch until one is empty,
+// until stop returns true for one, or until maxPages were read (then with
+// ErrTooManyPages), and returns what it read.
+func pages[T any](ctx context.Context, ep string, first, maxPages int, fetch func(context.Context, int) ([]T, error), stop func([]T) bool) ([]T, error) {
+	var all []T
+	for n := first; n < first+maxPages; n++ {
+		page, err := fetch(ctx, n)
 		if err != nil {
-			return all, fmt.Errorf("page %d: %w", p.PageNumber, err)
+			return all, fmt.Errorf("page %d: %w", n, err)
 		}
 		if len(page) == 0 {
 			return all, nil
 		}
 		all = append(all, page...)
-		if stop(page) {
+		if stop != nil && stop(page) {
 			return all, nil
 		}
-		p.PageNumber++
 	}
-	return all, fmt.Errorf("dodo GET /payments: stopped after %d pages: %w", maxPages, ErrTooManyPages)
+	return all, fmt.Errorf("dodo %s: stopped after %d pages: %w", ep, maxPages, ErrTooManyPages)
 }
 
 // query encodes the filters; the dates in UTC, RFC 3339 with the

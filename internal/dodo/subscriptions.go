@@ -68,19 +68,10 @@ func (c *Client) ListAllSubscriptions(ctx context.Context, p ListSubscriptionsPa
 	if p.PageSize == 0 {
 		p.PageSize = 100
 	}
-	var all []Subscription
-	for range maxListPages {
-		page, err := c.ListSubscriptions(ctx, p)
-		if err != nil {
-			return all, fmt.Errorf("page %d: %w", p.PageNumber, err)
-		}
-		if len(page) == 0 {
-			return all, nil
-		}
-		all = append(all, page...)
-		p.PageNumber++
-	}
-	return all, fmt.Errorf("dodo GET /subscriptions: stopped after %d pages: %w", maxListPages, ErrTooManyPages)
+	return pages(ctx, "GET /subscriptions", p.PageNumber, maxListPages, func(ctx context.Context, n int) ([]Subscription, error) {
+		p.PageNumber = n
+		return c.ListSubscriptions(ctx, p)
+	}, nil)
 }
 
 // query encodes the filters; the dates in UTC, RFC 3339 with the fraction.

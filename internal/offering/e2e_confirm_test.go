@@ -194,3 +194,41 @@ func TestOfferRefusedByDodoDoesNotDeadLetter(t *testing.T) {
 		t.Fatalf("offers made for a customer Dodo does not know: %d", len(got))
 	}
 }
+
+// An event reconciled from Dodo's API (possibly days old) grants access
+// but makes no offer; the same event as a webhook would.
+func TestReconciledEventMakesNoOffer(t *testing.T) {
+	e := newEnv(t)
+	e.customer("cus_rec", card(goodCard))
+	now := e.clock.Now().Format(time.RFC3339)
+	body := []byte(`{"business_id":"bus_standin","type":"payment.succeeded","timestamp":"` + now + `","data":{"payload_type":"Payment",
+		"payment_id":"pay_rec","total_amount":4900,"currency":"USD","status":"succeeded","created_at":"` + now + `",
+		"customer":{"customer_id":"cus_rec","email":"rec@example.com","name":"Rec"},"billing":{"country":"US","zipcode":"94102"},
+		"metadata":{},"product_cart":[{"product_id":"pdt_course","quantity":1}]}}`)
+	publish := func(id string, reconciled bool) {
+		t.Helper()
+		m := nats.NewMsg("dodo.events.payment.succeeded")
+		m.Data = body
+		m.Header.Set(jetstream.MsgIDHeader, id)
+		m.Header.Set(natsbus.HeaderWebhookID, id)
+		if reconciled {
+			m.Header.Set(natsbus.HeaderReconciled, "true")
+		}
+		if _, err := e.js.PublishMsg(context.Background(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publish("reconcile_1", true)
+	e.settle()
+	if got := natstest.Messages(t, e.js, natsbus.OutStream, "offerflow.access.granted."+natsbus.Token("cus_rec")); len(got) != 1 {
+		t.Fatalf("grants: %d, want 1", len(got))
+	}
+	if got := e.messages("created", "cus_rec"); len(got) != 0 {
+		t.Fatalf("a reconciled event made %d offers, want 0", len(got))
+	}
+	publish("msg_live_1", false)
+	e.settle()
+	if got := e.messages("created", "cus_rec"); len(got) != 1 || got[0].ProductID != "pdt_workbook" {
+		t.Fatalf("the same event as a webhook made %d offers, want the workbook", len(got))
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -103,7 +104,7 @@ func (e *Engine) OnEvent(ctx context.Context, webhookID string, ev events.Event,
 	if err := e.customerFacts(ctx, customerID, doc, &f); err != nil {
 		return err
 	}
-	if p, ok := ev.Payload.(*events.Payment); ok && ev.Type == "payment.succeeded" && p.Currency != "" && !containsString(f.in.Customer.PaidCurrencies, p.Currency) {
+	if p, ok := ev.Payload.(*events.Payment); ok && ev.Type == "payment.succeeded" && p.Currency != "" && !slices.Contains(f.in.Customer.PaidCurrencies, p.Currency) {
 		// The list may not show the payment yet.
 		f.in.Customer.PaidCurrencies = append(f.in.Customer.PaidCurrencies, p.Currency)
 	}
@@ -118,15 +119,6 @@ func (e *Engine) OnEvent(ctx context.Context, webhookID string, ev events.Event,
 		return nil
 	}
 	return err
-}
-
-func containsString(xs []string, s string) bool {
-	for _, x := range xs {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // Signal is an event of the merchant's app that may trigger rules: a usage
@@ -320,7 +312,7 @@ func (e *Engine) OfferFor(ctx context.Context, customerID string, r Request) (*o
 	gains, loses := e.catalog.Compare(r.ProductID, cust.ActiveProducts, cust.PlanProduct, ro.ChangePlan)
 	ro.Gains, ro.Loses = gains, loses
 	decide := func(in rules.Input, now time.Time) (rules.Decision, error) {
-		if containsString(in.Customer.ActiveProducts, r.ProductID) && !ro.ChangePlan {
+		if slices.Contains(in.Customer.ActiveProducts, r.ProductID) && !ro.ChangePlan {
 			return rules.Decision{}, nil
 		}
 		for _, o := range in.History.Open {
@@ -347,7 +339,7 @@ func (e *Engine) OfferFor(ctx context.Context, customerID string, r Request) (*o
 		return nil, err
 	}
 	if o == nil {
-		if containsString(cust.ActiveProducts, r.ProductID) {
+		if slices.Contains(cust.ActiveProducts, r.ProductID) {
 			return nil, &Ineligible{Reason: ReasonOwned, Detail: r.ProductID}
 		}
 		return nil, &Ineligible{Reason: ReasonOpenOffer, Detail: r.ProductID}

@@ -1,7 +1,7 @@
 // Package worker is what offerflow does with each stored webhook: decode it,
 // and apply its effects exactly once, whatever is redelivered, reordered or
-// crashes. Today the effect is access (grants and revokes); offers and
-// confirmations join it in later issues.
+// crashes: access (grants and revokes), offers (settled by their payments,
+// made by rules; package offering) and confirmations (package confirm).
 //
 // Exactly once in effect comes from three layers:
 //
@@ -36,8 +36,8 @@ import (
 	"github.com/offerflow/offerflow/internal/natsbus"
 )
 
-// Ledger namespaces: the webhook ledger now; effects get their own
-// business keys (offer.<id>, email.<key>) later.
+// Ledger namespace of webhooks; confirmations claim their own business
+// keys (package confirm).
 const ledgerWebhook = "webhook."
 
 // Access subjects: offerflow.access.{granted,revoked}.<customer_id>.
