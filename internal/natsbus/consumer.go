@@ -159,53 +159,130 @@ func EnsureConsumer(ctx context.Context, js jetstream.JetStream, cfg ConsumerCon
 	return cons, nil
 }
 
-// Run consumes until ctx is cancelled, then drains: it stops pulling,
-// finishes and acks the messages in hand, and returns once every handler
-// goroutine has ended.
+// Run consumes until ctx is cancelled, then drains. Draining keeps two
+// promises: every message this process has taken is either finished (the
+// handlers already running complete, and their acks are confirmed by the
+// server) or handed back with a Nak for immediate redelivery (the ones
+// taken but not started: in the client's buffer, or waiting for a free
+// handler), and Run returns only after all of that, with every handler
+// goroutine ended. So no message waits out the AckWait after a shutdown.
 func (r *ConsumerRunner) Run(ctx context.Context) error {
 	cons, err := EnsureConsumer(ctx, r.js, r.cfg)
 	if err != nil {
 		return err
 	}
-	jobs := make(chan jetstream.Msg)
+	rs := &runState{jobs: make(chan jetstream.Msg), draining: make(chan struct{})}
 	var wg sync.WaitGroup
 	for i := 0; i < r.cfg.Concurrency; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for m := range jobs {
-				r.process(m)
+			for {
+				select {
+				case m := <-rs.jobs:
+					r.process(m, rs.draining)
+				case <-rs.draining:
+					return
+				}
 			}
 		}()
 	}
 	// The client buffers at most twice the concurrency, so that a message
 	// does not sit in a local buffer while its AckWait runs out.
-	cc, err := cons.Consume(func(m jetstream.Msg) { jobs <- m },
+	cc, err := cons.Consume(rs.dispatch,
 		jetstream.PullMaxMessages(2*r.cfg.Concurrency),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			r.log.Warn("consume", zap.Error(err))
 		}),
 	)
 	if err != nil {
-		close(jobs)
+		close(rs.draining)
 		wg.Wait()
 		return fmt.Errorf("consume %s: %w", r.cfg.Durable, err)
 	}
 	<-ctx.Done()
+	// From here on, dispatch sets aside what it is given instead of
+	// starting it, and idle handlers end.
+	close(rs.draining)
+	// Drain unsubscribes, waits until the server has seen that (so no
+	// pull request of ours is served any more), and passes what is
+	// still buffered to dispatch.
 	cc.Drain()
 	select {
 	case <-cc.Closed():
 	case <-time.After(r.cfg.DrainTimeout):
-		r.log.Warn("drain timed out; unacknowledged messages will be redelivered", zap.Duration("timeout", r.cfg.DrainTimeout))
+		r.log.Warn("drain timed out; messages still in the client's buffer will be redelivered after the ack wait", zap.Duration("timeout", r.cfg.DrainTimeout))
 		cc.Stop()
 		<-cc.Closed()
 	}
-	close(jobs)
+	// Only now, with the subscription gone, hand back what was set
+	// aside: a Nak before the unsubscribe could be redelivered to this
+	// very subscription.
+	for _, m := range rs.takeSetAside() {
+		r.handBack(m)
+	}
 	wg.Wait()
+	// Acks of messages finished before the drain began were sent without
+	// waiting for the server; make sure it has received them.
+	if err := r.js.Conn().FlushTimeout(5 * time.Second); err != nil {
+		r.log.Warn("flush acks", zap.Error(err))
+	}
 	return nil
 }
 
-func (r *ConsumerRunner) process(m jetstream.Msg) {
+// runState is what one Run shares between the client's callback and the
+// handler goroutines.
+type runState struct {
+	jobs     chan jetstream.Msg
+	draining chan struct{}
+
+	mu       sync.Mutex
+	setAside []jetstream.Msg
+}
+
+// dispatch is the consume callback: it hands a message to a free handler,
+// or, once draining, sets it aside to be handed back.
+func (rs *runState) dispatch(m jetstream.Msg) {
+	select {
+	case <-rs.draining:
+		rs.putAside(m)
+		return
+	default:
+	}
+	select {
+	case rs.jobs <- m:
+	case <-rs.draining:
+		rs.putAside(m)
+	}
+}
+
+func (rs *runState) putAside(m jetstream.Msg) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	rs.setAside = append(rs.setAside, m)
+}
+
+func (rs *runState) takeSetAside() []jetstream.Msg {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	out := rs.setAside
+	rs.setAside = nil
+	return out
+}
+
+// handBack naks a message this process took but never started, for
+// immediate redelivery to another replica, and waits for the server to
+// confirm it (a plain Nak does not). The delivery still counts toward
+// MaxAttempts.
+func (r *ConsumerRunner) handBack(m jetstream.Msg) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := r.js.Conn().RequestWithContext(ctx, m.Reply(), []byte("-NAK")); err != nil {
+		r.log.Warn("hand back on drain; the message is redelivered after the ack wait", zap.String("subject", m.Subject()), zap.Error(err))
+	}
+}
+
+func (r *ConsumerRunner) process(m jetstream.Msg, draining <-chan struct{}) {
 	start := r.now()
 	meta, err := m.Metadata()
 	if err != nil {
@@ -233,7 +310,7 @@ func (r *ConsumerRunner) process(m jetstream.Msg) {
 	} else {
 		herr = r.call(d, m)
 	}
-	outcome := r.settle(m, d, herr, log)
+	outcome := r.settle(m, d, herr, log, draining)
 	if r.metrics.Handled != nil {
 		r.metrics.Handled(outcome, r.now().Sub(start))
 	}
@@ -283,9 +360,9 @@ func (r *ConsumerRunner) keepAlive(m jetstream.Msg) (stop func()) {
 }
 
 // settle is the one place that maps a handler's result to an ack.
-func (r *ConsumerRunner) settle(m jetstream.Msg, d Delivery, herr error, log *zap.Logger) string {
+func (r *ConsumerRunner) settle(m jetstream.Msg, d Delivery, herr error, log *zap.Logger, draining <-chan struct{}) string {
 	if herr == nil {
-		if err := m.Ack(); err != nil {
+		if err := r.ack(m, draining); err != nil {
 			log.Warn("ack", zap.Error(err))
 		}
 		return "ok"
@@ -321,6 +398,20 @@ func (r *ConsumerRunner) settle(m jetstream.Msg, d Delivery, herr error, log *za
 		r.metrics.DeadLetters(kind)
 	}
 	return "dead_letter"
+}
+
+// ack acknowledges a finished message. While draining it waits for the
+// server's confirmation, so that Run returns only once the server has
+// recorded every ack; otherwise one-way, to save a round trip per message.
+func (r *ConsumerRunner) ack(m jetstream.Msg, draining <-chan struct{}) error {
+	select {
+	case <-draining:
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return m.DoubleAck(ctx)
+	default:
+		return m.Ack()
+	}
 }
 
 // deadLetter publishes the original message, byte for byte with its headers,

@@ -424,29 +424,94 @@ func TestConsumerKeepsLongHandlersAlive(t *testing.T) {
 	}
 }
 
+// Drain keeps its promise, deterministically: with the only handler blocked
+// on a message while the drain starts, the messages the runner took but did
+// not start are handed back at once, so another replica gets them while the
+// handler is still blocked (not after the ack wait, an hour here); the
+// blocked one is finished, and its ack confirmed, before Run returns.
 func TestConsumerDrainsOnShutdown(t *testing.T) {
 	js, _ := setup(t)
 	cfg := testConsumerConfig()
-	started := make(chan struct{}, 10)
-	var finished atomic.Int32
+	cfg.Concurrency = 1
+	cfg.AckWait = time.Hour // a message left unacknowledged would not come back during the test
+	started := make(chan string, 10)
+	release := make(chan struct{})
+	var mu sync.Mutex
+	var first []string
 	rh := startRunner(t, js, cfg, func(ctx context.Context, d Delivery) error {
-		started <- struct{}{}
-		time.Sleep(300 * time.Millisecond)
-		finished.Add(1)
+		id := d.Header.Get(HeaderWebhookID)
+		mu.Lock()
+		first = append(first, id)
+		mu.Unlock()
+		started <- id
+		<-release
 		return nil
 	})
+	var once sync.Once
+	unblock := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(unblock) // runs before the runner's stop, should the test fail
 	for i := 0; i < 3; i++ {
 		publishTestEvent(t, js, "payment.succeeded", fmt.Sprintf("msg_drain_%d", i))
 	}
-	<-started
-	rh.stop() // returns only after in-hand messages are finished and acked
-	if finished.Load() == 0 {
-		t.Fatal("shutdown returned before the in-flight handler finished")
+	inHand := <-started
+	ackPending := func() int {
+		c, err := js.Consumer(context.Background(), EventsStream, WorkerConsumer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := c.Info(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.NumAckPending
 	}
-	c, _ := js.Consumer(context.Background(), EventsStream, WorkerConsumer)
-	info, _ := c.Info(context.Background())
-	if info.NumAckPending != 0 {
-		t.Fatalf("after drain %d messages are unacknowledged, want 0", info.NumAckPending)
+	// The runner has taken more than it is handling: one in the handler,
+	// at least one waiting for it.
+	waitFor(t, 10*time.Second, "the runner to take a second message", func() bool { return ackPending() >= 2 })
+
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		rh.stop()
+	}()
+	// A second replica gets the two messages not started while the first
+	// one's handler is still blocked.
+	got := make(chan string, 10)
+	startRunner(t, js, cfg, func(ctx context.Context, d Delivery) error {
+		got <- d.Header.Get(HeaderWebhookID)
+		return nil
+	})
+	seen := map[string]bool{}
+	timeout := time.After(20 * time.Second)
+	for len(seen) < 2 {
+		select {
+		case id := <-got:
+			if id == inHand {
+				t.Fatalf("the message in hand %s was delivered to another replica", id)
+			}
+			seen[id] = true
+		case <-timeout:
+			t.Fatalf("while the first runner drained, the second got %v; want the 2 messages the first took but did not start", seen)
+		}
+	}
+	select {
+	case <-stopped:
+		t.Fatal("shutdown returned while a handler was still running")
+	default:
+	}
+	// The second replica's acks are one-way: wait until the server has
+	// them, so that only the blocked message is left.
+	waitFor(t, 10*time.Second, "the second replica's acks", func() bool { return ackPending() == 1 })
+	unblock()
+	<-stopped
+	// Run returned: the server has recorded the ack of the message in hand.
+	if n := ackPending(); n != 0 {
+		t.Fatalf("after drain %d messages are unacknowledged, want 0", n)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(first) != 1 || first[0] != inHand {
+		t.Fatalf("the draining runner handled %v, want only the message in hand %s", first, inHand)
 	}
 }
 
