@@ -341,45 +341,9 @@ func Scan(ctx context.Context, js jetstream.JetStream, f Filter, fn func(Entry) 
 		if err != nil {
 			return fmt.Errorf("fetch dead letters: %w", err)
 		}
-		got := 0
-		done := false
-		// Leaving the loop early is safe: the batch's channel is buffered
-		// for the whole batch, so nothing blocks on the messages not read.
-		for m := range batch.Messages() {
-			got++
-			meta, err := m.Metadata()
-			if err != nil {
-				return fmt.Errorf("dead letter metadata: %w", err)
-			}
-			// With AckNone nothing is redelivered: a message lost on the
-			// way would silently be missing from the listing.
-			if meta.Sequence.Consumer != delivered+1 {
-				return fmt.Errorf("dead letters %d to %d were lost while reading; run again", delivered+1, meta.Sequence.Consumer-1)
-			}
-			delivered = meta.Sequence.Consumer
-			pending = meta.NumPending
-			if meta.Sequence.Stream > last {
-				done = true
-				break
-			}
-			e := newEntry(meta.Sequence.Stream, m.Subject(), m.Headers(), m.Data())
-			if !f.Match(e) {
-				continue
-			}
-			if err := fn(e); err != nil {
-				return err
-			}
-			matched++
-			if f.Limit > 0 && matched >= f.Limit {
-				done = true
-				break
-			}
-		}
-		if done {
-			return nil
-		}
-		if err := batch.Error(); err != nil {
-			return fmt.Errorf("fetch dead letters: %w", err)
+		got, done, err := readBatch(batch, f, fn, &delivered, &pending, &matched, last)
+		if err != nil || done {
+			return err
 		}
 		if got == 0 {
 			// What was pending was deleted meanwhile.
@@ -387,6 +351,49 @@ func Scan(ctx context.Context, js jetstream.JetStream, f Filter, fn func(Entry) 
 		}
 	}
 	return nil
+}
+
+// readBatch reads one fetched batch. However it returns, it first reads the
+// batch to its end: nats.go's goroutine behind a batch ends only when the
+// server ends the request, and one left running outlives the scan (and the
+// connection, where it waits out the request's expiry).
+func readBatch(batch jetstream.MessageBatch, f Filter, fn func(Entry) error, delivered, pending *uint64, matched *int, last uint64) (got int, done bool, err error) {
+	defer func() {
+		for range batch.Messages() {
+		}
+	}()
+	for m := range batch.Messages() {
+		got++
+		meta, err := m.Metadata()
+		if err != nil {
+			return got, false, fmt.Errorf("dead letter metadata: %w", err)
+		}
+		// With AckNone nothing is redelivered: a message lost on the
+		// way would silently be missing from the listing.
+		if meta.Sequence.Consumer != *delivered+1 {
+			return got, false, fmt.Errorf("dead letters %d to %d were lost while reading; run again", *delivered+1, meta.Sequence.Consumer-1)
+		}
+		*delivered = meta.Sequence.Consumer
+		*pending = meta.NumPending
+		if meta.Sequence.Stream > last {
+			return got, true, nil
+		}
+		e := newEntry(meta.Sequence.Stream, m.Subject(), m.Headers(), m.Data())
+		if !f.Match(e) {
+			continue
+		}
+		if err := fn(e); err != nil {
+			return got, false, err
+		}
+		*matched++
+		if f.Limit > 0 && *matched >= f.Limit {
+			return got, true, nil
+		}
+	}
+	if err := batch.Error(); err != nil {
+		return got, false, fmt.Errorf("fetch dead letters: %w", err)
+	}
+	return got, false, nil
 }
 
 // scanSeqs reads the given sequences one by one, in the order given,
