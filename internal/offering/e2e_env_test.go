@@ -105,6 +105,8 @@ type env struct {
 	client *dodo.Client
 	api    string
 	secret webhook.Secret
+	// delivered is every webhook a test delivered itself (deliver).
+	delivered []standin.HeldWebhook
 }
 
 func newEnv(t *testing.T) *env { return newEnvWith(t, "") }

@@ -256,6 +256,9 @@ func (e *Engine) Token(o offers.Offer) (string, error) {
 // the charged plan-change offer that moved that subscription to its new
 // product (a change with nothing due has no payment webhook). nil when
 // there is none. The worker confirms it to the customer.
+//
+// A plan change whose offer is still accepted (its outcome not recorded
+// yet) is an ErrOutcomePending error: see PlanChangeOffer.
 func (e *Engine) SettledOffer(ctx context.Context, ev events.Event) (*offers.Offer, error) {
 	if id, ok := offerOfPayment(ev); ok {
 		o, _, err := e.store.Get(ctx, id)
@@ -271,25 +274,72 @@ func (e *Engine) SettledOffer(ctx context.Context, ev events.Event) (*offers.Off
 		return nil, nil
 	}
 	sub, ok := ev.Payload.(*events.Subscription)
-	if !ok || sub == nil || ev.Type != "subscription.plan_changed" {
+	if !ok || sub == nil || ev.Type != events.TypeSubscriptionPlanChanged {
 		return nil, nil
 	}
-	ix, _, err := e.store.Index(ctx, sub.CustomerID())
+	return e.PlanChangeOffer(ctx, sub.CustomerID(), sub.SubscriptionID, sub.ProductID, ev.Timestamp)
+}
+
+// ErrOutcomePending is returned for a plan change made by an offer whose
+// outcome offerflow has not recorded yet. It is transient: the webhook is
+// retried once the accept call (or, after a crash, the sweep) records it.
+var ErrOutcomePending = errors.New("the plan change's offer is accepted and its outcome not recorded yet")
+
+// Plan-change webhooks are matched to an offer accepted at most this long
+// before (Dodo applies the change within the accept call) or shortly
+// after (clocks differ). An older offer to the same plan is another
+// business change.
+const (
+	planChangeMatchAfter  = 24 * time.Hour
+	planChangeMatchBefore = 5 * time.Minute
+)
+
+// PlanChangeOffer returns the charged plan-change offer that moved
+// subscription subID to productID by a change at time at, or nil when the
+// change was not made by an offer. When such an offer is accepted but its
+// outcome is not recorded yet (the accept call is between Dodo's answer
+// and recording it, or crashed there until the sweep settles it), it
+// returns ErrOutcomePending: whether the customer is told about an offer's
+// plan change or about a change made elsewhere must not depend on which
+// arrives first, the webhook or the accept's answer.
+func (e *Engine) PlanChangeOffer(ctx context.Context, customerID, subID, productID string, at time.Time) (*offers.Offer, error) {
+	if customerID == "" || subID == "" || productID == "" {
+		return nil, nil
+	}
+	ix, _, err := e.store.Index(ctx, customerID)
 	if err != nil {
 		return nil, err
 	}
 	for i := len(ix.Entries) - 1; i >= 0; i-- {
 		en := ix.Entries[i]
-		if en.State != offers.Charged || en.ProductID != sub.ProductID {
+		if en.ProductID != productID || (en.State != offers.Charged && en.State != offers.Accepted) {
 			continue
 		}
 		o, _, err := e.store.Get(ctx, en.OfferID)
 		if err != nil {
 			return nil, err
 		}
-		if o.ChangePlan && o.SubscriptionID == sub.SubscriptionID {
+		acc, ok := acceptedAt(o)
+		if !o.ChangePlan || o.SubscriptionID != subID || !ok ||
+			at.Before(acc.Add(-planChangeMatchBefore)) || at.After(acc.Add(planChangeMatchAfter)) {
+			continue
+		}
+		switch o.State {
+		case offers.Charged:
 			return &o, nil
+		case offers.Accepted:
+			return nil, fmt.Errorf("offer %s: %w", o.ID, ErrOutcomePending)
 		}
 	}
 	return nil, nil
+}
+
+// acceptedAt is when the offer was accepted, if it was.
+func acceptedAt(o offers.Offer) (time.Time, bool) {
+	for _, h := range o.History {
+		if h.State == offers.Accepted {
+			return h.At, true
+		}
+	}
+	return time.Time{}, false
 }

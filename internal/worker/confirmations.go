@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"time"
 
 	"github.com/offerflow/offerflow/internal/access"
 	"github.com/offerflow/offerflow/internal/confirm"
@@ -15,9 +16,11 @@ type Confirmer interface {
 	Send(ctx context.Context, c confirm.Confirmation) error
 }
 
-// OfferSettler tells which offer an event settled (*offering.Engine).
+// OfferSettler tells which offer an event settled, and which offer made a
+// plan change (*offering.Engine).
 type OfferSettler interface {
 	SettledOffer(ctx context.Context, ev events.Event) (*offers.Offer, error)
+	PlanChangeOffer(ctx context.Context, customerID, subscriptionID, productID string, at time.Time) (*offers.Offer, error)
 }
 
 // WithConfirmations makes the worker confirm each business change of a
@@ -39,31 +42,23 @@ func (w *Worker) WithConfirmations(c Confirmer, names func(productID string) str
 // confirmations returns what to confirm for one webhook: its access
 // changes, and the offer it settled.
 //
-// Left out, so that one business change makes one confirmation: access
-// changes caused by an offer's charge (the offer's confirmation covers
-// them), those of subscription.plan_changed (a plan change through an
-// offer is confirmed as the change, with its amount; Dodo confirms changes
-// made in its own portal), and revokes that take no feature away (Basic
-// replaced by Pro).
+// One business change makes one confirmation, whichever of its webhooks
+// comes first (Dodo's order is not guaranteed, and access moves on the
+// first of them):
+//   - the access an offer's one-click charge grants is covered by the
+//     offer's own confirmation;
+//   - a subscription moving from one product to another (a grant and a
+//     revoke of the same subscription in one webhook) is one plan change:
+//     covered by the offer's confirmation when an offer made it, else one
+//     plan_upgraded or plan_downgraded confirmation of its own;
+//   - any other grant is one access_granted, any other revoke that takes
+//     a feature away one access_revoked.
 func (w *Worker) confirmations(ctx context.Context, ev events.Event, changes []access.Change, doc access.Doc) ([]confirm.Confirmation, error) {
 	contact := contactOf(ev, doc)
-	var out []confirm.Confirmation
-	for _, c := range changes {
-		if c.OfferID != "" || c.EventType == events.TypeSubscriptionPlanChanged || (c.Kind() == access.ChangeRevoked && len(c.Features) == 0) {
-			continue
-		}
-		kind := confirm.AccessGranted
-		if c.Kind() == access.ChangeRevoked {
-			kind = confirm.AccessRevoked
-		}
-		out = append(out, w.confirmation(confirm.Confirmation{
-			ID: c.ID, Kind: kind, CustomerID: c.CustomerID, ProductID: c.ProductID,
-			Features: c.Features, At: c.EventAt,
-		}, contact))
-	}
-	settler, ok := w.offers.(OfferSettler)
-	if w.offers == nil || !ok {
-		return out, nil
+	settler, _ := w.offers.(OfferSettler)
+	out, err := w.accessConfirmations(ctx, ev, changes, settler, contact)
+	if err != nil || settler == nil {
+		return out, err
 	}
 	o, err := settler.SettledOffer(ctx, ev)
 	if err != nil || o == nil {
@@ -94,6 +89,97 @@ func (w *Worker) confirmations(ctx context.Context, ev events.Event, changes []a
 		c.Credit, c.Features = o.Amounts.CreditKept, o.Loses
 	}
 	return append(out, w.confirmation(c, contact)), nil
+}
+
+// accessConfirmations confirms one webhook's access changes (see
+// confirmations).
+func (w *Worker) accessConfirmations(ctx context.Context, ev events.Event, changes []access.Change, settler OfferSettler, contact access.Contact) ([]confirm.Confirmation, error) {
+	// A subscription that gained one product and lost another in this
+	// webhook changed plan.
+	type planChange struct{ to, from *access.Change }
+	plans := map[string]*planChange{}
+	for i := range changes {
+		c := &changes[i]
+		if c.Source.Kind != access.KindSubscription {
+			continue
+		}
+		pc := plans[c.Source.ID]
+		if pc == nil {
+			pc = &planChange{}
+			plans[c.Source.ID] = pc
+		}
+		if c.Kind() == access.ChangeGranted {
+			pc.to = c
+		} else {
+			pc.from = c
+		}
+	}
+	var out []confirm.Confirmation
+	for _, c := range changes {
+		if c.OfferID != "" {
+			continue // an offer's one-click charge: the offer's confirmation covers it
+		}
+		if pc := plans[c.Source.ID]; c.Source.Kind == access.KindSubscription && pc.to != nil && pc.from != nil {
+			if c.Kind() == access.ChangeRevoked {
+				continue // confirmed with its grant, as one plan change
+			}
+			pcc, err := w.planConfirmation(ctx, ev, *pc.to, *pc.from, settler)
+			if err != nil {
+				return nil, err
+			}
+			if pcc != nil {
+				out = append(out, w.confirmation(*pcc, contact))
+			}
+			continue
+		}
+		if c.Kind() == access.ChangeRevoked && len(c.Features) == 0 {
+			continue // nothing the customer can no longer use
+		}
+		kind := confirm.AccessGranted
+		if c.Kind() == access.ChangeRevoked {
+			kind = confirm.AccessRevoked
+		}
+		out = append(out, w.confirmation(confirm.Confirmation{
+			ID: c.ID, Kind: kind, CustomerID: c.CustomerID, ProductID: c.ProductID,
+			Features: c.Features, At: c.EventAt,
+		}, contact))
+	}
+	return out, nil
+}
+
+// planConfirmation is the one confirmation of a subscription's move from
+// one product to another, or nil when an offer made the change (its own
+// confirmation covers it; an offer whose outcome is not recorded yet is a
+// transient error, retried).
+func (w *Worker) planConfirmation(ctx context.Context, ev events.Event, to, from access.Change, settler OfferSettler) (*confirm.Confirmation, error) {
+	if settler != nil {
+		o, err := settler.PlanChangeOffer(ctx, to.CustomerID, to.Source.ID, to.ProductID, to.EventAt)
+		if err != nil || o != nil {
+			return nil, err
+		}
+	}
+	sub, _ := ev.Payload.(*events.Subscription)
+	c := confirm.Confirmation{
+		// The access change that made the move is unique to this
+		// webhook, and no other webhook of the same change makes it.
+		ID:         "plan." + to.WebhookID + "." + to.Source.ID,
+		Kind:       confirm.PlanUpgraded,
+		CustomerID: to.CustomerID, ProductID: to.ProductID, FromProductName: w.name(from.ProductID),
+		SubscriptionID: to.Source.ID, Features: to.Features, At: to.EventAt,
+	}
+	if sub != nil {
+		c.Currency = sub.Currency
+	}
+	if len(from.Features) > 0 {
+		// Features lost: the customer moved to a smaller plan.
+		c.Kind, c.Features = confirm.PlanDowngraded, from.Features
+	}
+	if c.Currency == "" {
+		// Without a currency there is no plan email to send; the
+		// grant is still news.
+		c.Kind, c.Features, c.FromProductName = confirm.AccessGranted, to.Features, ""
+	}
+	return &c, nil
 }
 
 func (w *Worker) confirmation(c confirm.Confirmation, contact access.Contact) confirm.Confirmation {

@@ -40,6 +40,13 @@ type SentWebhook struct {
 	Err     error  // why there was no status
 }
 
+// HeldWebhook is a webhook taken out of the queue undelivered (TakeHeld).
+type HeldWebhook struct {
+	ID   string // its webhook-id
+	Type string // the event type
+	Body []byte // the payload, to be signed at delivery
+}
+
 // message is a queued webhook.
 type message struct {
 	id         string
@@ -70,6 +77,7 @@ type outbox struct {
 
 	mu       sync.Mutex
 	queue    []*message // queue[0] is being delivered, or next
+	inFlight bool       // queue[0] is being delivered
 	closed   bool
 	delivery Delivery
 	sent     []SentWebhook
@@ -198,6 +206,7 @@ func (o *outbox) run(ctx context.Context) {
 			o.mu.Lock()
 		}
 		m, delay := o.queue[0], o.delivery.Delay
+		o.inFlight = true
 		o.mu.Unlock()
 
 		if !sleep(ctx, delay) {
@@ -211,9 +220,27 @@ func (o *outbox) run(ctx context.Context) {
 		}
 		o.mu.Lock()
 		o.queue = o.queue[1:]
+		o.inFlight = false
 		o.broadcast()
 		o.mu.Unlock()
 	}
+}
+
+// takeHeld removes the queued webhooks that delivery has not started on.
+func (o *outbox) takeHeld() []HeldWebhook {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	start := 0
+	if o.inFlight {
+		start = 1
+	}
+	var out []HeldWebhook
+	for _, m := range o.queue[start:] {
+		out = append(out, HeldWebhook{ID: m.id, Type: m.typ, Body: slices.Clone(m.body)})
+	}
+	o.queue = o.queue[:start]
+	o.broadcast()
+	return out
 }
 
 // deliver sends m until the receiver answers 2xx or the attempts run out.

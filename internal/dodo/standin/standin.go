@@ -566,6 +566,11 @@ func (s *Server) SetDelivery(d Delivery) { s.out.setDelivery(d) }
 // Release ends a Hold: everything queued is delivered, in order.
 func (s *Server) Release() { s.out.release() }
 
+// TakeHeld removes the webhooks queued and not yet delivered (with Hold
+// on, every webhook since) and returns them in the order Dodo would have
+// sent them, so that a test can deliver them itself, in any order.
+func (s *Server) TakeHeld() []HeldWebhook { return s.out.takeHeld() }
+
 // Sent returns every delivery attempt so far, in order.
 func (s *Server) Sent() []SentWebhook { return s.out.sentLog() }
 
