@@ -109,8 +109,6 @@ func runBench(t *testing.T, args ...string) string {
 		// nats-server's own goroutines end a moment after Shutdown.
 		goleak.IgnoreTopFunction("github.com/nats-io/nats-server/v2/server.(*Server).startGoRoutine.func1"),
 		goleak.IgnoreAnyFunction("github.com/nats-io/nats-server/v2/server.(*Server).Start.func1"),
-		goleak.IgnoreTopFunction("time.Sleep"),
-		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
 	)
 	return out
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/goleak"
 
 	"github.com/offerflow/offerflow/internal/natsbus"
 	"github.com/offerflow/offerflow/internal/natsserver/natstest"
@@ -36,7 +37,12 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	// The worker run in-process by these tests leaves no goroutine behind.
+	goleak.VerifyTestMain(m,
+		// The embedded server's own goroutines may finish a moment after
+		// Shutdown returns in t.Cleanup.
+		goleak.IgnoreTopFunction("github.com/nats-io/nats-server/v2/server.(*Server).startGoRoutine.func1"),
+	)
 }
 
 func TestRunRefusesBadConfig(t *testing.T) {
