@@ -111,8 +111,9 @@ type env struct {
 
 func newEnv(t *testing.T) *env { return newEnvWith(t, "") }
 
-// newEnvWith is newEnv with the worker's SMTP_URL set to smtpURL.
-func newEnvWith(t *testing.T, smtpURL string) *env {
+// newEnvWith is newEnv with the worker's SMTP_URL set to smtpURL; opts
+// change the worker's settings further.
+func newEnvWith(t *testing.T, smtpURL string, opts ...func(*service.WorkerConfig)) *env {
 	t.Helper()
 	clk := &clock{t: date(2026, 4, 1).Add(9 * time.Hour)}
 	srv := natstest.Start(t)
@@ -161,6 +162,9 @@ func newEnvWith(t *testing.T, smtpURL string) *env {
 	wc.SMTPURL = smtpURL
 	wc.BackoffBase, wc.BackoffMax, wc.MaxAttempts = 50*time.Millisecond, 200*time.Millisecond, 5
 	wc.AckWait = 5 * time.Second
+	for _, o := range opts {
+		o(&wc)
+	}
 	log := zap.NewNop()
 	if testing.Verbose() {
 		log, _ = zap.NewDevelopment()

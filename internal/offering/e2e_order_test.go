@@ -15,6 +15,10 @@ import (
 
 	"github.com/offerflow/offerflow/internal/dodo"
 	"github.com/offerflow/offerflow/internal/dodo/standin"
+	"github.com/offerflow/offerflow/internal/natsbus"
+	"github.com/offerflow/offerflow/internal/natsserver/natstest"
+	"github.com/offerflow/offerflow/internal/offers"
+	"github.com/offerflow/offerflow/internal/service"
 	"github.com/offerflow/offerflow/internal/webhook"
 )
 
@@ -146,6 +150,66 @@ func TestConfirmationOnePerBusinessChangeInEveryOrder(t *testing.T) {
 	}
 }
 
+// The accept call records an offer's outcome after Dodo has answered, and
+// Dodo's webhooks can come first. Such a webhook finds the offer accepted:
+// it is retried, not confirmed as a plan change made elsewhere, and once the
+// outcome is recorded the customer gets the offer's one confirmation.
+// (Before, the customer got an access email and the offer's email in this
+// order.) Deterministic: the test plays the accept call's two writes itself,
+// with Dodo's webhooks in between.
+func TestPlanChangeWebhookWaitsForTheOfferOutcome(t *testing.T) {
+	in := startInbox(t)
+	e := newEnvWith(t, "smtp://"+in.addr+"?starttls=none&from=shop@example.com", func(wc *service.WorkerConfig) {
+		wc.MaxAttempts = 1_000_000 // retried for as long as the test takes
+	})
+	ctx := context.Background()
+	const c = "cus_race"
+	e.customer(c, card(goodCard))
+	sub := e.checkout(c, "pdt_basic")
+	pro := e.created(c, "pdt_pro")
+	store, err := natsbus.NewOfferStore(ctx, e.js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The accept's first write...
+	if _, err := store.Transition(ctx, pro.ID, func(o offers.Offer) (offers.Offer, error) { return offers.Accept(o, e.clock.Now()) }); err != nil {
+		t.Fatal(err)
+	}
+	// ...Dodo changes the plan and charges...
+	hooks := e.held(func() {
+		err := e.client.ChangePlan(ctx, sub, dodo.ChangePlanRequest{
+			ProductID: "pdt_pro", Quantity: 1, ProrationBillingMode: dodo.ProratedImmediately,
+			EffectiveAt: dodo.EffectiveImmediately, OnPaymentFailure: dodo.PreventChange,
+		})
+		if err != nil {
+			t.Fatalf("change plan: %v", err)
+		}
+	})
+	before := len(e.confirmations(c))
+	// ...and its webhooks arrive before the accept records the outcome.
+	for _, h := range hooks {
+		e.post(h, h.ID)
+	}
+	natstest.WaitFor(t, 20*time.Second, "the plan change's webhooks to be retried", func() bool {
+		cons, err := e.js.Consumer(ctx, natsbus.EventsStream, natsbus.WorkerConsumer)
+		if err != nil {
+			return false
+		}
+		info, err := cons.Info(ctx)
+		return err == nil && info.NumRedelivered > 0
+	})
+	if sent := e.confirmations(c); len(sent) != before {
+		t.Fatalf("confirmed %s before the offer's outcome was known", sent[len(sent)-1].Kind)
+	}
+	// The accept's second write: the charge.
+	pay := e.lastPayment(c)
+	if _, err := store.Transition(ctx, pro.ID, func(o offers.Offer) (offers.Offer, error) { return offers.Convert(o, pay.ID, e.clock.Now()) }); err != nil {
+		t.Fatal(err)
+	}
+	e.settle()
+	e.checkOne(in, c, before, "plan_upgraded", "webhooks before the outcome")
+}
+
 // checkOne checks that customer c has exactly one confirmation more than
 // the before it had, of kind want, published and emailed.
 func (e *env) checkOne(in *inbox, c string, before int, want, order string) {
@@ -273,6 +337,13 @@ func (e *env) mustAccept(id, token string) {
 // and waits until the worker has handled it.
 func (e *env) deliver(h standin.HeldWebhook, id string) {
 	e.t.Helper()
+	e.post(h, id)
+	e.settle()
+}
+
+// post signs h as Dodo would, under webhook id, and posts it to the ingest.
+func (e *env) post(h standin.HeldWebhook, id string) {
+	e.t.Helper()
 	ts := e.clock.Now()
 	req, err := http.NewRequest(http.MethodPost, e.api+"/webhooks/dodo", bytes.NewReader(h.Body))
 	if err != nil {
@@ -291,7 +362,6 @@ func (e *env) deliver(h standin.HeldWebhook, id string) {
 	if resp.StatusCode/100 != 2 {
 		e.t.Fatalf("deliver %s %s: status %d", h.Type, id, resp.StatusCode)
 	}
-	e.settle()
 }
 
 // event builds a webhook of Dodo's envelope around data, at the clock's

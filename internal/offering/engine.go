@@ -312,7 +312,9 @@ func (e *Engine) PlanChangeOffer(ctx context.Context, customerID, subID, product
 	}
 	for i := len(ix.Entries) - 1; i >= 0; i-- {
 		en := ix.Entries[i]
-		if en.ProductID != productID || (en.State != offers.Charged && en.State != offers.Accepted) {
+		// Not filtered by the entry's state: the index follows the offer
+		// (best effort, after the offer's own write) and may lag behind it.
+		if en.ProductID != productID {
 			continue
 		}
 		o, _, err := e.store.Get(ctx, en.OfferID)
