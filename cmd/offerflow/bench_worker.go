@@ -442,22 +442,35 @@ func (b *workerBench) measureNaive(ctx context.Context, handlers int) (drainRun,
 		wg       sync.WaitGroup
 	)
 	jobs := make(chan jetstream.Msg)
+	// stopping ends the handlers and any callback waiting for one; jobs
+	// is never closed, since a callback may still be running after Stop.
+	stopping := make(chan struct{})
 	var cc jetstream.ConsumeContext
 	labelled(ctx, part, func() {
 		for range handlers {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				for m := range jobs {
-					if err := naiveStep(ctx, js, kv, m); err != nil {
-						failures.Add(1)
-						_ = m.Nak() // redelivered; the failure is counted
+				for {
+					select {
+					case m := <-jobs:
+						if err := naiveStep(ctx, js, kv, m); err != nil {
+							failures.Add(1)
+							_ = m.Nak() // redelivered; the failure is counted
+						}
+					case <-stopping:
+						return
 					}
 				}
 			}()
 		}
 		// As the worker's runner: at most twice the handlers buffered.
-		cc, err = cons.Consume(func(m jetstream.Msg) { jobs <- m }, jetstream.PullMaxMessages(2*handlers))
+		cc, err = cons.Consume(func(m jetstream.Msg) {
+			select {
+			case jobs <- m:
+			case <-stopping:
+			}
+		}, jetstream.PullMaxMessages(2*handlers))
 	})
 	var (
 		info    *jetstream.ConsumerInfo
@@ -468,11 +481,11 @@ func (b *workerBench) measureNaive(ctx context.Context, handlers int) (drainRun,
 	}
 	elapsed := time.Since(start)
 	others := watch.others()
+	close(stopping)
 	if cc != nil {
 		cc.Stop()
 		<-cc.Closed()
 	}
-	close(jobs)
 	wg.Wait()
 	_, heapPeak := sampler.finish()
 	if err != nil {

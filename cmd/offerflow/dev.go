@@ -292,9 +292,12 @@ func (p *printer) header(natsURL, baseURL, token, secretPath, customer string, s
 
 // demo sends the journey and follows what offerflow publishes.
 type demo struct {
-	nc       *nats.Conn
-	cons     jetstream.ConsumeContext
-	out      chan *nats.Msg
+	nc   *nats.Conn
+	cons jetstream.ConsumeContext
+	out  chan *nats.Msg
+	// closing ends a consume callback waiting for room in out, so that
+	// nats.go's delivery goroutine can end.
+	closing  chan struct{}
 	baseURL  string
 	secret   webhook.Secret
 	token    string
@@ -331,18 +334,23 @@ func newDemo(ctx context.Context, natsURL, baseURL string, secret webhook.Secret
 		return nil, err
 	}
 	out := make(chan *nats.Msg, 64)
+	closing := make(chan struct{})
 	cc, err := c.Consume(func(m jetstream.Msg) {
-		out <- &nats.Msg{Subject: m.Subject(), Data: m.Data(), Header: m.Headers()}
+		select {
+		case out <- &nats.Msg{Subject: m.Subject(), Data: m.Data(), Header: m.Headers()}:
+		case <-closing:
+		}
 	})
 	if err != nil {
 		nc.Close()
 		return nil, err
 	}
-	return &demo{nc: nc, cons: cc, out: out, baseURL: baseURL, secret: secret, token: token, customer: customer, runID: runID, p: p,
+	return &demo{nc: nc, cons: cc, out: out, closing: closing, baseURL: baseURL, secret: secret, token: token, customer: customer, runID: runID, p: p,
 		http: &http.Client{Timeout: 10 * time.Second}, lastOffers: map[string]offering.Message{}}, nil
 }
 
 func (d *demo) close() {
+	close(d.closing)
 	d.cons.Stop()
 	<-d.cons.Closed()
 	d.nc.Close()
