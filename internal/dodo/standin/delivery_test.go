@@ -3,6 +3,7 @@ package standin
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -99,6 +100,39 @@ func TestWebhookHold(t *testing.T) {
 	e.mustDo(200, "POST", "/checkouts", oneClick(custAna, pmVisa, item(pdtGuide, 1)))
 	if got := e.webhooks(); !slices.Equal(got, []string{"payment.succeeded"}) {
 		t.Errorf("after the hold: %v, want [payment.succeeded]", got)
+	}
+}
+
+// TestWebhookTakeHeld: held webhooks can be taken out undelivered, in
+// Dodo's order, with their bodies; nothing of them is delivered afterwards.
+func TestWebhookTakeHeld(t *testing.T) {
+	e := newEnv(t, date(2026, 4, 16))
+	if got := e.s.TakeHeld(); len(got) != 0 {
+		t.Fatalf("TakeHeld with nothing queued = %v, want none", got)
+	}
+	e.s.SetDelivery(Delivery{Hold: true})
+	e.mustDo(200, "POST", "/checkouts", oneClick(custAna, pmVisa, item(pdtGuide, 1)))
+	e.mustDo(200, "POST", "/checkouts", oneClick(custAna, pmDecline, item(pdtGuide, 1)))
+	held := e.s.TakeHeld()
+	var types []string
+	for _, h := range held {
+		types = append(types, h.Type)
+		var ev struct {
+			Type string `json:"type"`
+		}
+		if err := json.Unmarshal(h.Body, &ev); err != nil || ev.Type != h.Type || h.ID == "" {
+			t.Errorf("held webhook %+v: body type %q (%v), want %q and an id", h, ev.Type, err, h.Type)
+		}
+	}
+	if want := []string{"payment.succeeded", "payment.failed"}; !slices.Equal(types, want) {
+		t.Fatalf("TakeHeld = %v, want %v", types, want)
+	}
+	if err := e.s.Flush(context.Background()); err != nil {
+		t.Errorf("Flush after TakeHeld = %v, want nil: nothing is queued", err)
+	}
+	e.s.Release()
+	if n := len(e.s.Sent()); n != 0 {
+		t.Errorf("after TakeHeld and Release, %d deliveries, want none", n)
 	}
 }
 
