@@ -85,7 +85,14 @@ type IngestOptions struct {
 // RunIngest runs the ingest until ctx is cancelled, then shuts down in
 // reverse order: stop accepting, let in-flight requests finish (each is
 // acknowledged or answered 503), then drain the NATS connection.
+//
+// A stop requested while it is still starting is a clean stop: it returns
+// nil (see RunWorker).
 func RunIngest(ctx context.Context, cfg IngestConfig, log *zap.Logger, opt IngestOptions) error {
+	return stoppedWhileStarting(ctx, log, "ingest", runIngest(ctx, cfg, log, opt))
+}
+
+func runIngest(ctx context.Context, cfg IngestConfig, log *zap.Logger, opt IngestOptions) error {
 	secrets, err := webhook.ParseSecrets(cfg.Secrets)
 	if err != nil {
 		return fmt.Errorf("DODO_WEBHOOK_SECRET: %w", err)

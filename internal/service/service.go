@@ -152,6 +152,18 @@ func LoadCatalog(path string) (*rules.Catalog, error) {
 	return rules.Load(path)
 }
 
+// stoppedWhileStarting turns an error that only says the service was
+// stopped (ctx cancelled) before it had started into nil, logged: a stop is
+// not a failure, and a service stopped before it took any work has nothing
+// to drain. Any other error is returned as is.
+func stoppedWhileStarting(ctx context.Context, log *zap.Logger, name string, err error) error {
+	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		log.Info(name+" stopped while starting", zap.Error(err))
+		return nil
+	}
+	return err
+}
+
 // drainConn drains nc (flushing what is buffered) and waits until it is
 // closed, at most timeout.
 func drainConn(nc *nats.Conn, timeout time.Duration) {

@@ -114,7 +114,15 @@ type WorkerOptions struct {
 // RunWorker consumes DODO_EVENTS until ctx is cancelled, then drains: stop
 // pulling, finish and ack what is in hand, close the metrics server and the
 // connection.
+//
+// A stop requested while it is still starting (connecting, creating streams
+// and the consumer) is a clean stop, not a failure: nothing was taken, so
+// nothing is lost, and it returns nil.
 func RunWorker(ctx context.Context, cfg WorkerConfig, log *zap.Logger, opt WorkerOptions) error {
+	return stoppedWhileStarting(ctx, log, "worker", runWorker(ctx, cfg, log, opt))
+}
+
+func runWorker(ctx context.Context, cfg WorkerConfig, log *zap.Logger, opt WorkerOptions) error {
 	now := opt.Now
 	if now == nil {
 		now = time.Now
