@@ -40,6 +40,7 @@ func TestDev(t *testing.T) {
 		"A second click with the same token <- 409 already_accepted (nothing charged)",
 		"offerflow.offers.declined.cus_ben_",
 		`plan_upgraded by email to ben@example.com: "Your plan is now Pro"`,
+		`plan_changed by email to ana@example.com: "Your plan changed to Pro"`,
 		"Confirmation emails (one per business change), in ",
 		"Dodo charged cus_ben_",
 		"3 times in all",
@@ -54,6 +55,14 @@ func TestDev(t *testing.T) {
 	}
 	if strings.Count(got, `"duplicate":true`) != 1 {
 		t.Fatalf("want exactly one duplicate delivery:\n%s", got)
+	}
+	// One email per business change: Ben's upgrade through the offer is
+	// one plan_upgraded, not also an access email about Pro.
+	if strings.Contains(got, "Your access to Pro") {
+		t.Fatalf("the upgrade was confirmed twice (an access email about Pro besides the plan change):\n%s", got)
+	}
+	if n := strings.Count(got, `to "Ben Ortiz" <ben@example.com>`); n != 3 {
+		t.Fatalf("Ben got %d emails, want 3 (course, Basic, the upgrade to Pro):\n%s", n, got)
 	}
 }
 

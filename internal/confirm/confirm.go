@@ -37,26 +37,32 @@ const (
 	AccessGranted  Kind = "access_granted"  // features (Features) became available
 	AccessRevoked  Kind = "access_revoked"  // features (Features) were taken away
 	ChargeFailed   Kind = "charge_failed"   // a one-click charge failed; CheckoutURL is the way out
+	// PlanChanged is a plan change made outside offerflow (Dodo's portal,
+	// the merchant's own API call): Features are the new plan's,
+	// LostFeatures what it no longer includes. Dodo charges or credits the
+	// difference; the amount is not part of it.
+	PlanChanged Kind = "plan_changed"
 )
 
 // Kinds lists every kind, in a stable order.
 func Kinds() []Kind {
-	return []Kind{OfferPurchased, PlanUpgraded, PlanDowngraded, AccessGranted, AccessRevoked, ChargeFailed}
+	return []Kind{OfferPurchased, PlanUpgraded, PlanDowngraded, AccessGranted, AccessRevoked, ChargeFailed, PlanChanged}
 }
 
 // Known reports whether k is one of Kinds.
 func (k Kind) Known() bool {
 	switch k {
-	case OfferPurchased, PlanUpgraded, PlanDowngraded, AccessGranted, AccessRevoked, ChargeFailed:
+	case OfferPurchased, PlanUpgraded, PlanDowngraded, AccessGranted, AccessRevoked, ChargeFailed, PlanChanged:
 		return true
 	}
 	return false
 }
 
 // HasMoney reports whether confirmations of kind k are about money, and so
-// need a currency: everything but access changes.
+// need a currency: everything but access changes and plan changes made
+// outside offerflow.
 func (k Kind) HasMoney() bool {
-	return k.Known() && k != AccessGranted && k != AccessRevoked
+	return k.Known() && k != AccessGranted && k != AccessRevoked && k != PlanChanged
 }
 
 // MaxIDLen bounds Confirmation.ID. The ID becomes a ledger key, a
@@ -93,6 +99,9 @@ type Confirmation struct {
 	// Features are the features gained (offer_purchased, plan_upgraded,
 	// access_granted) or lost (plan_downgraded, access_revoked).
 	Features []string
+	// LostFeatures are, for plan_changed, the old plan's features the new
+	// one lacks.
+	LostFeatures []string
 	// CheckoutURL is the standard checkout link offered after a failed
 	// one-click charge. Required for charge_failed.
 	CheckoutURL string

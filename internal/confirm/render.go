@@ -58,6 +58,7 @@ type View struct {
 	// language and region ("$ 50.00", "€ 30,00"); empty when zero.
 	Amount, Credit                     string
 	Features                           []string
+	LostFeatures                       []string
 	CheckoutURL                        string
 	UpdatePaymentMethod                bool
 	OfferID, PaymentID, SubscriptionID string
@@ -354,7 +355,7 @@ func (r *Renderer) Render(c Confirmation) (Rendered, error) {
 		ID: c.ID, Kind: c.Kind, Name: c.Name, Email: c.Email, Language: out.Language,
 		ProductID: c.ProductID, ProductName: product, FromProductName: c.FromProductName,
 		Currency: strings.ToUpper(c.Currency), Amount: out.Amount, Credit: out.Credit,
-		Features: c.Features, CheckoutURL: c.CheckoutURL, UpdatePaymentMethod: c.UpdatePaymentMethod,
+		Features: c.Features, LostFeatures: c.LostFeatures, CheckoutURL: c.CheckoutURL, UpdatePaymentMethod: c.UpdatePaymentMethod,
 		OfferID: c.OfferID, PaymentID: c.PaymentID, SubscriptionID: c.SubscriptionID, At: c.At,
 	}
 	if err := kt.sets[i].execute(v, &out); err != nil {

@@ -262,3 +262,46 @@ func TestRenderOverrideErrors(t *testing.T) {
 		t.Errorf("NewRenderer(file) = %v, want not a directory", err)
 	}
 }
+
+// plan_changed (a change made outside offerflow) names both plans, what the
+// new one includes and what it no longer does, in every language, and says
+// nothing about an amount it does not know.
+func TestRenderPlanChanged(t *testing.T) {
+	r := newRenderer(t, "")
+	tests := []struct {
+		name, lang  string
+		lost        []string
+		want, avoid []string
+	}{
+		{name: "upgrade en", lang: "en", want: []string{"Basic", "Pro includes:", "sso"}, avoid: []string{"No longer included", "charged"}},
+		{name: "downgrade en", lang: "en", lost: []string{"api"}, want: []string{"Basic", "No longer included:", "api"}, avoid: []string{"charged"}},
+		{name: "downgrade es", lang: "es", lost: []string{"api"}, want: []string{"Basic", "Pro incluye:", "Ya no incluye:", "api"}, avoid: []string{"Cobramos"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := valid(PlanChanged)
+			c.Language, c.ProductName, c.FromProductName = tt.lang, "Pro", "Basic"
+			c.Features, c.LostFeatures = []string{"reports", "sso"}, tt.lost
+			out, err := r.Render(c)
+			if err != nil {
+				t.Fatalf("Render: %v", err)
+			}
+			sentence := map[string]string{"en": "from Basic to Pro", "es": "de Basic a Pro"}[tt.lang]
+			if !strings.Contains(out.Text, sentence) {
+				t.Errorf("%q missing from:\n%s", sentence, out.Text)
+			}
+			for _, body := range []string{out.Text, out.HTML} {
+				for _, w := range tt.want {
+					if !strings.Contains(body, w) {
+						t.Errorf("%q missing from:\n%s", w, body)
+					}
+				}
+				for _, a := range tt.avoid {
+					if strings.Contains(body, a) {
+						t.Errorf("%q should not be in:\n%s", a, body)
+					}
+				}
+			}
+		})
+	}
+}

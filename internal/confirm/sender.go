@@ -91,9 +91,12 @@ type Sent struct {
 	AmountFormatted string `json:"amount_formatted"`
 	CreditFormatted string `json:"credit_formatted"`
 	// Features are the features gained (offer_purchased, plan_upgraded,
-	// access_granted) or lost (plan_downgraded, access_revoked); [] when
-	// none.
+	// access_granted, the new plan's for plan_changed) or lost
+	// (plan_downgraded, access_revoked); [] when none.
 	Features []string `json:"features"`
+	// LostFeatures are, for plan_changed, the old plan's features the new
+	// one lacks; omitted when none.
+	LostFeatures []string `json:"lost_features,omitempty"`
 	// CheckoutURL is the standard checkout link offered after a failed
 	// one-click charge (charge_failed).
 	CheckoutURL string `json:"checkout_url"`
@@ -244,7 +247,7 @@ func (s *Service) message(c Confirmation, out Rendered, channel string) (*nats.M
 		Language: out.Language, Subject: out.Subject, Channel: channel,
 		ProductID: c.ProductID, ProductName: c.ProductName, FromProductName: c.FromProductName,
 		Currency: strings.ToUpper(c.Currency), Amount: c.Amount, Credit: c.Credit,
-		AmountFormatted: out.Amount, CreditFormatted: out.Credit, Features: features,
+		AmountFormatted: out.Amount, CreditFormatted: out.Credit, Features: features, LostFeatures: c.LostFeatures,
 		CheckoutURL: c.CheckoutURL, UpdatePaymentMethod: c.UpdatePaymentMethod,
 		OfferID: c.OfferID, PaymentID: c.PaymentID, SubscriptionID: c.SubscriptionID,
 		At: c.At.UTC(), SentAt: s.now().UTC(),

@@ -67,7 +67,7 @@ func TestConfirmationOnePerBusinessChangeInEveryOrder(t *testing.T) {
 			}
 			return e.held(func() { e.mustAccept(str(body, "id"), str(body, "accept_token")) })
 		}},
-		{name: "plan change outside offerflow", want: "plan_upgraded", change: func(e *env, c string) []standin.HeldWebhook {
+		{name: "plan change outside offerflow", want: "plan_changed", change: func(e *env, c string) []standin.HeldWebhook {
 			e.customer(c, card(goodCard))
 			sub := e.checkout(c, "pdt_basic")
 			return e.held(func() {

@@ -50,13 +50,13 @@ func (w *Worker) WithConfirmations(c Confirmer, names func(productID string) str
 //   - a subscription moving from one product to another (a grant and a
 //     revoke of the same subscription in one webhook) is one plan change:
 //     covered by the offer's confirmation when an offer made it, else one
-//     plan_upgraded or plan_downgraded confirmation of its own;
+//     plan_changed confirmation of its own;
 //   - any other grant is one access_granted, any other revoke that takes
 //     a feature away one access_revoked.
 func (w *Worker) confirmations(ctx context.Context, ev events.Event, changes []access.Change, doc access.Doc) ([]confirm.Confirmation, error) {
 	contact := contactOf(ev, doc)
 	settler, _ := w.offers.(OfferSettler)
-	out, err := w.accessConfirmations(ctx, ev, changes, settler, contact)
+	out, err := w.accessConfirmations(ctx, changes, settler, contact)
 	if err != nil || settler == nil {
 		return out, err
 	}
@@ -93,7 +93,7 @@ func (w *Worker) confirmations(ctx context.Context, ev events.Event, changes []a
 
 // accessConfirmations confirms one webhook's access changes (see
 // confirmations).
-func (w *Worker) accessConfirmations(ctx context.Context, ev events.Event, changes []access.Change, settler OfferSettler, contact access.Contact) ([]confirm.Confirmation, error) {
+func (w *Worker) accessConfirmations(ctx context.Context, changes []access.Change, settler OfferSettler, contact access.Contact) ([]confirm.Confirmation, error) {
 	// A subscription that gained one product and lost another in this
 	// webhook changed plan.
 	type planChange struct{ to, from *access.Change }
@@ -123,7 +123,7 @@ func (w *Worker) accessConfirmations(ctx context.Context, ev events.Event, chang
 			if c.Kind() == access.ChangeRevoked {
 				continue // confirmed with its grant, as one plan change
 			}
-			pcc, err := w.planConfirmation(ctx, ev, *pc.to, *pc.from, settler)
+			pcc, err := w.planConfirmation(ctx, *pc.to, *pc.from, settler)
 			if err != nil {
 				return nil, err
 			}
@@ -151,35 +151,21 @@ func (w *Worker) accessConfirmations(ctx context.Context, ev events.Event, chang
 // one product to another, or nil when an offer made the change (its own
 // confirmation covers it; an offer whose outcome is not recorded yet is a
 // transient error, retried).
-func (w *Worker) planConfirmation(ctx context.Context, ev events.Event, to, from access.Change, settler OfferSettler) (*confirm.Confirmation, error) {
+func (w *Worker) planConfirmation(ctx context.Context, to, from access.Change, settler OfferSettler) (*confirm.Confirmation, error) {
 	if settler != nil {
 		o, err := settler.PlanChangeOffer(ctx, to.CustomerID, to.Source.ID, to.ProductID, to.EventAt)
 		if err != nil || o != nil {
 			return nil, err
 		}
 	}
-	sub, _ := ev.Payload.(*events.Subscription)
-	c := confirm.Confirmation{
+	return &confirm.Confirmation{
 		// The access change that made the move is unique to this
 		// webhook, and no other webhook of the same change makes it.
 		ID:         "plan." + to.WebhookID + "." + to.Source.ID,
-		Kind:       confirm.PlanUpgraded,
+		Kind:       confirm.PlanChanged,
 		CustomerID: to.CustomerID, ProductID: to.ProductID, FromProductName: w.name(from.ProductID),
-		SubscriptionID: to.Source.ID, Features: to.Features, At: to.EventAt,
-	}
-	if sub != nil {
-		c.Currency = sub.Currency
-	}
-	if len(from.Features) > 0 {
-		// Features lost: the customer moved to a smaller plan.
-		c.Kind, c.Features = confirm.PlanDowngraded, from.Features
-	}
-	if c.Currency == "" {
-		// Without a currency there is no plan email to send; the
-		// grant is still news.
-		c.Kind, c.Features, c.FromProductName = confirm.AccessGranted, to.Features, ""
-	}
-	return &c, nil
+		SubscriptionID: to.Source.ID, Features: to.Features, LostFeatures: from.Features, At: to.EventAt,
+	}, nil
 }
 
 func (w *Worker) confirmation(c confirm.Confirmation, contact access.Contact) confirm.Confirmation {
