@@ -169,6 +169,9 @@ func handleOfferRequest(d Deps) http.Handler {
 		case errors.Is(err, offering.ErrBadRequest):
 			writeError(w, http.StatusBadRequest, "invalid_request", err.Error())
 			return
+		case errors.Is(err, offering.ErrIdempotencyConflict):
+			writeError(w, http.StatusConflict, "idempotency_conflict", err.Error())
+			return
 		case err != nil:
 			unavailable(d, w, "offer request", err)
 			return
@@ -219,7 +222,7 @@ func handleSignal(d Deps) http.Handler {
 		}
 		data, _ := json.Marshal(s)
 		msg := &nats.Msg{Subject: d.SignalSubject(id), Data: data,
-			Header: nats.Header{jetstream.MsgIDHeader: []string{"signal." + s.ID}}}
+			Header: nats.Header{jetstream.MsgIDHeader: []string{offering.SignalMsgID(id, s.ID)}}}
 		ack, err := d.Signals.Publish(r.Context(), msg)
 		if err != nil {
 			unavailable(d, w, "publish signal", err)

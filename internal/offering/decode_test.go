@@ -205,12 +205,27 @@ func TestPlanAmounts(t *testing.T) {
 }
 
 func TestOfferIDIsStablePerTriggerAndRule(t *testing.T) {
-	a, b := offerID("event:msg_1", "r1"), offerID("event:msg_1", "r1")
+	a, b := offerID("cus_a", "event:msg_1", "r1", ""), offerID("cus_a", "event:msg_1", "r1", "")
 	if a != b || !strings.HasPrefix(a, "ofr_") || len(a) != 28 {
 		t.Fatalf("ids %q %q", a, b)
 	}
-	if offerID("event:msg_1", "r2") == a || offerID("event:msg_2", "r1") == a {
-		t.Fatal("different triggers or rules share an id")
+	tests := []struct {
+		name                         string
+		customer, key, rule, variant string
+	}{
+		{name: "another rule", customer: "cus_a", key: "event:msg_1", rule: "r2"},
+		{name: "another trigger", customer: "cus_a", key: "event:msg_2", rule: "r1"},
+		// The regression of issue 10: a client-chosen id shared by two
+		// customers made one offer, whose accept charged the first.
+		{name: "another customer, same request id", customer: "cus_b", key: "event:msg_1", rule: "r1"},
+		{name: "another request under the same id", customer: "cus_a", key: "event:msg_1", rule: "r1", variant: "pdt_x"},
+		// Parts cannot run into each other.
+		{name: "customer and key shifted", customer: "cus_aevent:msg_1", key: "", rule: "r1"},
+	}
+	for _, tt := range tests {
+		if offerID(tt.customer, tt.key, tt.rule, tt.variant) == a {
+			t.Errorf("%s: same id as the original", tt.name)
+		}
 	}
 }
 

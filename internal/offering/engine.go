@@ -204,10 +204,20 @@ func (e *Engine) stored(ctx context.Context, o offers.Offer) error {
 	return nil
 }
 
-// offerID derives an offer's id from its trigger and rule: the same trigger
-// handled twice computes the same id.
-func offerID(triggerKey, ruleID string) string {
-	sum := sha256.Sum256([]byte(triggerKey + "\x00" + ruleID))
+// offerID derives an offer's id from its customer, trigger and rule, and,
+// for a request of the merchant's backend, what it asked for (variant): the
+// same trigger handled twice computes the same id. The customer is part of
+// it because trigger keys are ids a client chose (request and signal ids):
+// two customers using the same id must never share an offer, whose accept
+// would charge the other's card. Each part is length-prefixed, so no two
+// different tuples hash the same input.
+func offerID(customerID, triggerKey, ruleID, variant string) string {
+	h := sha256.New()
+	for _, part := range []string{customerID, triggerKey, ruleID, variant} {
+		fmt.Fprintf(h, "%d:%s", len(part), part)
+	}
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
 	return "ofr_" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(sum[:15]))
 }
 

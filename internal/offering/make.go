@@ -56,6 +56,9 @@ type facts struct {
 	// billingCountry and billingZipcode are the customer's billing
 	// address, if the trigger or a past payment tells.
 	billingCountry, billingZipcode string
+	// variant is what an on-demand request asked for (requestVariant),
+	// part of its offer's id; empty for every other trigger.
+	variant string
 }
 
 // customerFacts builds what the rules know of a customer from their access
@@ -170,7 +173,7 @@ func (e *Engine) make(ctx context.Context, trig offers.Trigger, f facts, decide 
 	if d.Offer == nil {
 		return nil, nil
 	}
-	id := offerID(trig.Key(), d.Offer.RuleID)
+	id := offerID(customerID, trig.Key(), d.Offer.RuleID, f.variant)
 	o, err := e.build(ctx, id, trig, d.Offer, f, now)
 	var inel *Ineligible
 	if errors.As(err, &inel) {

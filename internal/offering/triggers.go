@@ -143,6 +143,13 @@ type Signal struct {
 
 var signalID = regexp.MustCompile(`^[A-Za-z0-9_.:\-]{1,128}$`)
 
+// SignalMsgID is the Nats-Msg-Id of a customer's signal: scoped by the
+// customer, since the app chooses the id, and another customer's signal
+// with the same id must not be dropped as a duplicate.
+func SignalMsgID(customerID, id string) string {
+	return "signal." + customerID + "." + id
+}
+
 // Validate reports what is wrong with a signal from outside.
 func (s Signal) Validate() error {
 	var errs []error
@@ -260,6 +267,24 @@ func (r Request) Validate() (time.Duration, error) {
 // ErrBadRequest marks an on-demand request the engine refuses as malformed.
 var ErrBadRequest = errors.New("bad request")
 
+// ErrIdempotencyConflict marks an on-demand request whose request_id the
+// customer used before for a different request (another product, quantity,
+// proration or validity). As with Stripe's idempotency keys, the same id
+// with the same request returns the same offer, and with another request
+// is refused: answering with the earlier offer would charge for what the
+// client did not ask for now.
+var ErrIdempotencyConflict = errors.New("request_id already used for a different request")
+
+// requestVariant is what a request asks for, in one canonical form; part
+// of its offer's id, so that a reused request_id is told apart.
+func requestVariant(r Request, valid time.Duration) string {
+	proration := r.Proration
+	if proration == "" {
+		proration = string(rules.ProratedImmediately)
+	}
+	return fmt.Sprintf("product=%s quantity=%d proration=%s valid_for=%s", r.ProductID, max(r.Quantity, 1), proration, valid)
+}
+
 // OfferFor makes a priced offer of one product for a customer on the
 // merchant backend's request: the same eligibility, pricing, token and
 // accept path as a rule's offer. A recurring product for a customer with a
@@ -277,11 +302,15 @@ func (e *Engine) OfferFor(ctx context.Context, customerID string, r Request) (*o
 	if !validCustomerID(customerID) {
 		return nil, fmt.Errorf("%w: customer_id must be 1..128 printable ASCII characters", ErrBadRequest)
 	}
+	variant := requestVariant(r, valid)
+	if err := e.checkRequestID(ctx, customerID, r, variant); err != nil {
+		return nil, err
+	}
 	doc, _, err := e.access.Get(ctx, customerID)
 	if err != nil {
 		return nil, err
 	}
-	f := facts{}
+	f := facts{variant: variant}
 	f.in.Trigger = rules.Trigger{Signal: "request"} // not evaluated: see decide below
 	if err := e.customerFacts(ctx, customerID, doc, &f); err != nil {
 		return nil, err
@@ -345,6 +374,24 @@ func (e *Engine) OfferFor(ctx context.Context, customerID string, r Request) (*o
 		return nil, &Ineligible{Reason: ReasonOpenOffer, Detail: r.ProductID}
 	}
 	return o, nil
+}
+
+// checkRequestID refuses a request whose request_id made an offer for a
+// different request of the same customer (its id, derived from what was
+// asked, differs). A replay of the same request passes, and make returns
+// the offer it made before.
+func (e *Engine) checkRequestID(ctx context.Context, customerID string, r Request, variant string) error {
+	key := offers.Trigger{Request: r.ID}.Key()
+	ix, _, err := e.store.Index(ctx, customerID)
+	if err != nil {
+		return err
+	}
+	prior := ix.ByTrigger(key)
+	if len(prior) == 0 || prior[0].OfferID == offerID(customerID, key, "", variant) {
+		return nil
+	}
+	return fmt.Errorf("%w: request_id %q made offer %s of product %s; send a new request_id for a different request",
+		ErrIdempotencyConflict, r.ID, prior[0].OfferID, prior[0].ProductID)
 }
 
 // lowerTier reports whether product is below the customer's plan: by the

@@ -11,7 +11,8 @@ import (
 
 // Signals: the merchant's app publishes an offering.Signal as JSON to
 // offerflow.signals.<customer_id> (or POSTs it to ingest, which publishes
-// it there), with Nats-Msg-Id = the signal's id. Workers share one durable
+// it there), with Nats-Msg-Id = offering.SignalMsgID (the signal's id,
+// scoped by its customer). Workers share one durable
 // consumer on those subjects.
 const (
 	SignalsSubjectPrefix = "offerflow.signals."

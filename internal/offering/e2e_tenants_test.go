@@ -1,0 +1,114 @@
+package offering_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// Two customers share one offerflow, and their clients choose the same ids.
+// Each id is scoped by its customer: the same request_id and signal id from
+// both sides make two offers, each charging only its own customer (counted
+// at the stand-in). Before, customer B's request with A's request_id was
+// answered with A's offer, and accepting it charged A's card; B's signal
+// with A's id was dropped as a duplicate.
+func TestTwoCustomersSameClientIDs(t *testing.T) {
+	e := newEnv(t)
+	const a, b = "cus_tenant_a", "cus_tenant_b"
+	// A purchase each: Dodo then knows their billing address, which a
+	// one-click charge needs.
+	e.buy(a, e.customer(a, card(goodCard)), "pdt_course_2")
+	e.buy(b, e.customer(b, card(goodCard)), "pdt_course_2")
+	baseA, baseB := e.dodo.Charges(a), e.dodo.Charges(b)
+
+	// The same request id, the same body, from both.
+	offerOf := func(c string) map[string]any {
+		t.Helper()
+		status, body := e.call(http.MethodPost, "/v1/customers/"+c+"/offers", "server",
+			map[string]any{"request_id": "req-1", "product_id": "pdt_workbook_lite"})
+		if status != http.StatusCreated {
+			t.Fatalf("offer request of %s: %d %v", c, status, body)
+		}
+		return body
+	}
+	oa, ob := offerOf(a), offerOf(b)
+	if str(oa, "id") == str(ob, "id") {
+		t.Fatalf("both customers got offer %s", str(oa, "id"))
+	}
+	if str(oa, "customer_id") != a || str(ob, "customer_id") != b {
+		t.Fatalf("offers of %s and %s, want %s and %s", str(oa, "customer_id"), str(ob, "customer_id"), a, b)
+	}
+	// B accepts theirs: B is charged, A is not.
+	if status, res := e.accept(str(ob, "id"), str(ob, "accept_token")); status != http.StatusOK || str(res, "outcome") != "charged" {
+		t.Fatalf("accept of %s: %d %v", b, status, res)
+	}
+	e.settle()
+	if ca, cb := e.dodo.Charges(a)-baseA, e.dodo.Charges(b)-baseB; ca != 0 || cb != 1 {
+		t.Fatalf("charges for the offers: %s %d, %s %d; want 0 and 1", a, ca, b, cb)
+	}
+	// A token of one customer's offer does not accept the other's.
+	if status, _ := e.accept(str(oa, "id"), str(ob, "accept_token")); status != http.StatusForbidden {
+		t.Fatalf("accept of %s's offer with %s's token: %d, want 403", a, b, status)
+	}
+
+	// The same signal id from both: each makes the customer's own offer.
+	for _, c := range []string{a, b} {
+		status, body := e.call(http.MethodPost, "/v1/customers/"+c+"/signals", "server",
+			map[string]any{"id": "sig-1", "name": "onboarding_completed"})
+		if status != http.StatusAccepted || body["duplicate"] != false {
+			t.Fatalf("signal of %s: %d %v, want 202 and not a duplicate", c, status, body)
+		}
+	}
+	e.settle()
+	for _, c := range []string{a, b} {
+		e.created(c, "pdt_course") // exactly one each
+	}
+	if ca, cb := e.dodo.Charges(a)-baseA, e.dodo.Charges(b)-baseB; ca != 0 || cb != 1 {
+		t.Fatalf("charges after the signals: %s %d, %s %d; want 0 and 1", a, ca, b, cb)
+	}
+}
+
+// A request_id is an idempotency key: the same customer's same id with the
+// same request returns the same offer; with another request it is refused
+// with 409, naming the id, and nothing is made or charged. Before, the
+// earlier offer (of another product) came back, and accepting it charged
+// for what the client had not asked for.
+func TestRequestIDReusedForAnotherRequest(t *testing.T) {
+	e := newEnv(t)
+	const c = "cus_reuse"
+	e.customer(c, card(goodCard))
+	ask := func(body map[string]any) (int, map[string]any) {
+		t.Helper()
+		return e.call(http.MethodPost, "/v1/customers/"+c+"/offers", "server", body)
+	}
+	status, first := ask(map[string]any{"request_id": "req-x", "product_id": "pdt_workbook"})
+	if status != http.StatusCreated {
+		t.Fatalf("first request: %d %v", status, first)
+	}
+	status, again := ask(map[string]any{"request_id": "req-x", "product_id": "pdt_workbook"})
+	if status/100 != 2 || str(again, "id") != str(first, "id") {
+		t.Fatalf("same request again: %d %v, want offer %s", status, again, str(first, "id"))
+	}
+	tests := []struct {
+		name string
+		body map[string]any
+	}{
+		{"another product", map[string]any{"request_id": "req-x", "product_id": "pdt_course"}},
+		{"another quantity", map[string]any{"request_id": "req-x", "product_id": "pdt_workbook", "quantity": 2}},
+		{"another validity", map[string]any{"request_id": "req-x", "product_id": "pdt_workbook", "valid_for": "2h"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, body := ask(tt.body)
+			if status != http.StatusConflict || str(body, "error") != "idempotency_conflict" || !strings.Contains(str(body, "message"), `"req-x"`) {
+				t.Fatalf("%d %v, want 409 idempotency_conflict naming req-x", status, body)
+			}
+		})
+	}
+	if n := len(e.messages("created", c)); n != 1 {
+		t.Fatalf("%d offers made, want 1", n)
+	}
+	if n := e.dodo.Charges(c); n != 0 {
+		t.Fatalf("%d charges, want 0", n)
+	}
+}
