@@ -7,6 +7,7 @@ import (
 
 	"github.com/offerflow/offerflow/internal/access"
 	"github.com/offerflow/offerflow/internal/dodo"
+	"github.com/offerflow/offerflow/internal/events"
 	"github.com/offerflow/offerflow/internal/offers"
 )
 
@@ -232,5 +233,58 @@ func TestOfferIDIsStablePerTriggerAndRule(t *testing.T) {
 func TestMetadataKeyMatchesAccess(t *testing.T) {
 	if access.MetadataOfferID != MetadataOfferID {
 		t.Fatalf("access reads %q, offers write %q", access.MetadataOfferID, MetadataOfferID)
+	}
+}
+
+// A payment settles an offer only if it is that offer's charge: the name
+// in its metadata alone proves nothing (issue 10, item 3).
+func TestSettlementMismatch(t *testing.T) {
+	tax := int64(190)
+	sub, other := "sub_1", "sub_2"
+	oneClick := offers.Offer{ID: "ofr_1", CustomerID: "cus_a", ProductID: "pdt_w", Quantity: 1,
+		Amounts: offers.Amounts{Currency: "USD", DueNow: 1900}}
+	plan := offers.Offer{ID: "ofr_2", CustomerID: "cus_a", ProductID: "pdt_pro", Quantity: 1, ChangePlan: true,
+		SubscriptionID: sub, Amounts: offers.Amounts{Currency: "USD", DueNow: 5000}}
+	recorded := oneClick
+	recorded.PaymentID = "pay_recorded"
+	pay := func(edit func(*events.Payment)) *events.Payment {
+		p := &events.Payment{PaymentID: "pay_1", TotalAmount: 1900, Currency: "USD",
+			Customer:    events.Customer{CustomerID: "cus_a"},
+			ProductCart: []events.ProductCartItem{{ProductID: "pdt_w", Quantity: 1}}}
+		if edit != nil {
+			edit(p)
+		}
+		return p
+	}
+	tests := []struct {
+		name  string
+		offer offers.Offer
+		p     *events.Payment
+		want  string
+	}{
+		{"the offer's charge", oneClick, pay(nil), ""},
+		{"currency in lower case", oneClick, pay(func(p *events.Payment) { p.Currency = "usd" }), ""},
+		{"tax on top of the price", oneClick, pay(func(p *events.Payment) { p.TotalAmount, p.Tax = 2090, &tax }), ""},
+		{"tax inside the price", oneClick, pay(func(p *events.Payment) { p.Tax = &tax }), ""},
+		{"another customer", oneClick, pay(func(p *events.Payment) { p.Customer.CustomerID = "cus_b" }), "customer"},
+		{"another currency", oneClick, pay(func(p *events.Payment) { p.Currency = "EUR" }), "currency"},
+		{"another product", oneClick, pay(func(p *events.Payment) { p.ProductCart[0].ProductID = "pdt_x" }), "product"},
+		{"another quantity", oneClick, pay(func(p *events.Payment) { p.ProductCart[0].Quantity = 2 }), "product"},
+		{"more in the cart", oneClick, pay(func(p *events.Payment) {
+			p.ProductCart = append(p.ProductCart, events.ProductCartItem{ProductID: "pdt_y", Quantity: 1})
+		}), "product"},
+		{"another amount", oneClick, pay(func(p *events.Payment) { p.TotalAmount = 100 }), "amount"},
+		{"not the payment recorded at accept", recorded, pay(nil), "payment_id"},
+		{"the payment recorded at accept", recorded, pay(func(p *events.Payment) { p.PaymentID = "pay_recorded" }), ""},
+		{"a plan change on its subscription", plan, pay(func(p *events.Payment) { p.SubscriptionID, p.TotalAmount = &sub, 4870 }), ""},
+		{"a plan change on another subscription", plan, pay(func(p *events.Payment) { p.SubscriptionID = &other }), "subscription"},
+		{"a plan change without a subscription", plan, pay(nil), "subscription"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := settlementMismatch(tt.offer, tt.p); got != tt.want {
+				t.Fatalf("settlementMismatch = %q, want %q", got, tt.want)
+			}
+		})
 	}
 }

@@ -1,9 +1,13 @@
 package offering_test
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/offerflow/offerflow/internal/dodo"
+	"github.com/offerflow/offerflow/internal/offering"
 )
 
 // Two customers share one offerflow, and their clients choose the same ids.
@@ -110,5 +114,64 @@ func TestRequestIDReusedForAnotherRequest(t *testing.T) {
 	}
 	if n := e.dodo.Charges(c); n != 0 {
 		t.Fatalf("%d charges, want 0", n)
+	}
+}
+
+// A payment settles an offer only if it is that offer's charge. Metadata is
+// written by whoever creates a payment: another customer's payment, or the
+// customer's own payment of another product, naming an open offer in
+// offerflow_offer_id leaves the offer open (before, either converted it:
+// the victim's offer counted as bought, with its confirmation). The
+// offer's own payment still converts it.
+func TestPaymentNamingAnotherOfferDoesNotSettleIt(t *testing.T) {
+	e := newEnv(t)
+	const victim, mallory = "cus_victim", "cus_mallory"
+	e.customer(victim) // no saved card: the offer links to Dodo's checkout
+	e.signal(victim, "onb-1", "onboarding_completed", 1)
+	o := e.created(victim, "pdt_course")
+	if o.OneClick {
+		t.Fatalf("offer %s is one-click; want a checkout-link offer", o.ID)
+	}
+	payNaming := func(c, pm, product string) {
+		t.Helper()
+		_, err := e.client.CreateCheckout(context.Background(), dodo.OneClickCheckout(dodo.OneClick{
+			CustomerID: c, PaymentMethodID: pm, ProductID: product, Country: "US", Zipcode: "94102",
+			Metadata:       dodo.Metadata{offering.MetadataOfferID: o.ID},
+			IdempotencyKey: "hostile-" + c + "-" + product,
+		}))
+		if err != nil {
+			t.Fatalf("checkout of %s for %s: %v", product, c, err)
+		}
+		e.settle()
+	}
+	state := func() string {
+		t.Helper()
+		status, body := e.call(http.MethodGet, "/v1/offers/"+o.ID, "server", nil)
+		if status != http.StatusOK {
+			t.Fatalf("get offer: %d %v", status, body)
+		}
+		return str(body, "state")
+	}
+	// Another customer's cheaper purchase, naming the victim's offer.
+	payNaming(mallory, e.customer(mallory, card(goodCard)), "pdt_workbook")
+	if s := state(); s != "open" {
+		t.Fatalf("after another customer's payment naming it, the offer is %s, want open", s)
+	}
+	// The customer's own payment of another product, naming it.
+	pm, err := e.dodo.AddPaymentMethod(victim, card(goodCard))
+	if err != nil {
+		t.Fatal(err)
+	}
+	payNaming(victim, pm, "pdt_workbook")
+	if s := state(); s != "open" {
+		t.Fatalf("after a payment of another product naming it, the offer is %s, want open", s)
+	}
+	if n := len(e.messages("converted", victim)); n != 0 {
+		t.Fatalf("%d offers.converted for %s, want none", n, victim)
+	}
+	// The offer's own payment (the checkout link's) converts it.
+	payNaming(victim, pm, "pdt_course")
+	if s := state(); s != "charged" {
+		t.Fatalf("after its own payment the offer is %s, want charged", s)
 	}
 }

@@ -14,6 +14,7 @@ type Metrics struct {
 	revenue   *prometheus.CounterVec
 	skipped   *prometheus.CounterVec
 	ineligble *prometheus.CounterVec
+	mismatch  *prometheus.CounterVec
 }
 
 // NewMetrics registers the engine's series with reg.
@@ -35,8 +36,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "offerflow_offers_ineligible_total",
 			Help: "Offers a rule chose that Dodo's data made ineligible, by rule and reason.",
 		}, []string{"rule", "reason"}),
+		mismatch: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "offerflow_offer_settlement_mismatches_total",
+			Help: "Payment webhooks that named an offer but did not match it (customer, product, subscription, amount, currency, payment), by reason; the offer was left as it was.",
+		}, []string{"reason"}),
 	}
-	reg.MustRegister(m.offers, m.revenue, m.skipped, m.ineligble)
+	reg.MustRegister(m.offers, m.revenue, m.skipped, m.ineligble, m.mismatch)
 	return m
 }
 
@@ -54,6 +59,12 @@ func (m *Metrics) count(o offers.Offer, s offers.State) {
 func (m *Metrics) skip(rule, reason string) {
 	if m != nil {
 		m.skipped.WithLabelValues(rule, reason).Inc()
+	}
+}
+
+func (m *Metrics) settlementMismatch(reason string) {
+	if m != nil {
+		m.mismatch.WithLabelValues(reason).Inc()
 	}
 }
 

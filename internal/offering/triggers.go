@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -15,6 +16,7 @@ import (
 	"github.com/offerflow/offerflow/internal/dodo"
 	"github.com/offerflow/offerflow/internal/events"
 	"github.com/offerflow/offerflow/internal/fault"
+	"github.com/offerflow/offerflow/internal/natsbus"
 	"github.com/offerflow/offerflow/internal/offers"
 	"github.com/offerflow/offerflow/internal/rules"
 )
@@ -46,6 +48,64 @@ func offerOfPayment(ev events.Event) (string, bool) {
 	return v.String(), true
 }
 
+// paymentMatchesOffer reports whether a payment webhook that names offer id
+// in its metadata is that offer's charge. Metadata is whatever the creator
+// of a payment wrote, so the name alone proves nothing: the payment must be
+// the offer customer's, in its currency, of its product and quantity at its
+// price (a one-click purchase; total with or without tax, as Dodo prices
+// tax-inclusive or not) or on its subscription (a plan change, whose amount
+// is Dodo's proration at the moment of the change), and the payment
+// offerflow recorded at accept, where it recorded one. Anything else leaves
+// the offer as it is, logged at warn and counted by reason. An unknown
+// offer is left to settle (which logs it).
+func (e *Engine) paymentMatchesOffer(ctx context.Context, id string, p *events.Payment) (bool, error) {
+	o, _, err := e.store.Get(ctx, id)
+	if errors.Is(err, natsbus.ErrOfferNotFound) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	reason := settlementMismatch(o, p)
+	if reason == "" {
+		return true, nil
+	}
+	e.metrics.settlementMismatch(reason)
+	e.log.Warn("payment names an offer it does not match; offer left as it is",
+		zap.String("offer_id", id), zap.String("payment_id", p.PaymentID), zap.String("mismatch", reason),
+		zap.String("offer_customer_id", o.CustomerID), zap.String("payment_customer_id", p.CustomerID()))
+	return false, nil
+}
+
+// settlementMismatch is why payment p is not offer o's charge, or "".
+func settlementMismatch(o offers.Offer, p *events.Payment) string {
+	switch {
+	case p.CustomerID() != o.CustomerID:
+		return "customer"
+	case !strings.EqualFold(p.Currency, o.Amounts.Currency):
+		return "currency"
+	case o.PaymentID != "" && p.PaymentID != o.PaymentID:
+		return "payment_id"
+	}
+	if o.ChangePlan {
+		if p.SubscriptionID == nil || *p.SubscriptionID != o.SubscriptionID {
+			return "subscription"
+		}
+		return ""
+	}
+	if len(p.ProductCart) != 1 || p.ProductCart[0].ProductID != o.ProductID || p.ProductCart[0].Quantity != o.Quantity {
+		return "product"
+	}
+	net := p.TotalAmount
+	if p.Tax != nil {
+		net -= *p.Tax
+	}
+	if p.TotalAmount != o.Amounts.DueNow && net != o.Amounts.DueNow {
+		return "amount"
+	}
+	return ""
+}
+
 // OnEvent handles a Dodo webhook for offers: a payment carrying an offer id
 // settles that offer (converted or failed); then the rules triggered by the
 // event's type may make an offer, unless newOffers is false. doc is the
@@ -67,8 +127,14 @@ func (e *Engine) OnEvent(ctx context.Context, webhookID string, ev events.Event,
 		} else if p.ErrorCode != nil {
 			reason = *p.ErrorCode
 		}
-		if err := e.settle(ctx, id, p.PaymentID, status, reason); err != nil {
+		ok, err := e.paymentMatchesOffer(ctx, id, p)
+		if err != nil {
 			return err
+		}
+		if ok {
+			if err := e.settle(ctx, id, p.PaymentID, status, reason); err != nil {
+				return err
+			}
 		}
 	}
 	if !newOffers || !e.catalog.HasRules(rules.Trigger{Event: ev.Type}) {
