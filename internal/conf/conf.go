@@ -53,7 +53,10 @@ func (s *Set) String(p *string, flagName, env, def, u string) {
 	s.fs.StringVar(p, flagName, def, usage(u, env))
 }
 
-// Secret declares a string setting whose default is not printed in usage.
+// Secret declares a string setting whose value is never printed: not as
+// the default in usage (-h, or a flag typo), where String would show what
+// the environment holds. Use it for keys, tokens, passwords and URLs that
+// may carry credentials.
 func (s *Set) Secret(p *string, flagName, env, u string) {
 	v, _ := s.env(env)
 	s.fs.StringVar(p, flagName, "", usage(u, env))

@@ -33,10 +33,10 @@ type OffersConfig struct {
 
 // Declare adds the offer settings to s.
 func (c *OffersConfig) Declare(s *conf.Set) {
-	s.String(&c.DodoAPIKey, "dodo-api-key", "DODO_API_KEY", "", "Dodo API key (bearer); required when the rules file has offer rules")
+	s.Secret(&c.DodoAPIKey, "dodo-api-key", "DODO_API_KEY", "Dodo API key (bearer); required when the rules file has offer rules")
 	s.String(&c.DodoEnvironment, "dodo-environment", "DODO_ENVIRONMENT", dodo.EnvTestMode, "test_mode or live_mode: which Dodo host")
 	s.String(&c.DodoBaseURL, "dodo-api-base-url", "DODO_API_BASE_URL", "", "overrides the host DODO_ENVIRONMENT picks (a proxy, the stand-in)")
-	s.String(&c.OfferKey, "offer-key", "OFFERFLOW_OFFER_KEY", "", "keys that sign offer tokens, kid:base64url[,kid:base64url...]; the first signs; required with offers")
+	s.Secret(&c.OfferKey, "offer-key", "OFFERFLOW_OFFER_KEY", "keys that sign offer tokens, kid:base64url[,kid:base64url...]; the first signs; required with offers")
 	s.String(&c.ReturnURL, "return-url", "OFFERFLOW_RETURN_URL", "", "where Dodo's checkout pages send the customer back; empty: Dodo's default")
 	s.Duration(&c.SweepInterval, "offer-sweep-interval", "OFFERFLOW_OFFER_SWEEP_INTERVAL", 30*time.Second, "how often the worker expires offers and settles accepted ones whose outcome was lost")
 }

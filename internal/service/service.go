@@ -34,7 +34,9 @@ type Common struct {
 // Declare adds the shared settings to s.
 func (c *Common) Declare(s *conf.Set) {
 	d := natsbus.DefaultStreamSettings()
-	s.String(&c.NATSURL, "nats-url", "NATS_URL", "", "NATS server URL(s), comma-separated (required)")
+	// Secret, not String: a URL may carry a password, and usage would
+	// print it as the default.
+	s.Secret(&c.NATSURL, "nats-url", "NATS_URL", "NATS server URL(s), comma-separated (required)")
 	s.String(&c.NATSCreds, "nats-creds", "NATS_CREDS", "", "NATS credentials file")
 	s.String(&c.RulesPath, "rules", "OFFERFLOW_RULES", "", "rules and catalog file (YAML); empty: access by product id only")
 	s.String(&c.LogLevel, "log-level", "LOG_LEVEL", "info", "log level: debug, info, warn, error")
