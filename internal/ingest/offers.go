@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -168,6 +169,9 @@ func handleOfferRequest(d Deps) http.Handler {
 			return
 		case errors.Is(err, offering.ErrBadRequest):
 			writeError(w, http.StatusBadRequest, "invalid_request", err.Error())
+			return
+		case errors.Is(err, offering.ErrUnknownCustomer):
+			writeError(w, http.StatusNotFound, "unknown_customer", fmt.Sprintf("customer %q is unknown at Dodo", id))
 			return
 		case errors.Is(err, offering.ErrIdempotencyConflict):
 			writeError(w, http.StatusConflict, "idempotency_conflict", err.Error())

@@ -175,3 +175,14 @@ func TestPaymentNamingAnotherOfferDoesNotSettleIt(t *testing.T) {
 		t.Fatalf("after its own payment the offer is %s, want charged", s)
 	}
 }
+
+// An on-demand offer for a customer Dodo does not know is the client's
+// mistake: 404 unknown_customer, never a 503 to retry (issue 10, item 8).
+func TestOfferRequestForUnknownCustomer(t *testing.T) {
+	e := newEnv(t)
+	status, body := e.call(http.MethodPost, "/v1/customers/cus_nobody/offers", "server",
+		map[string]any{"request_id": "req-1", "product_id": "pdt_workbook"})
+	if status != http.StatusNotFound || str(body, "error") != "unknown_customer" || !strings.Contains(str(body, "message"), "cus_nobody") {
+		t.Fatalf("%d %v, want 404 unknown_customer naming cus_nobody", status, body)
+	}
+}

@@ -280,6 +280,9 @@ func (e *Engine) build(ctx context.Context, id string, trig offers.Trigger, r *r
 	}
 	o.Amounts = offers.Amounts{Currency: product.Price.Currency, Price: price * int64(o.Quantity)}
 	methods, err := e.dodo.ListPaymentMethods(ctx, c.ID)
+	if apiStatus(err) == http.StatusNotFound {
+		return o, fmt.Errorf("payment methods of %s: %w: %w", c.ID, ErrUnknownCustomer, err)
+	}
 	if err != nil {
 		return o, fmt.Errorf("payment methods of %s: %w", c.ID, err)
 	}

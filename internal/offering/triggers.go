@@ -333,6 +333,10 @@ func (r Request) Validate() (time.Duration, error) {
 // ErrBadRequest marks an on-demand request the engine refuses as malformed.
 var ErrBadRequest = errors.New("bad request")
 
+// ErrUnknownCustomer marks an offer for a customer Dodo does not know: the
+// client's mistake (404), not something a retry fixes.
+var ErrUnknownCustomer = errors.New("customer unknown at Dodo")
+
 // ErrIdempotencyConflict marks an on-demand request whose request_id the
 // customer used before for a different request (another product, quantity,
 // proration or validity). As with Stripe's idempotency keys, the same id
