@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -232,4 +235,74 @@ func countSubject(t *testing.T, st jetstream.Stream, filter string) int {
 		total += int(c)
 	}
 	return total
+}
+
+// A worker that cannot work says so and stops: /readyz answers 503 within
+// seconds while NATS is unreachable, and when its consumer is gone for
+// good (deleted) the process exits non-zero, so the orchestrator replaces
+// it (the new one creates the consumer again). Before, the consumer loop
+// ended and the worker sat healthy and idle.
+func TestWorkerThatCannotWorkSaysSoAndStops(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts worker processes")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	readyz := func() int {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err != nil {
+			return 0
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	start := func(t *testing.T, natsURL string) (*exec.Cmd, chan error) {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), childEnv+"=1", "NATS_URL="+natsURL, "WORKER_METRICS_ADDR="+addr, "LOG_LEVEL=error")
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		t.Cleanup(func() {
+			_ = cmd.Process.Kill()
+			<-exited
+		})
+		natstest.WaitFor(t, 30*time.Second, "the worker to be ready", func() bool { return readyz() == http.StatusOK })
+		return cmd, exited
+	}
+
+	t.Run("consumer deleted: exits non-zero", func(t *testing.T) {
+		srv := natstest.Start(t)
+		js, err := jetstream.New(natstest.Connect(t, srv))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, exited := start(t, srv.ClientURL())
+		if err := js.DeleteConsumer(context.Background(), natsbus.EventsStream, natsbus.WorkerConsumer); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-exited:
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() == 0 {
+				t.Fatalf("worker exited with %v, want a non-zero exit code", err)
+			}
+			exited <- err // for the cleanup
+		case <-time.After(30 * time.Second):
+			t.Fatalf("the worker still runs 30s after its consumer was deleted (readyz %d)", readyz())
+		}
+	})
+
+	t.Run("NATS down: not ready", func(t *testing.T) {
+		srv := natstest.Start(t)
+		start(t, srv.ClientURL())
+		srv.Shutdown()
+		natstest.WaitFor(t, 15*time.Second, "readyz to answer 503 with NATS down", func() bool { return readyz() == http.StatusServiceUnavailable })
+	})
 }

@@ -2,11 +2,13 @@ package natsbus
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -125,6 +127,27 @@ type ConsumerRunner struct {
 	log     *zap.Logger
 	metrics ConsumerMetrics
 	now     func() time.Time
+
+	// consuming is true while messages are pulled: after Consume started,
+	// until the drain begins or the consumer stops.
+	consuming atomic.Bool
+	mu        sync.Mutex
+	lastErr   error // the last error the client reported while consuming
+}
+
+// ErrConsumerStopped is returned by Run when consuming ends for good
+// without being asked to (the connection closed for good, the consumer or
+// its stream deleted): a worker that cannot work must say so and stop,
+// never sit healthy and idle.
+var ErrConsumerStopped = errors.New("consumer stopped")
+
+// Ready reports nil while the runner is pulling messages, and why not
+// otherwise (starting, draining, stopped): the worker's /readyz.
+func (r *ConsumerRunner) Ready() error {
+	if r.consuming.Load() {
+		return nil
+	}
+	return fmt.Errorf("consumer %s is not consuming", r.cfg.Durable)
 }
 
 // NewConsumerRunner returns a runner; call Run to start it.
@@ -193,6 +216,9 @@ func (r *ConsumerRunner) Run(ctx context.Context) error {
 		jetstream.PullMaxMessages(2*r.cfg.Concurrency),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			r.log.Warn("consume", zap.Error(err))
+			r.mu.Lock()
+			r.lastErr = err
+			r.mu.Unlock()
 		}),
 	)
 	if err != nil {
@@ -200,7 +226,19 @@ func (r *ConsumerRunner) Run(ctx context.Context) error {
 		wg.Wait()
 		return fmt.Errorf("consume %s: %w", r.cfg.Durable, err)
 	}
-	<-ctx.Done()
+	r.consuming.Store(true)
+	var stopped error
+	select {
+	case <-ctx.Done():
+	case <-cc.Closed():
+		// nats.go gave up: the connection closed for good, or the
+		// consumer (or its stream) is gone. Nothing more will come.
+		r.mu.Lock()
+		stopped = fmt.Errorf("%w: %s: %v", ErrConsumerStopped, r.cfg.Durable, r.lastErr)
+		r.mu.Unlock()
+		r.log.Error("consumer stopped for good", zap.Error(stopped))
+	}
+	r.consuming.Store(false)
 	// From here on, dispatch sets aside what it is given instead of
 	// starting it, and idle handlers end.
 	close(rs.draining)
@@ -222,6 +260,9 @@ func (r *ConsumerRunner) Run(ctx context.Context) error {
 		r.handBack(m)
 	}
 	wg.Wait()
+	if stopped != nil {
+		return stopped
+	}
 	// Acks of messages finished before the drain began were sent without
 	// waiting for the server; make sure it has received them.
 	if err := r.js.Conn().FlushTimeout(5 * time.Second); err != nil {

@@ -562,3 +562,47 @@ func TestLedgerRelease(t *testing.T) {
 		t.Fatalf("state after releasing a committed claim: %q, want done", st)
 	}
 }
+
+// A runner whose consuming ends for good without being asked to (its
+// consumer deleted, its connection closed for good) returns
+// ErrConsumerStopped and reports not ready, so that the worker exits
+// non-zero and is replaced; before, Run waited for a cancel that never
+// came, and the worker sat healthy and idle.
+func TestConsumerStopsForGood(t *testing.T) {
+	tests := []struct {
+		name string
+		kill func(t *testing.T, js jetstream.JetStream, nc *nats.Conn)
+	}{
+		{name: "consumer deleted", kill: func(t *testing.T, js jetstream.JetStream, _ *nats.Conn) {
+			if err := js.DeleteConsumer(context.Background(), EventsStream, WorkerConsumer); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{name: "connection closed", kill: func(_ *testing.T, _ jetstream.JetStream, nc *nats.Conn) { nc.Close() }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			js, nc := setup(t)
+			r := NewConsumerRunner(js, testConsumerConfig(), func(context.Context, Delivery) error { return nil }, zap.NewNop(), ConsumerMetrics{})
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			done := make(chan error, 1)
+			go func() { done <- r.Run(ctx) }()
+			waitFor(t, 10*time.Second, "the runner to consume", func() bool { return r.Ready() == nil })
+			tt.kill(t, js, nc)
+			select {
+			case err := <-done:
+				if !errors.Is(err, ErrConsumerStopped) {
+					t.Fatalf("Run = %v, want ErrConsumerStopped", err)
+				}
+			case <-time.After(20 * time.Second):
+				cancel()
+				<-done
+				t.Fatal("Run still waits after its consumer stopped for good")
+			}
+			if r.Ready() == nil {
+				t.Fatal("a stopped runner reports ready")
+			}
+		})
+	}
+}

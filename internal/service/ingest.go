@@ -31,6 +31,7 @@ type IngestConfig struct {
 	PublishTimeout time.Duration
 	MaxPending     int
 	ShutdownGrace  time.Duration
+	DrainDelay     time.Duration
 }
 
 // Declare adds the ingest's settings to s.
@@ -44,6 +45,7 @@ func (c *IngestConfig) Declare(s *conf.Set) {
 	s.Duration(&c.PublishTimeout, "publish-timeout", "INGEST_PUBLISH_TIMEOUT", 5*time.Second, "how long to wait for JetStream's ack before answering 503 (Dodo gives up after 15s)")
 	s.Int(&c.MaxPending, "max-pending", "INGEST_MAX_PENDING", 4096, "publishes in flight before new ones wait")
 	s.Duration(&c.ShutdownGrace, "shutdown-grace", "INGEST_SHUTDOWN_GRACE", 20*time.Second, "how long shutdown waits for in-flight requests")
+	s.Duration(&c.DrainDelay, "drain-delay", "INGEST_DRAIN_DELAY", 0, "after SIGTERM, keep serving this long with /readyz answering 503 before shutting down, so load balancers stop sending first")
 }
 
 // Validate reports missing or bad settings, all at once.
@@ -144,11 +146,16 @@ func runIngest(ctx context.Context, cfg IngestConfig, log *zap.Logger, opt Inges
 		Log:       log,
 		Verifier:  verifier,
 		Publisher: natsbus.NewPublisher(js, cfg.PublishTimeout),
-		Ready: func(ctx context.Context) error {
+		Ready: func(rctx context.Context) error {
+			// Not ready from the moment a stop is asked (SIGTERM), before
+			// the drain: load balancers stop sending new webhooks.
+			if ctx.Err() != nil {
+				return errors.New("shutting down")
+			}
 			if !nc.IsConnected() {
 				return errors.New("nats is not connected")
 			}
-			return natsbus.CheckStreams(ctx, js)
+			return natsbus.CheckStreams(rctx, js)
 		},
 		Access:     store,
 		Catalog:    catalog,
@@ -163,11 +170,13 @@ func runIngest(ctx context.Context, cfg IngestConfig, log *zap.Logger, opt Inges
 		Signals:       natsbus.NewPublisher(js, cfg.PublishTimeout),
 		SignalSubject: SignalSubject,
 	})
-	return serveHTTP(ctx, log, cfg.Addr, opt.Listener, handler, cfg.ShutdownGrace, opt.Ready)
+	return serveHTTP(ctx, log, cfg.Addr, opt.Listener, handler, cfg.ShutdownGrace, cfg.DrainDelay, opt.Ready)
 }
 
-// serveHTTP serves h until ctx is cancelled, then shuts down gracefully.
-func serveHTTP(ctx context.Context, log *zap.Logger, addr string, ln net.Listener, h http.Handler, grace time.Duration, ready func(string)) error {
+// serveHTTP serves h until ctx is cancelled, then keeps serving for
+// drainDelay (while /readyz answers 503, so that load balancers stop
+// sending), then shuts down gracefully.
+func serveHTTP(ctx context.Context, log *zap.Logger, addr string, ln net.Listener, h http.Handler, grace, drainDelay time.Duration, ready func(string)) error {
 	if ln == nil {
 		var err error
 		ln, err = net.Listen("tcp", addr)
@@ -194,6 +203,16 @@ func serveHTTP(ctx context.Context, log *zap.Logger, addr string, ln net.Listene
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
+	}
+	if drainDelay > 0 {
+		log.Info("stopping: not ready, still serving", zap.Duration("drain_delay", drainDelay))
+		t := time.NewTimer(drainDelay)
+		select {
+		case <-t.C:
+		case err := <-errc:
+			t.Stop()
+			return fmt.Errorf("serve: %w", err)
+		}
 	}
 	log.Info("shutting down: finishing in-flight requests")
 	sctx, cancel := ctxWithTimeout(grace)

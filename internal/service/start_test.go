@@ -3,7 +3,10 @@ package service
 import (
 	"context"
 	"io"
+	"net"
+	"net/http"
 	"testing"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -45,5 +48,55 @@ func TestStopWhileStartingIsClean(t *testing.T) {
 	wc.NATSURL = "nats://127.0.0.1:1"
 	if err := RunWorker(context.Background(), wc, zap.NewNop(), WorkerOptions{}); err == nil {
 		t.Error("worker with no NATS server: nil, want an error")
+	}
+}
+
+// From the moment a stop is asked (SIGTERM), the ingest's /readyz answers
+// 503 while it keeps serving for INGEST_DRAIN_DELAY, so load balancers stop
+// sending before it drains; /healthz stays 200. Before, /readyz said ready
+// until the listener closed.
+func TestIngestNotReadyOnceStopping(t *testing.T) {
+	srv := natstest.Start(t)
+	empty := func(string) string { return "" }
+	var ic IngestConfig
+	s := conf.New("ingest", empty, io.Discard)
+	ic.Declare(s)
+	if err := s.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	ic.NATSURL = srv.ClientURL()
+	ic.Secrets = "whsec_" + "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+	ic.DrainDelay = 10 * time.Second // long enough to look, whatever the machine's load
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + ln.Addr().String()
+	get := func(path string) int {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			return 0
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ready := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- RunIngest(ctx, ic, zap.NewNop(), IngestOptions{Listener: ln, Ready: func(string) { close(ready) }})
+	}()
+	<-ready
+	natstest.WaitFor(t, 10*time.Second, "the ingest to be ready", func() bool { return get("/readyz") == http.StatusOK })
+	cancel()
+	if code := get("/readyz"); code != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz after the stop = %d, want 503 while still serving", code)
+	}
+	if code := get("/healthz"); code != http.StatusOK {
+		t.Fatalf("/healthz after the stop = %d, want 200: the process is alive", code)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("RunIngest: %v", err)
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -16,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/offerflow/offerflow/internal/conf"
 	"github.com/offerflow/offerflow/internal/confirm"
@@ -189,6 +189,34 @@ func runWorker(ctx context.Context, cfg WorkerConfig, log *zap.Logger, opt Worke
 		DeadLetters: func(kind string) { dead.WithLabelValues(kind).Inc() },
 	})
 
+	// Signals from the merchant's app, and the sweep that expires offers,
+	// run beside the webhook consumer while offers are on.
+	var signals *natsbus.ConsumerRunner
+	if engine != nil {
+		sc := cfg.ConsumerConfig()
+		sc.Stream, sc.Durable, sc.Filter = natsbus.OutStream, SignalsConsumer, SignalsSubjects
+		sc.Concurrency = max(1, min(cfg.Concurrency, 16))
+		sc.MaxAckPending = max(sc.Concurrency, min(cfg.MaxAckPending, 256))
+		signals = natsbus.NewConsumerRunner(js, sc, signalHandler(engine), log, natsbus.ConsumerMetrics{
+			Handled:     func(outcome string, d time.Duration) { handled.WithLabelValues(outcome).Observe(d.Seconds()) },
+			DeadLetters: func(kind string) { dead.WithLabelValues(kind).Inc() },
+		})
+	}
+	ready := func(context.Context) error {
+		if !nc.IsConnected() {
+			return errors.New("nats is not connected")
+		}
+		if err := runner.Ready(); err != nil {
+			return err
+		}
+		if signals != nil {
+			return signals.Ready()
+		}
+		return nil
+	}
+
+	// The health server outlives the consumers: /readyz says 503 while
+	// they drain.
 	metricsErr := make(chan error, 1)
 	metricsCtx, stopMetrics := context.WithCancel(context.Background())
 	defer stopMetrics()
@@ -197,39 +225,42 @@ func runWorker(ctx context.Context, cfg WorkerConfig, log *zap.Logger, opt Worke
 		if err != nil {
 			return fmt.Errorf("listen on %s: %w", cfg.MetricsAddr, err)
 		}
-		mux := http.NewServeMux()
-		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
-		go func() { metricsErr <- serveHTTP(metricsCtx, log, "", ln, mux, 5*time.Second, nil) }()
+		go func() { metricsErr <- serveHTTP(metricsCtx, log, "", ln, healthMux(reg, ready), 5*time.Second, 0, nil) }()
 	} else {
 		metricsErr <- nil
 	}
 
-	// Signals from the merchant's app, and the sweep that expires offers,
-	// run beside the webhook consumer while offers are on.
-	var wg sync.WaitGroup
-	signalsErr := make(chan error, 1)
-	if engine != nil {
-		sc := cfg.ConsumerConfig()
-		sc.Stream, sc.Durable, sc.Filter = natsbus.OutStream, SignalsConsumer, SignalsSubjects
-		sc.Concurrency = max(1, min(cfg.Concurrency, 16))
-		sc.MaxAckPending = max(sc.Concurrency, min(cfg.MaxAckPending, 256))
-		signals := natsbus.NewConsumerRunner(js, sc, signalHandler(engine), log, natsbus.ConsumerMetrics{
-			Handled:     func(outcome string, d time.Duration) { handled.WithLabelValues(outcome).Observe(d.Seconds()) },
-			DeadLetters: func(kind string) { dead.WithLabelValues(kind).Inc() },
-		})
-		wg.Add(2)
-		go func() { defer wg.Done(); signalsErr <- signals.Run(ctx) }()
-		go func() { defer wg.Done(); engine.RunSweeper(ctx, cfg.Offers.SweepInterval) }()
-	} else {
-		signalsErr <- nil
+	// One group: the first loop to end for good (its consumer stopped)
+	// stops the others, and the worker returns its error, so the process
+	// exits non-zero and is replaced. A loop that ends only because ctx
+	// was cancelled returns nil.
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return runner.Run(gctx) })
+	if signals != nil {
+		g.Go(func() error { return signals.Run(gctx) })
+		g.Go(func() error { engine.RunSweeper(gctx, cfg.Offers.SweepInterval); return nil })
 	}
-
-	runErr := runner.Run(ctx)
-	wg.Wait()
+	runErr := g.Wait()
 	log.Info("worker drained")
 	stopMetrics()
-	return errors.Join(runErr, <-signalsErr, <-metricsErr)
+	return errors.Join(runErr, <-metricsErr)
+}
+
+// healthMux serves the worker's /healthz (the process is up), /readyz (it
+// is consuming: connected, consumers bound and pulling, not draining) and
+// /metrics.
+func healthMux(reg *prometheus.Registry, ready func(context.Context) error) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if err := ready(r.Context()); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	return mux
 }
 
 // newConfirmer builds the confirmation sender: templates (built in, or
