@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -262,7 +261,7 @@ func handleAnswer(d Deps, accept bool) http.Handler {
 		}
 		var auth offering.Auth
 		if h := r.Header.Get("Authorization"); h != "" {
-			got, isBearer := strings.CutPrefix(h, "Bearer ")
+			got, isBearer := bearer(h)
 			sum := sha256.Sum256([]byte(got))
 			if d.APIToken == "" || !isBearer || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="offerflow"`)

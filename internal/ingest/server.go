@@ -94,13 +94,25 @@ func handleReadyz(ready func(context.Context) error) http.Handler {
 	})
 }
 
+// bearer returns the credentials of an "Authorization: Bearer <token>"
+// header. The scheme is case-insensitive (RFC 9110, section 11.1: "bearer"
+// and "BEARER" are the same); spaces around the token are not part of it.
+func bearer(h string) (string, bool) {
+	scheme, cred, ok := strings.Cut(strings.TrimSpace(h), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	cred = strings.TrimSpace(cred)
+	return cred, cred != ""
+}
+
 // requireToken admits a request only with "Authorization: Bearer <token>".
 // The comparison is of SHA-256 digests in constant time, so neither the
 // token's bytes nor its length leak through timing.
 func requireToken(token string, next http.Handler) http.Handler {
 	want := sha256.Sum256([]byte(token))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		got, ok := bearer(r.Header.Get("Authorization"))
 		sum := sha256.Sum256([]byte(got))
 		if token == "" || !ok || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="offerflow"`)
