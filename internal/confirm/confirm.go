@@ -16,6 +16,8 @@
 package confirm
 
 import (
+	"crypto/sha256"
+	"encoding/base32"
 	"errors"
 	"fmt"
 	"net/mail"
@@ -63,6 +65,20 @@ func (k Kind) Known() bool {
 // outside offerflow.
 func (k Kind) HasMoney() bool {
 	return k.Known() && k != AccessGranted && k != AccessRevoked && k != PlanChanged
+}
+
+// BoundedID returns id itself when it is at most MaxIDLen bytes, else a
+// shorter id that is still the same for the same input: its first bytes, a
+// "~" and 32 characters of its SHA-256. Business keys are built from outside
+// ids (a webhook-id, a product id, each up to events.MaxIDLen) and may
+// exceed the limit together.
+func BoundedID(id string) string {
+	if len(id) <= MaxIDLen {
+		return id
+	}
+	sum := sha256.Sum256([]byte(id))
+	h := strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(sum[:20]))
+	return id[:MaxIDLen-1-len(h)] + "~" + h
 }
 
 // MaxIDLen bounds Confirmation.ID. The ID becomes a ledger key, a

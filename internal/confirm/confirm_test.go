@@ -88,3 +88,41 @@ func TestValidate(t *testing.T) {
 		}
 	})
 }
+
+// Business keys built from the longest outside ids stay within MaxIDLen,
+// the same for the same input and different for different inputs (before,
+// a webhook-id of 225-256 bytes made a confirmation id over 255 bytes, and
+// the confirmation could never be sent).
+func TestBoundedID(t *testing.T) {
+	long := "access." + strings.Repeat("w", 128) + ".granted." + strings.Repeat("p", 128)
+	tests := []struct {
+		name, id string
+	}{
+		{"short", "offer.ofr_1.charged"},
+		{"at the limit", strings.Repeat("x", MaxIDLen)},
+		{"over", long},
+		{"over, differing only at the end", long[:len(long)-1] + "q"},
+	}
+	seen := map[string]string{}
+	for _, tt := range tests {
+		got := BoundedID(tt.id)
+		if len(got) > MaxIDLen {
+			t.Errorf("%s: %d bytes, over %d", tt.name, len(got), MaxIDLen)
+		}
+		if len(tt.id) <= MaxIDLen && got != tt.id {
+			t.Errorf("%s: changed a short id to %q", tt.name, got)
+		}
+		if BoundedID(tt.id) != got {
+			t.Errorf("%s: not stable", tt.name)
+		}
+		if prev, ok := seen[got]; ok {
+			t.Errorf("%s and %s share %q", prev, tt.name, got)
+		}
+		seen[got] = tt.name
+		c := valid(AccessGranted)
+		c.ID = got
+		if err := c.Validate(); err != nil {
+			t.Errorf("%s: %v", tt.name, err)
+		}
+	}
+}

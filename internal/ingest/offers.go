@@ -79,7 +79,7 @@ func readAPIBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 func customerParam(w http.ResponseWriter, r *http.Request) (string, bool) {
 	id := r.PathValue("customer_id")
 	if !validID(id) {
-		writeError(w, http.StatusBadRequest, "invalid_customer_id", "customer_id must be 1..128 printable ASCII characters")
+		writeError(w, http.StatusBadRequest, "invalid_customer_id", "customer_id must be 1..128 printable ASCII characters, no spaces")
 		return "", false
 	}
 	return id, true
@@ -88,7 +88,7 @@ func customerParam(w http.ResponseWriter, r *http.Request) (string, bool) {
 func offerParam(w http.ResponseWriter, r *http.Request) (string, bool) {
 	id := r.PathValue("offer_id")
 	if !validID(id) {
-		writeError(w, http.StatusBadRequest, "invalid_offer_id", "offer_id must be 1..128 printable ASCII characters")
+		writeError(w, http.StatusBadRequest, "invalid_offer_id", "offer_id must be 1..128 printable ASCII characters, no spaces")
 		return "", false
 	}
 	return id, true

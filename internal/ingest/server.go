@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/offerflow/offerflow/internal/access"
+	"github.com/offerflow/offerflow/internal/events"
 	"github.com/offerflow/offerflow/internal/natsbus"
 	"github.com/offerflow/offerflow/internal/webhook"
 )
@@ -145,17 +146,8 @@ func handleAccess(d Deps) http.Handler {
 	})
 }
 
-func validID(s string) bool {
-	if s == "" || len(s) > 128 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] <= ' ' || s[i] > '~' {
-			return false
-		}
-	}
-	return true
-}
+// validID applies the one rule for outside ids (events.CheckID).
+func validID(s string) bool { return events.CheckID("id", s) == nil }
 
 type errorBody struct {
 	Error   string `json:"error"`

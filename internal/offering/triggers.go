@@ -223,7 +223,7 @@ func (s Signal) Validate() error {
 		errs = append(errs, errors.New("id must be 1..128 characters of [A-Za-z0-9_.:-]"))
 	}
 	if !validCustomerID(s.CustomerID) {
-		errs = append(errs, errors.New("customer_id must be 1..128 printable ASCII characters"))
+		errs = append(errs, errors.New("customer_id must be 1..128 printable ASCII characters, no spaces"))
 	}
 	switch s.Name {
 	case rules.SignalUsageMilestone, rules.SignalPlanLimitNear, rules.SignalOnboardingCompleted:
@@ -237,17 +237,8 @@ func (s Signal) Validate() error {
 	return errors.Join(errs...)
 }
 
-func validCustomerID(s string) bool {
-	if s == "" || len(s) > 128 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] <= ' ' || s[i] > '~' {
-			return false
-		}
-	}
-	return true
-}
+// validCustomerID applies the one rule for outside ids (events.CheckID).
+func validCustomerID(s string) bool { return events.CheckID("id", s) == nil }
 
 // OnSignal runs the rules a signal triggers. Safe to call again for the
 // same signal id.
@@ -305,7 +296,7 @@ func (r Request) Validate() (time.Duration, error) {
 		errs = append(errs, errors.New("request_id must be 1..128 characters of [A-Za-z0-9_.:-]"))
 	}
 	if !validCustomerID(r.ProductID) {
-		errs = append(errs, errors.New("product_id must be 1..128 printable ASCII characters"))
+		errs = append(errs, errors.New("product_id must be 1..128 printable ASCII characters, no spaces"))
 	}
 	if r.Quantity < 0 || r.Quantity > 1000 {
 		errs = append(errs, errors.New("quantity must be 1..1000"))
@@ -370,7 +361,7 @@ func (e *Engine) OfferFor(ctx context.Context, customerID string, r Request) (*o
 		return nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
 	}
 	if !validCustomerID(customerID) {
-		return nil, fmt.Errorf("%w: customer_id must be 1..128 printable ASCII characters", ErrBadRequest)
+		return nil, fmt.Errorf("%w: customer_id must be 1..128 printable ASCII characters, no spaces", ErrBadRequest)
 	}
 	variant := requestVariant(r, valid)
 	if err := e.checkRequestID(ctx, customerID, r, variant); err != nil {

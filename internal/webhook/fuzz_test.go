@@ -210,11 +210,11 @@ func stricterThanLibrary(id, ts, sig string) string {
 		return "" // missing: both refuse
 	}
 	if len(id) > maxIDLen {
-		return "id over 256 bytes"
+		return "id over 128 bytes"
 	}
 	for i := 0; i < len(id); i++ {
-		if id[i] < 0x20 || id[i] > 0x7e {
-			return "id not printable ASCII"
+		if id[i] <= 0x20 || id[i] > 0x7e {
+			return "id not printable ASCII without spaces"
 		}
 	}
 	// The library parses with strconv.ParseInt and signs the re-formatted

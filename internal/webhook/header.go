@@ -5,21 +5,20 @@ import (
 	"encoding/base64"
 	"fmt"
 	"strings"
+
+	"github.com/offerflow/offerflow/internal/events"
 )
 
 // encodedMACLen is the length of a SHA-256 MAC in padded standard base64.
 const encodedMACLen = 44
 
 // checkID refuses ids the library would take: ours go into logs, metrics
-// labels and NATS headers, where control bytes and unbounded length do harm.
+// labels, NATS headers, ledger keys and ids derived from them, where
+// spaces, control bytes and unbounded length do harm. The rule is every
+// outside id's (events.CheckID).
 func checkID(id string) error {
-	if len(id) > maxIDLen {
-		return fmt.Errorf("%w: webhook-id is %d bytes, over %d", ErrMalformedHeaders, len(id), maxIDLen)
-	}
-	for i := 0; i < len(id); i++ {
-		if c := id[i]; c < 0x20 || c > 0x7e {
-			return fmt.Errorf("%w: webhook-id has a byte outside printable ASCII at offset %d", ErrMalformedHeaders, i)
-		}
+	if err := events.CheckID("webhook-id", id); err != nil {
+		return fmt.Errorf("%w: %w", ErrMalformedHeaders, err)
 	}
 	return nil
 }

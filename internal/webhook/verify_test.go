@@ -287,8 +287,9 @@ func TestMalformedHeaders(t *testing.T) {
 		{name: "no signature", id: "msg_1", timestamp: ts, signature: "", want: ErrMissingHeaders},
 		{name: "nothing", want: ErrMissingHeaders},
 
-		{name: "id of 256 bytes", id: strings.Repeat("i", 256), timestamp: ts, signature: valid(strings.Repeat("i", 256))},
-		{name: "id of 257 bytes", id: strings.Repeat("i", 257), timestamp: ts, signature: valid(strings.Repeat("i", 257)), want: ErrMalformedHeaders},
+		{name: "id of 128 bytes", id: strings.Repeat("i", 128), timestamp: ts, signature: valid(strings.Repeat("i", 128))},
+		{name: "id of 129 bytes", id: strings.Repeat("i", 129), timestamp: ts, signature: valid(strings.Repeat("i", 129)), want: ErrMalformedHeaders},
+		{name: "id with a space", id: "msg 1", timestamp: ts, signature: valid("msg 1"), want: ErrMalformedHeaders},
 		{name: "id with every printable byte", id: printableASCII(), timestamp: ts, signature: valid(printableASCII())},
 		{name: "id with newline", id: "msg\n1", timestamp: ts, signature: valid("msg\n1"), want: ErrMalformedHeaders},
 		{name: "id with NUL", id: "msg\x001", timestamp: ts, signature: valid("msg\x001"), want: ErrMalformedHeaders},
@@ -508,9 +509,11 @@ func TestVerifyAllocs(t *testing.T) {
 	}
 }
 
+// printableASCII is every byte an id may hold: printable ASCII but the
+// space.
 func printableASCII() string {
 	var b strings.Builder
-	for c := byte(0x20); c <= 0x7e; c++ {
+	for c := byte(0x21); c <= 0x7e; c++ {
 		b.WriteByte(c)
 	}
 	return b.String()

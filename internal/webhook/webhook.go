@@ -22,6 +22,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/offerflow/offerflow/internal/events"
 )
 
 // DefaultTolerance is the Standard Webhooks library's fixed tolerance, and
@@ -40,8 +42,8 @@ const (
 // ASCII and it sends one signature per active secret; the limits keep an
 // unauthenticated request from buying much work before it is refused.
 const (
-	maxIDLen              = 256
-	maxTimestampDigits    = 12 // Unix seconds until the year 33658; 13 digits is milliseconds
+	maxIDLen              = events.MaxIDLen // the webhook-id becomes a Nats-Msg-Id, a ledger key and part of derived ids
+	maxTimestampDigits    = 12              // Unix seconds until the year 33658; 13 digits is milliseconds
 	maxSignatureHeaderLen = 8 << 10
 	maxSignatures         = 64
 )

@@ -169,6 +169,7 @@ func (w *Worker) planConfirmation(ctx context.Context, to, from access.Change, s
 }
 
 func (w *Worker) confirmation(c confirm.Confirmation, contact access.Contact) confirm.Confirmation {
+	c.ID = confirm.BoundedID(c.ID)
 	c.Email, c.Name, c.Language = contact.Email, contact.Name, contact.Language
 	if c.ProductName == "" {
 		c.ProductName = w.name(c.ProductID)

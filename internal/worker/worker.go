@@ -99,9 +99,20 @@ func (w *Worker) Handle(ctx context.Context, d natsbus.Delivery) error {
 	case events.SubjectInvalidType:
 		return fault.Permanent(errors.New("signed body has no usable event type"))
 	}
+	if err := events.CheckID("webhook-id", id); err != nil {
+		// The ingest refuses such ids; this one came another way (a
+		// publish straight to the stream).
+		return fault.Permanent(err)
+	}
 	ev, err := events.Decode(d.Data)
 	if err != nil {
 		return fault.Permanent(fmt.Errorf("decode: %w", err))
+	}
+	if err := ev.CheckIDs(); err != nil {
+		// An id over the limit would make keys and subjects NATS refuses
+		// (and a refused control line closes the connection): the event
+		// is dead-lettered with the field, never handled.
+		return fault.Permanent(fmt.Errorf("payload: %w", err))
 	}
 	upd, hasAccess := access.FromEvent(id, ev)
 	hasOffers := w.offers != nil && w.offers.Interested(ev)

@@ -330,3 +330,44 @@ func TestParallelHandlingKeepsEachCustomerCorrect(t *testing.T) {
 		}
 	}
 }
+
+// Ids over the limit never reach a subject or a KV key: a webhook whose
+// customer id is a few KB (or whose product id has a space) is
+// dead-lettered with the field in the reason, and the worker goes on with
+// the next webhook. Before, the oversized KV key overflowed NATS's control
+// line, nats.go closed the connection and the worker stopped consuming.
+func TestOversizedIDsAreDeadLettered(t *testing.T) {
+	s := startStack(t)
+	huge := strings.Repeat("c", 4000)
+	tests := []struct {
+		id     string
+		body   []byte
+		reason string
+	}{
+		{"msg_huge_customer", payment(1, huge, "pay_huge", "pdt_course"), "data.customer.customer_id is 4000 bytes"},
+		{"msg_spaced_product", payment(2, "cus_ok", "pay_spaced", "pdt course"), "data.product_cart[0].product_id has a byte outside"},
+	}
+	for _, tt := range tests {
+		if code := s.post(t, tt.id, tt.body); code != 200 {
+			t.Fatalf("%s: status %d, want 200 (signed bodies are kept)", tt.id, code)
+		}
+	}
+	// The worker still works: a good webhook after them is handled.
+	if code := s.post(t, "msg_good_after", payment(3, "cus_after", "pay_after", "pdt_course")); code != 200 {
+		t.Fatalf("good webhook: status %d", code)
+	}
+	waitFor(t, 10*time.Second, "two dead letters and the good webhook's grant", func() bool {
+		return len(s.published(t, natsbus.DeadLetterPrefix)) == 2 && len(s.access(t, "cus_after")) == 1
+	})
+	byID := map[string]*jetstream.RawStreamMsg{}
+	for _, m := range s.published(t, natsbus.DeadLetterPrefix) {
+		byID[m.Header.Get("webhook-id")] = m
+	}
+	for _, tt := range tests {
+		m := byID[tt.id]
+		if m == nil || m.Header.Get(natsbus.HeaderDLQKind) != natsbus.DLQKindPermanent || !strings.Contains(m.Header.Get(natsbus.HeaderDLQReason), tt.reason) {
+			t.Fatalf("dead letter for %s: %v, want a permanent one with %q", tt.id, m, tt.reason)
+		}
+	}
+	waitFor(t, 10*time.Second, "the worker to settle", s.settled)
+}
