@@ -197,9 +197,33 @@ func sameOffer(a, b offers.Offer) (bool, error) {
 // Keys of the offers bucket besides the offers themselves (whose keys are
 // Token(id), which has no dot, so the prefixes cannot collide).
 const (
-	indexKeyPrefix = "c."
-	statsKeyPrefix = "stats."
+	indexKeyPrefix     = "c."
+	statsKeyPrefix     = "stats."
+	publishedKeyPrefix = "pub."
 )
+
+// Published returns the last state of offer id whose message is known to
+// be published, "" when none is.
+func (s *OfferStore) Published(ctx context.Context, id string) (offers.State, error) {
+	e, err := s.offers.Get(ctx, publishedKeyPrefix+Token(id))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("published state of offer %s: %w", id, err)
+	}
+	return offers.State(e.Value()), nil
+}
+
+// MarkPublished records that the message of offer id's state st is
+// published, so that repeating a transition that changed nothing does not
+// publish it again, whatever JetStream's duplicate window.
+func (s *OfferStore) MarkPublished(ctx context.Context, id string, st offers.State) error {
+	if _, err := s.offers.Put(ctx, publishedKeyPrefix+Token(id), []byte(st)); err != nil {
+		return fmt.Errorf("mark offer %s %s published: %w", id, st, err)
+	}
+	return nil
+}
 
 // Index returns a customer's offer index and its revision (0: none yet).
 func (s *OfferStore) Index(ctx context.Context, customerID string) (offers.Index, uint64, error) {

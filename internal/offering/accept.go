@@ -126,7 +126,7 @@ func (e *Engine) Accept(ctx context.Context, id string, auth Auth) (Result, erro
 	if err := e.stored(ctx, acc); err != nil {
 		e.log.Warn("index accepted offer", zap.String("offer_id", id), zap.Error(err))
 	}
-	if err := e.publish(ctx, acc); err != nil {
+	if err := e.publishState(ctx, acc); err != nil {
 		e.log.Warn("publish accepted offer", zap.String("offer_id", id), zap.Error(err))
 	}
 	return e.charge(ctx, acc)

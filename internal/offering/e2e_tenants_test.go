@@ -5,8 +5,14 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/offerflow/offerflow/internal/dodo"
+	"github.com/offerflow/offerflow/internal/natsbus"
+	"github.com/offerflow/offerflow/internal/natsserver/natstest"
 	"github.com/offerflow/offerflow/internal/offering"
 )
 
@@ -184,5 +190,53 @@ func TestOfferRequestForUnknownCustomer(t *testing.T) {
 		map[string]any{"request_id": "req-1", "product_id": "pdt_workbook"})
 	if status != http.StatusNotFound || str(body, "error") != "unknown_customer" || !strings.Contains(str(body, "message"), "cus_nobody") {
 		t.Fatalf("%d %v, want 404 unknown_customer naming cus_nobody", status, body)
+	}
+}
+
+// Each offer state is published once, whatever the timing: declining an
+// offer again after JetStream's duplicate window publishes neither a second
+// offers.declined nor a second offers.created with a new token (before, it
+// published both: the republish relied on the window alone).
+func TestDecliningAgainPublishesNothing(t *testing.T) {
+	e := newEnv(t)
+	const c = "cus_decline_twice"
+	e.customer(c)
+	e.signal(c, "onb-1", "onboarding_completed", 1)
+	o := e.created(c, "pdt_course")
+	decline := func() {
+		t.Helper()
+		status, body := e.call(http.MethodPost, "/v1/offers/"+o.ID+"/decline", "", map[string]string{"token": o.AcceptToken})
+		if status != http.StatusOK {
+			t.Fatalf("decline: %d %v", status, body)
+		}
+	}
+	decline()
+	// Shrink the OFFERFLOW stream's duplicate window and wait until it
+	// has lapsed: a probe published twice under one id is stored twice.
+	ctx := context.Background()
+	st, err := e.js.Stream(ctx, natsbus.OutStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := st.CachedInfo().Config
+	cfg.Duplicates = 100 * time.Millisecond // the least JetStream takes
+	if _, err := e.js.UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	probe := func() bool {
+		m := nats.NewMsg("offerflow.test.window_probe")
+		m.Header.Set(jetstream.MsgIDHeader, "window-probe")
+		ack, err := e.js.PublishMsg(ctx, m)
+		return err == nil && !ack.Duplicate
+	}
+	probe()
+	natstest.WaitFor(t, 10*time.Second, "the duplicate window to lapse", probe)
+	decline()
+	e.settle()
+	if n := len(e.messages("declined", c)); n != 1 {
+		t.Fatalf("%d offers.declined messages, want 1", n)
+	}
+	if n := len(e.messages("created", c)); n != 1 {
+		t.Fatalf("%d offers.created messages, want 1", n)
 	}
 }

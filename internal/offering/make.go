@@ -235,23 +235,54 @@ func (e *Engine) make(ctx context.Context, trig offers.Trigger, f facts, decide 
 		e.log.Warn("count offer", zap.String("offer_id", o.ID), zap.Error(err))
 	}
 	e.metrics.count(o, offers.Open)
-	if err := e.publish(ctx, o); err != nil {
+	if err := e.publishState(ctx, o); err != nil {
 		return nil, err
 	}
 	return &o, nil
 }
 
-// publishState republishes o's current state and, if it moved on, its
-// creation too (both de-duplicated by their message ids).
+// publishState publishes o's current state, and its creation first if that
+// was never published, once each: the offer store remembers the last state
+// published, so a transition repeated without a change (a second decline,
+// a redelivered trigger) publishes nothing, however long after. A crash
+// between a publish and its mark republishes under the same message id,
+// which JetStream de-duplicates within its window.
 func (e *Engine) publishState(ctx context.Context, o offers.Offer) error {
-	if o.State != offers.Open {
+	last, err := e.store.Published(ctx, o.ID)
+	if err != nil {
+		return err
+	}
+	if last == o.State || last != "" && stateRank(o.State) <= stateRank(last) {
+		// Published already, or a later state is (a slow accept call
+		// after the payment's webhook converted the offer).
+		return nil
+	}
+	if o.State != offers.Open && last == "" {
 		first := o
 		first.State, first.History = offers.Open, o.History[:1]
 		if err := e.publish(ctx, first); err != nil {
 			return err
 		}
 	}
-	return e.publish(ctx, o)
+	if err := e.publish(ctx, o); err != nil {
+		return err
+	}
+	return e.store.MarkPublished(ctx, o.ID, o.State)
+}
+
+// stateRank orders an offer's states as they follow each other: open,
+// accepted, failed (a failed charge can still be paid on the fallback
+// page), then an end (charged, declined, expired).
+func stateRank(s offers.State) int {
+	switch s {
+	case offers.Open:
+		return 0
+	case offers.Accepted:
+		return 1
+	case offers.Failed:
+		return 2
+	}
+	return 3
 }
 
 // build checks an offer's eligibility against Dodo and prices it.
