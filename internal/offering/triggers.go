@@ -168,7 +168,7 @@ func (e *Engine) OnEvent(ctx context.Context, webhookID string, ev events.Event,
 		}
 	}
 	if err := e.customerFacts(ctx, customerID, doc, &f); err != nil {
-		return err
+		return e.noOfferIfRefused(err, customerID, webhookID)
 	}
 	if p, ok := ev.Payload.(*events.Payment); ok && ev.Type == "payment.succeeded" && p.Currency != "" && !slices.Contains(f.in.Customer.PaidCurrencies, p.Currency) {
 		// The list may not show the payment yet.
@@ -176,15 +176,21 @@ func (e *Engine) OnEvent(ctx context.Context, webhookID string, ev events.Event,
 	}
 	trig := offers.Trigger{Event: ev.Type, WebhookID: webhookID}
 	_, err := e.make(ctx, trig, f, e.catalog.Evaluate, false)
-	if err != nil && fault.IsPermanent(err) {
-		// Dodo refused something for good (a 4xx): no offer for this
-		// trigger, but the webhook's other effects (access, confirmations)
-		// must not end in a dead letter for it.
-		e.log.Warn("no offer: Dodo refused", zap.String("customer_id", customerID), zap.String("webhook_id", webhookID), zap.Error(err))
-		e.metrics.ineligible("", "dodo_error")
-		return nil
+	return e.noOfferIfRefused(err, customerID, webhookID)
+}
+
+// noOfferIfRefused turns a permanent error of making a webhook's offer
+// (Dodo refused something for good, a 4xx, while reading the customer's
+// facts or building the offer) into no offer: the webhook's other effects
+// (access, confirmations) must not end in a dead letter for it. Other
+// errors are returned, to retry.
+func (e *Engine) noOfferIfRefused(err error, customerID, webhookID string) error {
+	if err == nil || !fault.IsPermanent(err) {
+		return err
 	}
-	return err
+	e.log.Warn("no offer: Dodo refused", zap.String("customer_id", customerID), zap.String("webhook_id", webhookID), zap.Error(err))
+	e.metrics.ineligible("", "dodo_error")
+	return nil
 }
 
 // Signal is an event of the merchant's app that may trigger rules: a usage
