@@ -52,7 +52,9 @@ type Deps struct {
 	// RetryAfter is what a 503 tells Dodo to wait.
 	RetryAfter time.Duration
 	Metrics    *Metrics
-	Gatherer   prometheus.Gatherer
+	// Gatherer is served on /metrics; nil: no /metrics here (it is served
+	// on a separate address).
+	Gatherer prometheus.Gatherer
 	// Offers is the offer engine; nil: the offer routes answer 503.
 	Offers OffersAPI
 	// Signals stores signals from the merchant's app on SignalSubject's
@@ -72,7 +74,9 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	mux.Handle("POST /webhooks/dodo", handleWebhook(d))
 	mux.Handle("GET /healthz", handleHealthz())
 	mux.Handle("GET /readyz", handleReadyz(d.Ready))
-	mux.Handle("GET /metrics", promhttp.HandlerFor(d.Gatherer, promhttp.HandlerOpts{}))
+	if d.Gatherer != nil {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(d.Gatherer, promhttp.HandlerOpts{}))
+	}
 	mux.Handle("GET /v1/customers/{customer_id}/access", requireToken(d.APIToken, handleAccess(d)))
 	addOfferRoutes(mux, d)
 }

@@ -12,7 +12,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/offerflow/offerflow/internal/conf"
 	"github.com/offerflow/offerflow/internal/ingest"
@@ -32,6 +34,7 @@ type IngestConfig struct {
 	MaxPending     int
 	ShutdownGrace  time.Duration
 	DrainDelay     time.Duration
+	MetricsAddr    string
 }
 
 // Declare adds the ingest's settings to s.
@@ -45,6 +48,7 @@ func (c *IngestConfig) Declare(s *conf.Set) {
 	s.Duration(&c.PublishTimeout, "publish-timeout", "INGEST_PUBLISH_TIMEOUT", 5*time.Second, "how long to wait for JetStream's ack before answering 503 (Dodo gives up after 15s)")
 	s.Int(&c.MaxPending, "max-pending", "INGEST_MAX_PENDING", 4096, "publishes in flight before new ones wait")
 	s.Duration(&c.ShutdownGrace, "shutdown-grace", "INGEST_SHUTDOWN_GRACE", 20*time.Second, "how long shutdown waits for in-flight requests")
+	s.String(&c.MetricsAddr, "metrics-addr", "INGEST_METRICS_ADDR", "", "serve /metrics on this address instead of INGEST_ADDR, so that whoever reaches the webhook port does not read the offer revenue figures; empty: on INGEST_ADDR")
 	s.Duration(&c.DrainDelay, "drain-delay", "INGEST_DRAIN_DELAY", 0, "after SIGTERM, keep serving this long with /readyz answering 503 before shutting down, so load balancers stop sending first")
 }
 
@@ -78,6 +82,9 @@ type IngestOptions struct {
 	NATSOptions []nats.Option
 	// Listener, if set, is served instead of listening on Addr.
 	Listener net.Listener
+	// MetricsListener, if set, serves /metrics instead of listening on
+	// MetricsAddr.
+	MetricsListener net.Listener
 	// Ready is called with the address once the server is listening.
 	Ready func(addr string)
 	// Now is the clock of signatures and offers; nil means time.Now.
@@ -142,6 +149,10 @@ func runIngest(ctx context.Context, cfg IngestConfig, log *zap.Logger, opt Inges
 	if engine != nil {
 		offersAPI = engine // a nil *Engine in the interface would not read as nil
 	}
+	var gatherer prometheus.Gatherer = reg
+	if cfg.MetricsAddr != "" || opt.MetricsListener != nil {
+		gatherer = nil // served apart, below
+	}
 	handler := ingest.NewServer(ingest.Deps{
 		Log:       log,
 		Verifier:  verifier,
@@ -163,14 +174,29 @@ func runIngest(ctx context.Context, cfg IngestConfig, log *zap.Logger, opt Inges
 		MaxBody:    cfg.MaxBody,
 		RetryAfter: 5 * time.Second,
 		Metrics:    ingest.NewMetrics(reg),
-		Gatherer:   reg,
+		Gatherer:   gatherer,
 		Offers:     offersAPI,
 		// Signals are stored like webhooks, for the workers' signal
 		// consumer; a publish answers only once JetStream has them.
 		Signals:       natsbus.NewPublisher(js, cfg.PublishTimeout),
 		SignalSubject: SignalSubject,
 	})
-	return serveHTTP(ctx, log, cfg.Addr, opt.Listener, handler, cfg.ShutdownGrace, cfg.DrainDelay, opt.Ready)
+	separate := cfg.MetricsAddr != "" || opt.MetricsListener != nil
+	if !separate {
+		return serveHTTP(ctx, log, cfg.Addr, opt.Listener, handler, cfg.ShutdownGrace, cfg.DrainDelay, opt.Ready)
+	}
+	// /metrics on its own address: the two servers live and stop
+	// together, and the first to fail stops the other.
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		return serveHTTP(gctx, log, cfg.Addr, opt.Listener, handler, cfg.ShutdownGrace, cfg.DrainDelay, opt.Ready)
+	})
+	g.Go(func() error {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		return serveHTTP(gctx, log, cfg.MetricsAddr, opt.MetricsListener, mux, 5*time.Second, 0, nil)
+	})
+	return g.Wait()
 }
 
 // serveHTTP serves h until ctx is cancelled, then keeps serving for

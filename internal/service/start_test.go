@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -96,6 +97,60 @@ func TestIngestNotReadyOnceStopping(t *testing.T) {
 	if code := get("/healthz"); code != http.StatusOK {
 		t.Fatalf("/healthz after the stop = %d, want 200: the process is alive", code)
 	}
+	if err := <-done; err != nil {
+		t.Fatalf("RunIngest: %v", err)
+	}
+}
+
+// With INGEST_METRICS_ADDR, /metrics (the offer revenue figures among them)
+// is served there and not on the webhook port, which anyone who sends
+// webhooks can reach. Without it, /metrics stays on INGEST_ADDR.
+func TestIngestMetricsOnTheirOwnAddress(t *testing.T) {
+	srv := natstest.Start(t)
+	var ic IngestConfig
+	s := conf.New("ingest", func(string) string { return "" }, io.Discard)
+	ic.Declare(s)
+	if err := s.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	ic.NATSURL = srv.ClientURL()
+	ic.Secrets = "whsec_" + "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+	listen := func() (net.Listener, string) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ln, "http://" + ln.Addr().String()
+	}
+	main, mainURL := listen()
+	metrics, metricsURL := listen()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- RunIngest(ctx, ic, zap.NewNop(), IngestOptions{Listener: main, MetricsListener: metrics, Ready: func(string) { close(ready) }})
+	}()
+	<-ready
+	get := func(url string) (int, string) {
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, _ := get(mainURL + "/metrics"); code != http.StatusNotFound {
+		t.Errorf("/metrics on the webhook port: %d, want 404", code)
+	}
+	natstest.WaitFor(t, 10*time.Second, "/metrics on its own address", func() bool {
+		code, body := get(metricsURL + "/metrics")
+		return code == http.StatusOK && strings.Contains(body, "go_goroutines")
+	})
+	if code, _ := get(mainURL + "/healthz"); code != http.StatusOK {
+		t.Errorf("/healthz on the webhook port: %d, want 200", code)
+	}
+	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("RunIngest: %v", err)
 	}
