@@ -145,6 +145,10 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	ic.Secrets = secret.Encode()
 	ic.APIToken = apiToken
+	// A merchant tries an offer page from their own dev server: any
+	// origin may call accept and decline here (never in production by
+	// default).
+	ic.CORSOrigins = "*"
 	wc.MetricsAddr = ""
 	// Short retry delays so the demo's dead letter shows up at once.
 	wc.BackoffBase, wc.BackoffMax = 200*time.Millisecond, time.Second

@@ -46,8 +46,11 @@ func addOfferRoutes(mux *http.ServeMux, d Deps) {
 	mux.Handle("GET /v1/offers/stats", server(offersOnly(d, handleStats(d))))
 	mux.Handle("GET /v1/offers/{offer_id}", server(offersOnly(d, handleGetOffer(d))))
 	// Accept and decline take the server token or the offer's own token.
-	mux.Handle("POST /v1/offers/{offer_id}/accept", offersOnly(d, handleAnswer(d, true)))
-	mux.Handle("POST /v1/offers/{offer_id}/decline", offersOnly(d, handleAnswer(d, false)))
+	for path, accept := range map[string]bool{"/v1/offers/{offer_id}/accept": true, "/v1/offers/{offer_id}/decline": false} {
+		h := withCORS(d.CORSOrigins, "POST", offersOnly(d, handleAnswer(d, accept)))
+		mux.Handle("POST "+path, h)
+		mux.Handle("OPTIONS "+path, h)
+	}
 }
 
 // offersOnly answers 503 where this ingest runs without the offer engine.

@@ -61,6 +61,9 @@ type Deps struct {
 	// subject; nil: the signal route answers 503.
 	Signals       SignalPublisher
 	SignalSubject func(customerID string) string
+	// CORSOrigins may call accept and decline from a browser ("*": any);
+	// none: no CORS headers, browsers on other origins are refused.
+	CORSOrigins []string
 }
 
 // NewServer returns the ingest's HTTP handler.

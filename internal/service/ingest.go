@@ -35,6 +35,7 @@ type IngestConfig struct {
 	ShutdownGrace  time.Duration
 	DrainDelay     time.Duration
 	MetricsAddr    string
+	CORSOrigins    string
 }
 
 // Declare adds the ingest's settings to s.
@@ -48,6 +49,7 @@ func (c *IngestConfig) Declare(s *conf.Set) {
 	s.Duration(&c.PublishTimeout, "publish-timeout", "INGEST_PUBLISH_TIMEOUT", 5*time.Second, "how long to wait for JetStream's ack before answering 503 (Dodo gives up after 15s)")
 	s.Int(&c.MaxPending, "max-pending", "INGEST_MAX_PENDING", 4096, "publishes in flight before new ones wait")
 	s.Duration(&c.ShutdownGrace, "shutdown-grace", "INGEST_SHUTDOWN_GRACE", 20*time.Second, "how long shutdown waits for in-flight requests")
+	s.String(&c.CORSOrigins, "cors-origins", "OFFERFLOW_CORS_ORIGINS", "", "origins (scheme://host[:port], or *) whose pages may call the accept and decline routes from a browser; empty: none")
 	s.String(&c.MetricsAddr, "metrics-addr", "INGEST_METRICS_ADDR", "", "serve /metrics on this address instead of INGEST_ADDR, so that whoever reaches the webhook port does not read the offer revenue figures; empty: on INGEST_ADDR")
 	s.Duration(&c.DrainDelay, "drain-delay", "INGEST_DRAIN_DELAY", 0, "after SIGTERM, keep serving this long with /readyz answering 503 before shutting down, so load balancers stop sending first")
 }
@@ -68,6 +70,9 @@ func (c *IngestConfig) Validate() error {
 	}
 	if c.PublishTimeout <= 0 || c.PublishTimeout >= 15*time.Second {
 		errs = append(errs, errors.New("INGEST_PUBLISH_TIMEOUT must be in (0, 15s): Dodo gives up after 15s"))
+	}
+	if _, err := ingest.ParseOrigins(c.CORSOrigins); err != nil {
+		errs = append(errs, fmt.Errorf("OFFERFLOW_CORS_ORIGINS: %w", err))
 	}
 	if c.MaxPending < 1 {
 		errs = append(errs, errors.New("INGEST_MAX_PENDING must be > 0"))
@@ -149,6 +154,10 @@ func runIngest(ctx context.Context, cfg IngestConfig, log *zap.Logger, opt Inges
 	if engine != nil {
 		offersAPI = engine // a nil *Engine in the interface would not read as nil
 	}
+	origins, err := ingest.ParseOrigins(cfg.CORSOrigins)
+	if err != nil {
+		return fmt.Errorf("OFFERFLOW_CORS_ORIGINS: %w", err)
+	}
 	var gatherer prometheus.Gatherer = reg
 	if cfg.MetricsAddr != "" || opt.MetricsListener != nil {
 		gatherer = nil // served apart, below
@@ -168,14 +177,15 @@ func runIngest(ctx context.Context, cfg IngestConfig, log *zap.Logger, opt Inges
 			}
 			return natsbus.CheckStreams(rctx, js)
 		},
-		Access:     store,
-		Catalog:    catalog,
-		APIToken:   cfg.APIToken,
-		MaxBody:    cfg.MaxBody,
-		RetryAfter: 5 * time.Second,
-		Metrics:    ingest.NewMetrics(reg),
-		Gatherer:   gatherer,
-		Offers:     offersAPI,
+		Access:      store,
+		Catalog:     catalog,
+		APIToken:    cfg.APIToken,
+		MaxBody:     cfg.MaxBody,
+		RetryAfter:  5 * time.Second,
+		Metrics:     ingest.NewMetrics(reg),
+		Gatherer:    gatherer,
+		CORSOrigins: origins,
+		Offers:      offersAPI,
 		// Signals are stored like webhooks, for the workers' signal
 		// consumer; a publish answers only once JetStream has them.
 		Signals:       natsbus.NewPublisher(js, cfg.PublishTimeout),

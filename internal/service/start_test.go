@@ -104,7 +104,8 @@ func TestIngestNotReadyOnceStopping(t *testing.T) {
 
 // With INGEST_METRICS_ADDR, /metrics (the offer revenue figures among them)
 // is served there and not on the webhook port, which anyone who sends
-// webhooks can reach. Without it, /metrics stays on INGEST_ADDR.
+// webhooks can reach. Without it, /metrics stays on INGEST_ADDR. The same
+// ingest checks that OFFERFLOW_CORS_ORIGINS reaches the browser routes.
 func TestIngestMetricsOnTheirOwnAddress(t *testing.T) {
 	srv := natstest.Start(t)
 	var ic IngestConfig
@@ -115,6 +116,7 @@ func TestIngestMetricsOnTheirOwnAddress(t *testing.T) {
 	}
 	ic.NATSURL = srv.ClientURL()
 	ic.Secrets = "whsec_" + "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+	ic.CORSOrigins = "https://shop.example.com"
 	listen := func() (net.Listener, string) {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -149,6 +151,18 @@ func TestIngestMetricsOnTheirOwnAddress(t *testing.T) {
 	})
 	if code, _ := get(mainURL + "/healthz"); code != http.StatusOK {
 		t.Errorf("/healthz on the webhook port: %d, want 200", code)
+	}
+	// OFFERFLOW_CORS_ORIGINS reaches the browser routes: an allowed
+	// origin's preflight of accept is answered.
+	req, _ := http.NewRequest(http.MethodOptions, mainURL+"/v1/offers/ofr_1/accept", nil)
+	req.Header.Set("Origin", "https://shop.example.com")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent || resp.Header.Get("Access-Control-Allow-Origin") != "https://shop.example.com" {
+		t.Errorf("preflight of accept: %d %q, want 204 and the origin", resp.StatusCode, resp.Header.Get("Access-Control-Allow-Origin"))
 	}
 	cancel()
 	if err := <-done; err != nil {
