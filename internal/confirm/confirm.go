@@ -46,6 +46,20 @@ const (
 	PlanChanged Kind = "plan_changed"
 )
 
+// ParseKinds reads a list of kinds separated by commas or spaces, refusing
+// any that is not one of Kinds.
+func ParseKinds(s string) ([]Kind, error) {
+	var out []Kind
+	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' }) {
+		k := Kind(f)
+		if !k.Known() {
+			return nil, fmt.Errorf("kind %q is not one of %v", f, Kinds())
+		}
+		out = append(out, k)
+	}
+	return out, nil
+}
+
 // Kinds lists every kind, in a stable order.
 func Kinds() []Kind {
 	return []Kind{OfferPurchased, PlanUpgraded, PlanDowngraded, AccessGranted, AccessRevoked, ChargeFailed, PlanChanged}

@@ -17,6 +17,7 @@ import (
 	"github.com/offerflow/offerflow/internal/dlq"
 	"github.com/offerflow/offerflow/internal/natsbus"
 	"github.com/offerflow/offerflow/internal/natsserver/natstest"
+	"github.com/offerflow/offerflow/internal/service"
 	"github.com/offerflow/offerflow/internal/webhook"
 )
 
@@ -230,5 +231,29 @@ func TestReconciledEventMakesNoOffer(t *testing.T) {
 	e.settle()
 	if got := e.messages("created", "cus_rec"); len(got) != 1 || got[0].ProductID != "pdt_workbook" {
 		t.Fatalf("the same event as a webhook made %d offers, want the workbook", len(got))
+	}
+}
+
+// The operator turns confirmation kinds off (OFFERFLOW_CONFIRMATIONS_OFF):
+// none of them is emailed or published, and the others still are.
+func TestConfirmationKindsTurnedOff(t *testing.T) {
+	in := startInbox(t)
+	e := newEnvWith(t, "smtp://"+in.addr+"?starttls=none&from=shop@example.com", func(wc *service.WorkerConfig) {
+		wc.ConfirmationsOff = "access_granted, access_revoked"
+	})
+	const c = "cus_quiet"
+	pm := e.customer(c, card(goodCard))
+	e.buy(c, pm, "pdt_course") // access_granted: off
+	wb := e.created(c, "pdt_workbook")
+	if status, body := e.accept(wb.ID, wb.AcceptToken); status != http.StatusOK {
+		t.Fatalf("accept: %d %v", status, body)
+	}
+	e.settle()
+	sent := e.confirmations(c)
+	if len(sent) != 1 || sent[0].Kind != confirm.OfferPurchased {
+		t.Fatalf("confirmations %+v, want only the offer_purchased", sent)
+	}
+	if n := in.count(); n != 1 {
+		t.Fatalf("%d emails, want 1", n)
 	}
 }

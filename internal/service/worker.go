@@ -37,6 +37,8 @@ type WorkerConfig struct {
 	DrainTimeout   time.Duration
 	SMTPURL        string
 	Templates      string
+	// ConfirmationsOff are the confirmation kinds not to send.
+	ConfirmationsOff string
 }
 
 // Declare adds the worker's settings to s.
@@ -53,6 +55,7 @@ func (c *WorkerConfig) Declare(s *conf.Set) {
 	s.Duration(&c.HandlerTimeout, "handler-timeout", "WORKER_HANDLER_TIMEOUT", d.HandlerTimeout, "longest one handler call may take")
 	s.Duration(&c.DrainTimeout, "drain-timeout", "WORKER_DRAIN_TIMEOUT", d.DrainTimeout, "how long shutdown waits for messages in hand")
 	s.Secret(&c.SMTPURL, "smtp-url", "SMTP_URL", "smtp[s]://user:pass@host:port[?from=...&starttls=...&timeout=...] for confirmation emails; empty: confirmations only published")
+	s.String(&c.ConfirmationsOff, "confirmations-off", "OFFERFLOW_CONFIRMATIONS_OFF", "", "confirmation kinds not to send, comma-separated (offer_purchased, plan_upgraded, plan_downgraded, plan_changed, access_granted, access_revoked, charge_failed); empty: all are sent")
 	s.String(&c.Templates, "templates", "OFFERFLOW_TEMPLATES", "", "directory of confirmation templates that replace the built-in ones (<kind>.<lang>.{subject.txt,txt,html})")
 }
 
@@ -76,6 +79,9 @@ func (c *WorkerConfig) Validate() error {
 	}
 	if c.MaxAckPending < c.Concurrency {
 		errs = append(errs, errors.New("WORKER_MAX_ACK_PENDING must be >= WORKER_CONCURRENCY"))
+	}
+	if _, err := confirm.ParseKinds(c.ConfirmationsOff); err != nil {
+		errs = append(errs, fmt.Errorf("OFFERFLOW_CONFIRMATIONS_OFF: %w", err))
 	}
 	if c.SMTPURL != "" {
 		if _, err := confirm.ParseSMTPURL(c.SMTPURL); err != nil {
@@ -170,7 +176,11 @@ func runWorker(ctx context.Context, cfg WorkerConfig, log *zap.Logger, opt Worke
 	if err != nil {
 		return err
 	}
-	w.WithConfirmations(confirmer, func(id string) string {
+	off, err := confirm.ParseKinds(cfg.ConfirmationsOff)
+	if err != nil {
+		return fmt.Errorf("OFFERFLOW_CONFIRMATIONS_OFF: %w", err)
+	}
+	w.WithConfirmations(confirmer, off, func(id string) string {
 		p, _ := catalog.Product(id)
 		return p.Name
 	})

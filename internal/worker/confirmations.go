@@ -34,8 +34,13 @@ type OfferSettler interface {
 // redelivered with backoff and in the end dead-lettered, and a redrive
 // sends what was not sent. Each confirmation's own business key (the
 // access change's id, offer.<id>.<state>) makes a repeat send nothing.
-func (w *Worker) WithConfirmations(c Confirmer, names func(productID string) string) *Worker {
+// Kinds in off are not sent (the operator's choice).
+func (w *Worker) WithConfirmations(c Confirmer, off []confirm.Kind, names func(productID string) string) *Worker {
 	w.confirmer, w.names = c, names
+	w.confirmOff = map[confirm.Kind]bool{}
+	for _, k := range off {
+		w.confirmOff[k] = true
+	}
 	return w
 }
 

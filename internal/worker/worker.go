@@ -31,6 +31,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/offerflow/offerflow/internal/access"
+	"github.com/offerflow/offerflow/internal/confirm"
 	"github.com/offerflow/offerflow/internal/events"
 	"github.com/offerflow/offerflow/internal/fault"
 	"github.com/offerflow/offerflow/internal/natsbus"
@@ -45,17 +46,18 @@ const AccessSubjectPrefix = "offerflow.access."
 
 // Worker handles deliveries from DODO_EVENTS.
 type Worker struct {
-	ledger    *natsbus.Ledger
-	store     *natsbus.AccessStore
-	publisher *natsbus.Publisher
-	catalog   access.Catalog
-	now       func() time.Time
-	docs      *docCache
-	settled   *settledSet
-	inflight  *keyedLock
-	offers    OfferHandler
-	confirmer Confirmer
-	names     func(productID string) string
+	ledger     *natsbus.Ledger
+	store      *natsbus.AccessStore
+	publisher  *natsbus.Publisher
+	catalog    access.Catalog
+	now        func() time.Time
+	docs       *docCache
+	settled    *settledSet
+	inflight   *keyedLock
+	offers     OfferHandler
+	confirmer  Confirmer
+	confirmOff map[confirm.Kind]bool
+	names      func(productID string) string
 }
 
 // OfferHandler is the offer engine as the worker uses it
@@ -181,6 +183,9 @@ func (w *Worker) apply(ctx context.Context, id string, d natsbus.Delivery, ev ev
 			return err
 		}
 		for _, c := range confs {
+			if w.confirmOff[c.Kind] {
+				continue
+			}
 			if err := w.confirmer.Send(ctx, c); err != nil {
 				return err
 			}
