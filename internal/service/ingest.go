@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
+	"golang.org/x/net/netutil"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/offerflow/offerflow/internal/conf"
@@ -36,6 +37,7 @@ type IngestConfig struct {
 	DrainDelay     time.Duration
 	MetricsAddr    string
 	CORSOrigins    string
+	MaxConns       int
 }
 
 // Declare adds the ingest's settings to s.
@@ -51,6 +53,7 @@ func (c *IngestConfig) Declare(s *conf.Set) {
 	s.Duration(&c.ShutdownGrace, "shutdown-grace", "INGEST_SHUTDOWN_GRACE", 20*time.Second, "how long shutdown waits for in-flight requests")
 	s.String(&c.CORSOrigins, "cors-origins", "OFFERFLOW_CORS_ORIGINS", "", "origins (scheme://host[:port], or *) whose pages may call the accept and decline routes from a browser; empty: none")
 	s.String(&c.MetricsAddr, "metrics-addr", "INGEST_METRICS_ADDR", "", "serve /metrics on this address instead of INGEST_ADDR, so that whoever reaches the webhook port does not read the offer revenue figures; empty: on INGEST_ADDR")
+	s.Int(&c.MaxConns, "max-conns", "INGEST_MAX_CONNS", 4096, "open connections served at once; more wait to be accepted (a crowd of slow clients cannot take every file descriptor and gigabytes of buffers)")
 	s.Duration(&c.DrainDelay, "drain-delay", "INGEST_DRAIN_DELAY", 0, "after SIGTERM, keep serving this long with /readyz answering 503 before shutting down, so load balancers stop sending first")
 }
 
@@ -73,6 +76,9 @@ func (c *IngestConfig) Validate() error {
 	}
 	if _, err := ingest.ParseOrigins(c.CORSOrigins); err != nil {
 		errs = append(errs, fmt.Errorf("OFFERFLOW_CORS_ORIGINS: %w", err))
+	}
+	if c.MaxConns < 1 {
+		errs = append(errs, errors.New("INGEST_MAX_CONNS must be > 0"))
 	}
 	if c.MaxPending < 1 {
 		errs = append(errs, errors.New("INGEST_MAX_PENDING must be > 0"))
@@ -191,15 +197,24 @@ func runIngest(ctx context.Context, cfg IngestConfig, log *zap.Logger, opt Inges
 		Signals:       natsbus.NewPublisher(js, cfg.PublishTimeout),
 		SignalSubject: SignalSubject,
 	})
+	ln := opt.Listener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", cfg.Addr); err != nil {
+			return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+		}
+	}
+	// At most MaxConns connections at once: more wait in the kernel's
+	// accept queue instead of each holding a goroutine and buffers.
+	ln = netutil.LimitListener(ln, cfg.MaxConns)
 	separate := cfg.MetricsAddr != "" || opt.MetricsListener != nil
 	if !separate {
-		return serveHTTP(ctx, log, cfg.Addr, opt.Listener, handler, cfg.ShutdownGrace, cfg.DrainDelay, opt.Ready)
+		return serveHTTP(ctx, log, cfg.Addr, ln, handler, cfg.ShutdownGrace, cfg.DrainDelay, opt.Ready)
 	}
 	// /metrics on its own address: the two servers live and stop
 	// together, and the first to fail stops the other.
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		return serveHTTP(gctx, log, cfg.Addr, opt.Listener, handler, cfg.ShutdownGrace, cfg.DrainDelay, opt.Ready)
+		return serveHTTP(gctx, log, cfg.Addr, ln, handler, cfg.ShutdownGrace, cfg.DrainDelay, opt.Ready)
 	})
 	g.Go(func() error {
 		mux := http.NewServeMux()

@@ -169,3 +169,55 @@ func TestIngestMetricsOnTheirOwnAddress(t *testing.T) {
 		t.Fatalf("RunIngest: %v", err)
 	}
 }
+
+// INGEST_MAX_CONNS caps the connections served at once: with the one slot
+// taken by a client that sends nothing, another request waits (in the
+// kernel's accept queue, holding nothing of ours) and is served once the
+// slot frees.
+func TestIngestCapsConnections(t *testing.T) {
+	srv := natstest.Start(t)
+	var ic IngestConfig
+	s := conf.New("ingest", func(string) string { return "" }, io.Discard)
+	ic.Declare(s)
+	if err := s.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	ic.NATSURL = srv.ClientURL()
+	ic.Secrets = "whsec_" + "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+	ic.MaxConns = 1
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- RunIngest(ctx, ic, zap.NewNop(), IngestOptions{Listener: ln, Ready: func(string) { close(ready) }})
+	}()
+	<-ready
+	idle, err := net.Dial("tcp", addr) // takes the one slot, sends nothing
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Client{Timeout: 500 * time.Millisecond}
+	if resp, err := client.Get("http://" + addr + "/healthz"); err == nil {
+		resp.Body.Close()
+		t.Fatalf("a second connection was served (%d) while the only slot was taken", resp.StatusCode)
+	}
+	idle.Close()
+	natstest.WaitFor(t, 10*time.Second, "the request to be served once the slot frees", func() bool {
+		resp, err := client.Get("http://" + addr + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	client.CloseIdleConnections()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("RunIngest: %v", err)
+	}
+}
