@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
+	"github.com/offerflow/offerflow/internal/fault"
 	"github.com/offerflow/offerflow/internal/natsbus"
 	"github.com/offerflow/offerflow/internal/offering"
 	"github.com/offerflow/offerflow/internal/offers"
@@ -177,6 +178,12 @@ func handleOfferRequest(d Deps) http.Handler {
 			return
 		case errors.Is(err, offering.ErrIdempotencyConflict):
 			writeError(w, http.StatusConflict, "idempotency_conflict", err.Error())
+			return
+		case fault.IsPermanent(err):
+			// Dodo refused for good (a 4xx): the same request will be
+			// refused again, so not a 503 to retry.
+			d.Log.Warn("offer request refused by Dodo", zap.String("customer_id", id), zap.Error(err))
+			writeError(w, http.StatusUnprocessableEntity, "dodo_refused", "Dodo refused what this offer needs; retrying the same request will not help")
 			return
 		case err != nil:
 			unavailable(d, w, "offer request", err)

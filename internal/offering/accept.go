@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/offerflow/offerflow/internal/dodo"
+	"github.com/offerflow/offerflow/internal/fault"
 	"github.com/offerflow/offerflow/internal/natsbus"
 	"github.com/offerflow/offerflow/internal/offers"
 	"github.com/offerflow/offerflow/internal/offertoken"
@@ -379,6 +380,12 @@ func (e *Engine) Decline(ctx context.Context, id string, auth Auth) (Result, err
 		return res, nil
 	}
 	down, err := e.downsell(ctx, d)
+	if err != nil && fault.IsPermanent(err) {
+		// Dodo refused the downsell for good: the decline stands, without
+		// a downsell, rather than a 503 whose retry is refused again.
+		e.log.Warn("no downsell: Dodo refused", zap.String("offer_id", d.ID), zap.Error(err))
+		return res, nil
+	}
 	if err != nil {
 		return Result{}, err
 	}
