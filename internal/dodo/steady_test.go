@@ -106,10 +106,32 @@ func (l *lockedBuffer) String() string {
 
 // startSteady runs Steady on the spec on a free port until the test ends,
 // and returns its URL.
+//
+// Steady takes a port number, not a listener, so the port is chosen by
+// binding and releasing it, and another process can take it in between
+// (seen under scripts/stress.sh: "Address already in use"). Only then, with
+// nothing of Steady running, is another port tried.
 func startSteady(t *testing.T) string {
 	t.Helper()
 	bin := steadyBinary(t)
 	_, spec := loadSpec(t)
+	for attempt := 1; ; attempt++ {
+		base, taken := trySteady(t, bin, spec)
+		if !taken {
+			return base
+		}
+		if attempt == 5 {
+			t.Fatalf("steady found its port taken %d times in a row", attempt)
+		}
+		t.Logf("steady's port was taken before it could bind it; trying another")
+	}
+}
+
+// trySteady starts Steady on a port that was free a moment ago. It returns
+// Steady's URL once healthy, or taken when Steady exited because another
+// process had bound the port meanwhile; anything else fails the test.
+func trySteady(t *testing.T, bin, spec string) (base string, taken bool) {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -141,23 +163,28 @@ func startSteady(t *testing.T) string {
 		}
 	})
 
-	base := "http://127.0.0.1:" + port
-	deadline := time.Now().Add(30 * time.Second)
+	base = "http://127.0.0.1:" + port
+	// A bound for a Steady that never gets healthy, far above its start
+	// (under a second), so that a loaded machine does not hit it.
+	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		resp, err := http.Get(base + "/_x-steady/health")
 		if err == nil {
 			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return base
+				return base, false
 			}
 		}
 		select {
 		case <-exited:
+			if strings.Contains(out.String(), "Address already in use") {
+				return "", true
+			}
 			t.Fatalf("steady exited before it was healthy:\n%s", out)
 		case <-time.After(100 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("steady not healthy on %s after 30s:\n%s", base, out)
+			t.Fatalf("steady not healthy on %s after 2 minutes:\n%s", base, out)
 		}
 	}
 }
