@@ -60,37 +60,71 @@ func Connect(t testing.TB, s *server.Server) *nats.Conn {
 // StartCluster starts an n-node JetStream cluster on loopback and waits for
 // a meta leader. It returns the servers and a comma-separated client URL
 // list.
+//
+// Each node must know every node's route port before it starts, so the
+// ports are chosen by binding and releasing them, and another process can
+// take one in between (seen under scripts/stress.sh: a node never became
+// ready). Only when a node cannot start is the whole cluster started again
+// on new ports.
 func StartCluster(t testing.TB, n int) ([]*server.Server, string) {
 	t.Helper()
+	var err error
+	for attempt := 1; attempt <= 5; attempt++ {
+		var servers []*server.Server
+		var urls string
+		if servers, urls, err = startCluster(t, n); err == nil {
+			return servers, urls
+		}
+		t.Logf("cluster start, attempt %d: %v; again on new ports", attempt, err)
+	}
+	t.Fatalf("start a %d-node cluster: %v", n, err)
+	return nil, ""
+}
+
+func startCluster(t testing.TB, n int) ([]*server.Server, string, error) {
 	ports := make([]int, n)
 	routes := make([]string, n)
 	for i := range ports {
 		ports[i] = freePort(t)
 		routes[i] = fmt.Sprintf("nats-route://127.0.0.1:%d", ports[i])
 	}
-	servers := make([]*server.Server, n)
+	servers := make([]*server.Server, 0, n)
 	urls := ""
-	for i := range servers {
-		servers[i] = StartWith(t, natsserver.Config{
-			Name:    fmt.Sprintf("n%d", i+1),
+	for i := range n {
+		s, err := natsserver.Start(natsserver.Config{
+			Name: fmt.Sprintf("n%d", i+1), Host: "127.0.0.1", Port: -1, StoreDir: t.TempDir(),
 			Cluster: &natsserver.ClusterConfig{Name: "test", Host: "127.0.0.1", Port: ports[i], Routes: routes},
 		})
+		if err != nil {
+			for _, started := range servers {
+				natsserver.Stop(started)
+			}
+			return nil, "", fmt.Errorf("node n%d: %w", i+1, err)
+		}
+		servers = append(servers, s)
 		if i > 0 {
 			urls += ","
 		}
-		urls += servers[i].ClientURL()
+		urls += s.ClientURL()
 	}
-	deadline := time.Now().Add(30 * time.Second)
+	t.Cleanup(func() {
+		for _, s := range servers {
+			natsserver.Stop(s)
+		}
+	})
+	// A bound far above an election (well under a second), for a cluster
+	// that never elects.
+	deadline := time.Now().Add(2 * time.Minute)
 	for time.Now().Before(deadline) {
 		for _, s := range servers {
 			if s.JetStreamIsLeader() {
-				return servers, urls
+				return servers, urls, nil
 			}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatal("cluster elected no JetStream meta leader within 30s")
-	return nil, ""
+	t.Fatal("cluster elected no JetStream meta leader within 2 minutes")
+	return nil, "", nil
 }
 
 func freePort(t testing.TB) int {
