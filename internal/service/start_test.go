@@ -57,16 +57,7 @@ func TestStopWhileStartingIsClean(t *testing.T) {
 // sending before it drains; /healthz stays 200. Before, /readyz said ready
 // until the listener closed.
 func TestIngestNotReadyOnceStopping(t *testing.T) {
-	srv := natstest.Start(t)
-	empty := func(string) string { return "" }
-	var ic IngestConfig
-	s := conf.New("ingest", empty, io.Discard)
-	ic.Declare(s)
-	if err := s.Parse(nil); err != nil {
-		t.Fatal(err)
-	}
-	ic.NATSURL = srv.ClientURL()
-	ic.Secrets = "whsec_" + "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+	ic := testIngestConfig(t)
 	ic.DrainDelay = 10 * time.Second // long enough to look, whatever the machine's load
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -107,15 +98,7 @@ func TestIngestNotReadyOnceStopping(t *testing.T) {
 // webhooks can reach. Without it, /metrics stays on INGEST_ADDR. The same
 // ingest checks that OFFERFLOW_CORS_ORIGINS reaches the browser routes.
 func TestIngestMetricsOnTheirOwnAddress(t *testing.T) {
-	srv := natstest.Start(t)
-	var ic IngestConfig
-	s := conf.New("ingest", func(string) string { return "" }, io.Discard)
-	ic.Declare(s)
-	if err := s.Parse(nil); err != nil {
-		t.Fatal(err)
-	}
-	ic.NATSURL = srv.ClientURL()
-	ic.Secrets = "whsec_" + "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+	ic := testIngestConfig(t)
 	ic.CORSOrigins = "https://shop.example.com"
 	listen := func() (net.Listener, string) {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -175,15 +158,7 @@ func TestIngestMetricsOnTheirOwnAddress(t *testing.T) {
 // kernel's accept queue, holding nothing of ours) and is served once the
 // slot frees.
 func TestIngestCapsConnections(t *testing.T) {
-	srv := natstest.Start(t)
-	var ic IngestConfig
-	s := conf.New("ingest", func(string) string { return "" }, io.Discard)
-	ic.Declare(s)
-	if err := s.Parse(nil); err != nil {
-		t.Fatal(err)
-	}
-	ic.NATSURL = srv.ClientURL()
-	ic.Secrets = "whsec_" + "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+	ic := testIngestConfig(t)
 	ic.MaxConns = 1
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -220,4 +195,20 @@ func TestIngestCapsConnections(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("RunIngest: %v", err)
 	}
+}
+
+// testIngestConfig is the ingest's default settings on a fresh embedded
+// NATS server, with a webhook secret.
+func testIngestConfig(t *testing.T) IngestConfig {
+	t.Helper()
+	srv := natstest.Start(t)
+	var ic IngestConfig
+	s := conf.New("ingest", func(string) string { return "" }, io.Discard)
+	ic.Declare(s)
+	if err := s.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	ic.NATSURL = srv.ClientURL()
+	ic.Secrets = "whsec_" + "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+	return ic
 }
