@@ -133,6 +133,10 @@ type ConsumerRunner struct {
 	consuming atomic.Bool
 	mu        sync.Mutex
 	lastErr   error // the last error the client reported while consuming
+
+	// beforeConsume, when set (by tests), runs between ensuring the
+	// consumer and starting to consume.
+	beforeConsume func()
 }
 
 // ErrConsumerStopped is returned by Run when consuming ends for good
@@ -210,6 +214,15 @@ func (r *ConsumerRunner) Run(ctx context.Context) error {
 			}
 		}()
 	}
+	if r.beforeConsume != nil {
+		r.beforeConsume()
+	}
+	// Every error the client reports asks Run to look whether the consumer
+	// still exists: nats.go stops by itself only when the server answers a
+	// pending pull with "consumer deleted". A consumer deleted while no
+	// pull was pending answers the next pull with "no responders", which
+	// nats.go reports and retries for ever.
+	check := make(chan struct{}, 1)
 	// The client buffers at most twice the concurrency, so that a message
 	// does not sit in a local buffer while its AckWait runs out.
 	cc, err := cons.Consume(rs.dispatch,
@@ -219,6 +232,10 @@ func (r *ConsumerRunner) Run(ctx context.Context) error {
 			r.mu.Lock()
 			r.lastErr = err
 			r.mu.Unlock()
+			select {
+			case check <- struct{}{}:
+			default:
+			}
 		}),
 	)
 	if err != nil {
@@ -227,17 +244,7 @@ func (r *ConsumerRunner) Run(ctx context.Context) error {
 		return fmt.Errorf("consume %s: %w", r.cfg.Durable, err)
 	}
 	r.consuming.Store(true)
-	var stopped error
-	select {
-	case <-ctx.Done():
-	case <-cc.Closed():
-		// nats.go gave up: the connection closed for good, or the
-		// consumer (or its stream) is gone. Nothing more will come.
-		r.mu.Lock()
-		stopped = fmt.Errorf("%w: %s: %v", ErrConsumerStopped, r.cfg.Durable, r.lastErr)
-		r.mu.Unlock()
-		r.log.Error("consumer stopped for good", zap.Error(stopped))
-	}
+	stopped := r.watch(ctx, cons, cc, check)
 	r.consuming.Store(false)
 	// From here on, dispatch sets aside what it is given instead of
 	// starting it, and idle handlers end.
@@ -269,6 +276,37 @@ func (r *ConsumerRunner) Run(ctx context.Context) error {
 		r.log.Warn("flush acks", zap.Error(err))
 	}
 	return nil
+}
+
+// watch waits until ctx is cancelled (nil) or consuming has ended for good
+// (ErrConsumerStopped): nats.go gave up (the connection closed for good, the
+// consumer deleted under a pending pull), or, checked after each error the
+// client reports, the consumer or its stream no longer exists.
+func (r *ConsumerRunner) watch(ctx context.Context, cons jetstream.Consumer, cc jetstream.ConsumeContext, check <-chan struct{}) error {
+	for {
+		var gone error
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-cc.Closed():
+			r.mu.Lock()
+			gone = r.lastErr
+			r.mu.Unlock()
+		case <-check:
+			ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			_, err := cons.Info(ictx)
+			cancel()
+			if !errors.Is(err, jetstream.ErrConsumerNotFound) && !errors.Is(err, jetstream.ErrStreamNotFound) {
+				// It exists, or the server cannot say now (disconnected):
+				// the next error asks again.
+				continue
+			}
+			gone = err
+		}
+		stopped := fmt.Errorf("%w: %s: %v", ErrConsumerStopped, r.cfg.Durable, gone)
+		r.log.Error("consumer stopped for good", zap.Error(stopped))
+		return stopped
+	}
 }
 
 // runState is what one Run shares between the client's callback and the

@@ -569,27 +569,39 @@ func TestLedgerRelease(t *testing.T) {
 // non-zero and is replaced; before, Run waited for a cancel that never
 // came, and the worker sat healthy and idle.
 func TestConsumerStopsForGood(t *testing.T) {
+	deleteConsumer := func(t *testing.T, js jetstream.JetStream, _ *nats.Conn) {
+		if err := js.DeleteConsumer(context.Background(), EventsStream, WorkerConsumer); err != nil {
+			t.Error(err)
+		}
+	}
 	tests := []struct {
 		name string
-		kill func(t *testing.T, js jetstream.JetStream, nc *nats.Conn)
+		// early kills before the first pull request instead of while
+		// consuming.
+		early bool
+		kill  func(t *testing.T, js jetstream.JetStream, nc *nats.Conn)
 	}{
-		{name: "consumer deleted", kill: func(t *testing.T, js jetstream.JetStream, _ *nats.Conn) {
-			if err := js.DeleteConsumer(context.Background(), EventsStream, WorkerConsumer); err != nil {
-				t.Fatal(err)
-			}
-		}},
+		{name: "consumer deleted", kill: deleteConsumer},
+		// No pull is pending when the consumer goes, so the server does
+		// not say "consumer deleted"; the next pull gets "no responders".
+		{name: "consumer deleted with no pull pending", early: true, kill: deleteConsumer},
 		{name: "connection closed", kill: func(_ *testing.T, _ jetstream.JetStream, nc *nats.Conn) { nc.Close() }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			js, nc := setup(t)
 			r := NewConsumerRunner(js, testConsumerConfig(), func(context.Context, Delivery) error { return nil }, zap.NewNop(), ConsumerMetrics{})
+			if tt.early {
+				r.beforeConsume = func() { tt.kill(t, js, nc) }
+			}
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			done := make(chan error, 1)
 			go func() { done <- r.Run(ctx) }()
-			waitFor(t, 10*time.Second, "the runner to consume", func() bool { return r.Ready() == nil })
-			tt.kill(t, js, nc)
+			if !tt.early {
+				waitFor(t, 10*time.Second, "the runner to consume", func() bool { return r.Ready() == nil })
+				tt.kill(t, js, nc)
+			}
 			select {
 			case err := <-done:
 				if !errors.Is(err, ErrConsumerStopped) {
