@@ -295,22 +295,10 @@ func (e *env) settle() {
 	}
 	natstest.WaitFor(e.t, time.Minute, "the worker to settle", func() bool {
 		return natstest.Settled(e.js, natsbus.EventsStream, natsbus.WorkerConsumer)() &&
-			signalsSettled(e.js)
+			natstest.Settled(e.js, natsbus.OutStream, service.SignalsConsumer)()
 	})
 }
 
-// signalsSettled is natstest.Settled for the signal consumer, which sees
-// only signal subjects of the OFFERFLOW stream: settled means nothing of
-// them is pending or unacknowledged.
-func signalsSettled(js jetstream.JetStream) bool {
-	ctx := context.Background()
-	c, err := js.Consumer(ctx, natsbus.OutStream, service.SignalsConsumer)
-	if err != nil {
-		return false
-	}
-	ci, err := c.Info(ctx)
-	return err == nil && ci.NumPending == 0 && ci.NumAckPending == 0
-}
 
 // messages returns the offer messages of one event ("created", ...) for a
 // customer, in order.

@@ -5,6 +5,7 @@ package natstest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -153,8 +154,13 @@ func Messages(t testing.TB, js jetstream.JetStream, stream, prefix string) []*je
 	var out []*jetstream.RawStreamMsg
 	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
 		m, err := st.GetMsg(ctx, seq)
-		if err != nil {
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			continue // deleted
+		}
+		if err != nil {
+			// A slow server (a request timed out) must not read as a
+			// message that is not there.
+			t.Fatalf("stream %s, message %d: %v", stream, seq, err)
 		}
 		if strings.HasPrefix(m.Subject, prefix) {
 			out = append(out, m)
@@ -176,26 +182,39 @@ func WaitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 }
 
 // Settled returns a condition that holds once the durable consumer has
-// acknowledged (or terminated) everything in its stream: its ack floor
-// reached the stream's last sequence and nothing is outstanding. NumPending
-// alone is not enough: right after a publish the consumer may not have
-// counted the new message yet.
+// acknowledged (or terminated) everything of its stream it is for (the
+// messages its filter matches): its ack floor reached the last of them and
+// nothing is outstanding. NumPending alone is not enough: right after a
+// publish the consumer may not have counted the new message yet.
 func Settled(js jetstream.JetStream, stream, consumer string) func() bool {
 	return func() bool {
 		ctx := context.Background()
-		st, err := js.Stream(ctx, stream)
-		if err != nil {
-			return false
-		}
-		si, err := st.Info(ctx)
-		if err != nil {
-			return false
-		}
 		c, err := js.Consumer(ctx, stream, consumer)
 		if err != nil {
 			return false
 		}
+		st, err := js.Stream(ctx, stream)
+		if err != nil {
+			return false
+		}
+		var last uint64
+		if filter := c.CachedInfo().Config.FilterSubject; filter != "" {
+			m, err := st.GetLastMsgForSubject(ctx, filter)
+			switch {
+			case errors.Is(err, jetstream.ErrMsgNotFound):
+			case err != nil:
+				return false
+			default:
+				last = m.Sequence
+			}
+		} else {
+			si, err := st.Info(ctx)
+			if err != nil {
+				return false
+			}
+			last = si.State.LastSeq
+		}
 		ci, err := c.Info(ctx)
-		return err == nil && ci.AckFloor.Stream >= si.State.LastSeq && ci.NumAckPending == 0
+		return err == nil && ci.AckFloor.Stream >= last && ci.NumAckPending == 0
 	}
 }
