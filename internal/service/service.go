@@ -135,15 +135,31 @@ func (c *Common) open(ctx context.Context, name string, log *zap.Logger, opts []
 	}
 	js, err := natsbus.NewPublishJetStream(nc, maxPending, timeout)
 	if err == nil {
-		setupCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		err = natsbus.EnsureStreams(setupCtx, js, c.Streams)
-		cancel()
+		err = ensureStreams(ctx, js, c.Streams, log)
 	}
 	if err != nil {
 		nc.Close()
 		return nil, nil, err
 	}
 	return nc, js, nil
+}
+
+// ensureStreams makes sure the streams and buckets exist. NATS that does
+// not answer in time (a loaded or recovering server: seen under
+// scripts/stress.sh, where one setup outlasted 30 s) is asked again until
+// ctx ends, as a lost connection is waited for: the service is simply not
+// ready yet. Any other error (JetStream disabled, a stream that cannot take
+// these settings) stops the start.
+func ensureStreams(ctx context.Context, js jetstream.JetStream, settings natsbus.StreamSettings, log *zap.Logger) error {
+	for attempt := 1; ; attempt++ {
+		setupCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := natsbus.EnsureStreams(setupCtx, js, settings)
+		cancel()
+		if err == nil || ctx.Err() != nil || !(errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout)) {
+			return err
+		}
+		log.Warn("NATS did not answer in time while setting up streams; asking again", zap.Int("attempt", attempt), zap.Error(err))
+	}
 }
 
 // LoadCatalog loads the rules file, or returns nil when path is empty.
