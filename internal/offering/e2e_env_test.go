@@ -299,7 +299,6 @@ func (e *env) settle() {
 	})
 }
 
-
 // messages returns the offer messages of one event ("created", ...) for a
 // customer, in order.
 func (e *env) messages(event, customer string) []offering.Message {
