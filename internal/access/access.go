@@ -80,7 +80,21 @@ type Doc struct {
 	// Contact is how to reach the customer, from the newest event that
 	// named them: what confirmations are sent to.
 	Contact Contact `json:"contact,omitzero"`
+	// ForgottenUpTo is the newest event time of the revoked sources
+	// dropped after RevokedRetention. An event about a source the document
+	// does not hold, stamped at or before it, may be about one of them and
+	// is ignored: applied, an old grant could undo a refund or a
+	// cancellation that was forgotten.
+	ForgottenUpTo time.Time `json:"forgotten_up_to,omitzero"`
 }
+
+// RevokedRetention is how long, in event time, a revoked source stays in its
+// document: until an event this much newer is applied. Only its ordering
+// matters by then (an older event must not grant again), which
+// ForgottenUpTo keeps once it is dropped; so a document holds the customer's
+// live subscriptions and purchases and the last 90 days of revocations, not
+// every source ever seen.
+const RevokedRetention = 90 * 24 * time.Hour
 
 // Contact is a customer's email, name and language as Dodo's events give
 // them. Language comes from the payment's or subscription's metadata, or
@@ -301,6 +315,9 @@ func Apply(doc Doc, u Update, cat Catalog, now time.Time, settled func(webhookID
 	if seen && !u.newerThan(cur) {
 		return next, nil, false
 	}
+	if !seen && !next.ForgottenUpTo.IsZero() && !u.EventAt.After(next.ForgottenUpTo) {
+		return next, nil, false
+	}
 	before := next.effective()
 	products := u.Products
 	if products == nil {
@@ -322,7 +339,31 @@ func Apply(doc Doc, u Update, cat Catalog, now time.Time, settled func(webhookID
 	if len(changes) > 0 {
 		next.Outbox[u.WebhookID] = Pending{At: now, Changes: changes}
 	}
+	next.forgetRevoked(key)
 	return next, changes, true
+}
+
+// forgetRevoked drops revoked sources whose revoking event is more than
+// RevokedRetention older than the newest event the document holds (event
+// time, not the clock: replaying old events must not forget what they
+// need), never the one just applied, and moves ForgottenUpTo past them. A
+// revoked source grants nothing, so access is unchanged.
+func (d *Doc) forgetRevoked(current string) {
+	var newest time.Time
+	for _, src := range d.Sources {
+		if src.EventAt.After(newest) {
+			newest = src.EventAt
+		}
+	}
+	for k, src := range d.Sources {
+		if k == current || src.State != Revoked || newest.Sub(src.EventAt) <= RevokedRetention {
+			continue
+		}
+		delete(d.Sources, k)
+		if src.EventAt.After(d.ForgottenUpTo) {
+			d.ForgottenUpTo = src.EventAt
+		}
+	}
 }
 
 func (d Doc) clone() Doc {

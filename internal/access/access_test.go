@@ -349,3 +349,56 @@ func TestContactAndOfferID(t *testing.T) {
 		t.Fatalf("doc contact %+v, changes %+v", doc.Contact, changes)
 	}
 }
+
+// A document does not keep every source ever seen: a revoked one is dropped
+// once an event RevokedRetention newer is applied, and what it still did
+// (refuse an older grant) is kept by ForgottenUpTo. Live sources stay,
+// however old.
+func TestRevokedSourcesAreForgotten(t *testing.T) {
+	day := 24 * 60 * 60
+	apply := func(doc Doc, id string, ev events.Event, now time.Time) (Doc, []Change, bool) {
+		t.Helper()
+		u, ok := FromEvent(id, ev)
+		if !ok {
+			t.Fatalf("%s: no update", id)
+		}
+		return Apply(doc, u, testCatalog, now, nil)
+	}
+	doc := NewDoc("cus_1")
+	doc, _, _ = apply(doc, "w_course", payEvent(0, "pay_course", "pdt_course"), at(0))
+	doc, _, _ = apply(doc, "w_sub", subEvent(events.TypeSubscriptionActive, 0, "sub_1", "pdt_basic", "active"), at(0))
+	// Applied long after it happened (a replay): the clock does not
+	// matter, only the events' own times.
+	doc, _, _ = apply(doc, "w_refund", refundEvent(10, "pay_course", false), at(400*day))
+	if len(doc.Sources) != 2 {
+		t.Fatalf("sources %v, want the refunded payment and the subscription", doc.Sources)
+	}
+	// 91 days later, another event: the refund is forgotten, the live
+	// subscription (older still) is kept, access is unchanged.
+	later := at(91 * day)
+	doc, changes, dirty := apply(doc, "w_pay2", payEvent(91*day, "pay_ebook", "pdt_ebook"), later)
+	if !dirty || len(changes) != 1 {
+		t.Fatalf("new purchase: dirty %v, changes %v", dirty, changes)
+	}
+	if _, ok := doc.Sources[sourceKey(KindPayment, "pay_course")]; ok {
+		t.Fatal("the refunded payment is still in the document after RevokedRetention")
+	}
+	if _, ok := doc.Sources[sourceKey(KindSubscription, "sub_1")]; !ok {
+		t.Fatal("a live subscription was dropped")
+	}
+	if !doc.ForgottenUpTo.Equal(at(10)) {
+		t.Fatalf("ForgottenUpTo %s, want the refund's time %s", doc.ForgottenUpTo, at(10))
+	}
+	if got := active(doc); !slices.Equal(got, []string{"pdt_basic=active", "pdt_ebook=active"}) {
+		t.Fatalf("access %v", got)
+	}
+	// The refunded payment's own webhook, delivered very late: it must not
+	// grant the course again, though its source is gone.
+	if _, changes, dirty := apply(doc, "w_course", payEvent(0, "pay_course", "pdt_course"), later.Add(time.Hour)); dirty || len(changes) != 0 {
+		t.Fatalf("late grant of a forgotten, refunded payment: dirty %v, changes %v; want nothing", dirty, changes)
+	}
+	// An event after ForgottenUpTo about a source never seen is applied.
+	if _, changes, dirty := apply(doc, "w_pay3", payEvent(20, "pay_new", "pdt_pro"), later.Add(time.Hour)); !dirty || len(changes) != 1 {
+		t.Fatalf("grant stamped after ForgottenUpTo: dirty %v, changes %v; want one grant", dirty, changes)
+	}
+}
