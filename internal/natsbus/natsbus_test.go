@@ -96,6 +96,7 @@ func TestStreamSettingsValidate(t *testing.T) {
 		{name: "too many replicas", s: StreamSettings{Replicas: 7}, want: "replicas must be 1..5"},
 		{name: "short ledger", s: StreamSettings{LedgerTTL: 24 * time.Hour}, want: "ledger ttl must be at least"},
 		{name: "window over age", s: StreamSettings{MaxAge: time.Minute, Duplicates: time.Hour}, want: "longer than max age"},
+		{name: "short offer retention", s: StreamSettings{OfferRetention: 7 * 24 * time.Hour}, want: "offer retention must be at least"},
 		{name: "async with replicas", s: StreamSettings{Replicas: 3, AsyncPersist: true}, want: "only supported with 1 replica"},
 	}
 	for _, tt := range tests {

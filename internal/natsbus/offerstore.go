@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/offerflow/offerflow/internal/offers"
@@ -37,13 +38,20 @@ const transitionAttempts = 8
 // compare-and-swap on the revision read, so that of two workers (or an API
 // call and a worker) changing one offer at once exactly one wins, and the
 // other re-reads and re-decides.
+//
+// Every write of an offer (and of its published-state mark) carries the
+// bucket's offer retention as its TTL, so an offer leaves the bucket that
+// long after its last change, and the bucket does not grow with every offer
+// ever made. Indexes and stats are written without one.
 type OfferStore struct {
-	offers jetstream.KeyValue
-	tokens jetstream.KeyValue
+	js        jetstream.JetStream
+	offers    jetstream.KeyValue
+	tokens    jetstream.KeyValue
+	retention time.Duration
 }
 
 // NewOfferStore binds to the offers and tokens buckets (EnsureStreams
-// creates them).
+// creates them), with the offer retention recorded on the offers bucket.
 func NewOfferStore(ctx context.Context, js jetstream.JetStream) (*OfferStore, error) {
 	o, err := js.KeyValue(ctx, OffersBucket)
 	if err != nil {
@@ -53,7 +61,39 @@ func NewOfferStore(ctx context.Context, js jetstream.JetStream) (*OfferStore, er
 	if err != nil {
 		return nil, fmt.Errorf("tokens bucket: %w", err)
 	}
-	return &OfferStore{offers: o, tokens: t}, nil
+	st, err := o.Status(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("offers bucket: %w", err)
+	}
+	// A limit marker TTL is what turns message TTLs on for a bucket.
+	if st.LimitMarkerTTL() <= 0 {
+		return nil, fmt.Errorf("offers bucket %s does not allow message TTLs (NATS server 2.11 or later is needed; start the ingest or the worker once to update it)", OffersBucket)
+	}
+	retention, err := time.ParseDuration(st.Metadata()[offerRetentionKey])
+	if err != nil || retention < time.Second {
+		return nil, fmt.Errorf("offers bucket %s: metadata %s is %q, want a duration (start the ingest or the worker once to set it)", OffersBucket, offerRetentionKey, st.Metadata()[offerRetentionKey])
+	}
+	return &OfferStore{js: js, offers: o, tokens: t, retention: retention}, nil
+}
+
+// write puts val under key in the offers bucket with the offer retention as
+// its TTL; with rev, only if rev is still the key's revision (ErrConflict
+// otherwise). nats.go's KeyValue sets a TTL on Create only, so this is a
+// KV write by hand: a publish to the bucket's subject for key.
+func (s *OfferStore) write(ctx context.Context, key string, val []byte, rev uint64, checkRev bool, h nats.Header) (uint64, error) {
+	opts := []jetstream.PublishOpt{jetstream.WithMsgTTL(s.retention)}
+	if checkRev {
+		opts = append(opts, jetstream.WithExpectLastSequencePerSubject(rev))
+	}
+	ack, err := s.js.PublishMsg(ctx, &nats.Msg{Subject: "$KV." + OffersBucket + "." + key, Data: val, Header: h}, opts...)
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
+		return 0, ErrConflict
+	}
+	if err != nil {
+		return 0, err
+	}
+	return ack.Sequence, nil
 }
 
 // Create stores a new offer. It refuses an offer that does not validate,
@@ -65,7 +105,7 @@ func (s *OfferStore) Create(ctx context.Context, o offers.Offer) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.offers.Create(ctx, Token(o.ID), val)
+	_, err = s.offers.Create(ctx, Token(o.ID), val, jetstream.KeyTTL(s.retention))
 	if errors.Is(err, jetstream.ErrKeyExists) {
 		return fmt.Errorf("create offer %s: %w", o.ID, ErrOfferExists)
 	}
@@ -99,8 +139,8 @@ func (s *OfferStore) Update(ctx context.Context, o offers.Offer, rev uint64) (ui
 	if err != nil {
 		return 0, err
 	}
-	next, err := s.offers.Update(ctx, Token(o.ID), val, rev)
-	if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+	next, err := s.write(ctx, Token(o.ID), val, rev, true, nil)
+	if errors.Is(err, ErrConflict) {
 		return 0, fmt.Errorf("update offer %s: %w", o.ID, ErrConflict)
 	}
 	if err != nil {
@@ -219,7 +259,7 @@ func (s *OfferStore) Published(ctx context.Context, id string) (offers.State, er
 // published, so that repeating a transition that changed nothing does not
 // publish it again, whatever JetStream's duplicate window.
 func (s *OfferStore) MarkPublished(ctx context.Context, id string, st offers.State) error {
-	if _, err := s.offers.Put(ctx, publishedKeyPrefix+Token(id), []byte(st)); err != nil {
+	if _, err := s.write(ctx, publishedKeyPrefix+Token(id), []byte(st), 0, false, nil); err != nil {
 		return fmt.Errorf("mark offer %s %s published: %w", id, st, err)
 	}
 	return nil
@@ -389,9 +429,11 @@ func (s *OfferStore) Stats(ctx context.Context) ([]offers.Stats, error) {
 }
 
 // Delete removes an offer that was never published (one that lost the race
-// to another offer for its customer).
+// to another offer for its customer): a purge, whose marker expires with
+// the offer retention like an offer would.
 func (s *OfferStore) Delete(ctx context.Context, id string) error {
-	if err := s.offers.Delete(ctx, Token(id)); err != nil {
+	h := nats.Header{"KV-Operation": []string{"PURGE"}, jetstream.MsgRollup: []string{jetstream.MsgRollupSubject}}
+	if _, err := s.write(ctx, Token(id), nil, 0, false, h); err != nil {
 		return fmt.Errorf("delete offer %s: %w", id, err)
 	}
 	return nil

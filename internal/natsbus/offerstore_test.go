@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/offerflow/offerflow/internal/natsserver/natstest"
 	"github.com/offerflow/offerflow/internal/offers"
 )
 
@@ -265,5 +268,113 @@ func TestOfferBucketsConfig(t *testing.T) {
 	}
 	if err := (StreamSettings{TokenTTL: -time.Hour}).Validate(); err == nil {
 		t.Fatal("a negative token ttl validated")
+	}
+}
+
+// An offer leaves the bucket its retention after its last change (the TTL
+// every write of it carries), with its published-state mark; the customer's
+// index and the stats stay. The services' retention is read from the
+// bucket.
+func TestOfferStoreRetention(t *testing.T) {
+	js, _ := setup(t)
+	ctx := context.Background()
+	s, err := NewOfferStore(ctx, js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.retention != offers.IndexShownRetention {
+		t.Fatalf("retention %s, want the default %s", s.retention, offers.IndexShownRetention)
+	}
+	// Below what settings allow, to see it happen; the server raises a
+	// message's TTL to the bucket's marker TTL, so that goes down too.
+	s.retention = 2 * time.Second
+	st, err := js.Stream(ctx, "KV_"+OffersBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := st.CachedInfo().Config
+	cfg.SubjectDeleteMarkerTTL = time.Second
+	if _, err := js.UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	o := newOffer(t, "off_short")
+	if err := s.Create(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	declined, err := s.Transition(ctx, o.ID, func(cur offers.Offer) (offers.Offer, error) { return offers.Decline(cur, offerT0.Add(time.Minute)) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MarkPublished(ctx, o.ID, declined.State); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.NoteOffer(ctx, declined, offerT0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Count(ctx, declined, offers.Declined); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, err := s.Get(ctx, o.ID); err != nil || got.State != offers.Declined {
+		t.Fatalf("right after the writes: %v %v", got.State, err)
+	}
+	waitFor(t, time.Minute, "the offer to leave the bucket", func() bool {
+		_, _, err := s.Get(ctx, o.ID)
+		return errors.Is(err, ErrOfferNotFound)
+	})
+	waitFor(t, time.Minute, "the published mark to leave the bucket", func() bool {
+		st, err := s.Published(ctx, o.ID)
+		return err == nil && st == ""
+	})
+	ix, _, err := s.Index(ctx, "cus_1")
+	if err != nil || len(ix.Entries) != 1 || ix.Entries[0].State != offers.Declined {
+		t.Fatalf("index after the offer left: %+v %v, want its declined entry kept", ix, err)
+	}
+	if stats, err := s.Stats(ctx); err != nil || len(stats) != 1 {
+		t.Fatalf("stats after the offer left: %+v %v, want them kept", stats, err)
+	}
+	// A superseded offer's purge expires too, leaving nothing.
+	o2 := newOffer(t, "off_superseded")
+	if err := s.Create(ctx, o2); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete(ctx, o2.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Get(ctx, o2.ID); !errors.Is(err, ErrOfferNotFound) {
+		t.Fatalf("Get after Delete: %v, want ErrOfferNotFound", err)
+	}
+	waitFor(t, time.Minute, "the purge marker to expire", func() bool {
+		_, err := s.offers.Get(ctx, Token(o2.ID))
+		return errors.Is(err, jetstream.ErrKeyNotFound)
+	})
+}
+
+// An offers bucket made by an offerflow without retention (no message TTLs)
+// is updated by the next start.
+func TestOfferBucketGainsRetention(t *testing.T) {
+	s := natstest.Start(t)
+	js, err := NewPublishJetStream(natstest.Connect(t, s), 256, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: OffersBucket, History: 5, Storage: jetstream.FileStorage}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: TokensBucket}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewOfferStore(ctx, js); err == nil {
+		t.Fatal("NewOfferStore on a bucket without TTLs: no error")
+	}
+	if err := EnsureStreams(ctx, js, StreamSettings{OfferRetention: 45 * 24 * time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := NewOfferStore(ctx, js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.retention != 45*24*time.Hour {
+		t.Fatalf("retention %s, want 1080h", st.retention)
 	}
 }

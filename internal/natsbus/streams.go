@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/offerflow/offerflow/internal/offers"
 )
 
 // Names of the streams and buckets. They are part of offerflow's external
@@ -62,7 +64,21 @@ type StreamSettings struct {
 	// must outlive every token (offertoken refuses an expired one), or a
 	// token could be used twice once its nonce is forgotten.
 	TokenTTL time.Duration
+	// OfferRetention is how long an offer is kept after its last change:
+	// every write of an offer carries it as the message's TTL, so an
+	// ended offer leaves the offers bucket this long after it ended. It
+	// must outlive every open offer (MinOfferRetention).
+	OfferRetention time.Duration
 }
+
+// MinOfferRetention is the shortest offer retention offerflow accepts: longer
+// than the longest an offer can stay open (7 days) and be swept.
+const MinOfferRetention = 30 * 24 * time.Hour
+
+// offerRetentionKey is the offers bucket's metadata key that holds the
+// retention the services chose, for tools that write offers without owning
+// the settings (reconcile).
+const offerRetentionKey = "offerflow_offer_retention"
 
 // MinLedgerTTL is the shortest ledger retention offerflow accepts.
 const MinLedgerTTL = 7 * 24 * time.Hour
@@ -76,6 +92,9 @@ func DefaultStreamSettings() StreamSettings {
 		Duplicates: 10 * time.Minute,
 		LedgerTTL:  14 * 24 * time.Hour,
 		TokenTTL:   30 * 24 * time.Hour,
+		// As long as the offer index remembers an ended offer for the
+		// rules' caps.
+		OfferRetention: offers.IndexShownRetention,
 	}
 }
 
@@ -95,6 +114,9 @@ func (s StreamSettings) withDefaults() StreamSettings {
 	}
 	if s.TokenTTL == 0 {
 		s.TokenTTL = d.TokenTTL
+	}
+	if s.OfferRetention == 0 {
+		s.OfferRetention = d.OfferRetention
 	}
 	return s
 }
@@ -118,6 +140,9 @@ func (s StreamSettings) Validate() error {
 	}
 	if s.TokenTTL < 0 {
 		errs = append(errs, fmt.Errorf("token ttl must be > 0, got %s", s.TokenTTL))
+	}
+	if s.OfferRetention < MinOfferRetention {
+		errs = append(errs, fmt.Errorf("offer retention must be at least %s (an offer can stay open for 7 days), got %s", MinOfferRetention, s.OfferRetention))
 	}
 	if s.MaxBytes < 0 {
 		errs = append(errs, fmt.Errorf("stream max bytes must be >= 0, got %d", s.MaxBytes))
@@ -189,10 +214,14 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, s StreamSettings
 		},
 		{
 			Bucket:      OffersBucket,
-			Description: "offers by id, with their state",
+			Description: "offers by id, with their state; per customer indexes; per rule stats",
 			History:     5,
 			Storage:     jetstream.FileStorage,
 			Replicas:    s.Replicas,
+			// Allows the per-message TTL that offers are written with,
+			// and leaves a marker for an hour where one removed a key.
+			LimitMarkerTTL: time.Hour,
+			Metadata:       map[string]string{offerRetentionKey: s.OfferRetention.String()},
 		},
 		{
 			Bucket:      TokensBucket,

@@ -487,3 +487,34 @@ func TestSignalOverNATS(t *testing.T) {
 		t.Fatalf("dead letters %d, want the bad signal with its reason", len(dead))
 	}
 }
+
+// An offer whose record left the offers bucket (OFFER_RETENTION ran out)
+// while its customer's index still names it breaks nothing: the open-offer
+// list skips it, and the sweep drops its entry instead of failing on it at
+// every pass.
+func TestOfferRecordGoneAfterRetention(t *testing.T) {
+	e := newEnv(t)
+	pm := e.customer("cus_ret", card(goodCard))
+	e.buy("cus_ret", pm, "pdt_course")
+	o := e.created("cus_ret", "pdt_workbook")
+	ctx := context.Background()
+	store, err := natsbus.NewOfferStore(ctx, e.js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Delete(ctx, o.ID); err != nil {
+		t.Fatal(err)
+	}
+	status, body := e.call(http.MethodGet, "/v1/customers/cus_ret/offers", "server", nil)
+	if offs, _ := body["offers"].([]any); status != http.StatusOK || len(offs) != 0 {
+		t.Fatalf("open offers: %d %v, want 200 and none", status, body)
+	}
+	e.later(2 * time.Hour) // past the offer's expiry: the sweep looks at it
+	natstest.WaitFor(t, time.Minute, "the sweep to drop the entry", func() bool {
+		ix, _, err := store.Index(ctx, "cus_ret")
+		return err == nil && !slices.ContainsFunc(ix.Entries, func(en offers.IndexEntry) bool { return en.OfferID == o.ID })
+	})
+	if n := len(e.messages("expired", "cus_ret")); n != 0 {
+		t.Fatalf("offers.expired: %d, want none for an offer no longer stored", n)
+	}
+}

@@ -328,6 +328,9 @@ func (e *Engine) PlanChangeOffer(ctx context.Context, customerID, subID, product
 			continue
 		}
 		o, _, err := e.store.Get(ctx, en.OfferID)
+		if errors.Is(err, natsbus.ErrOfferNotFound) {
+			continue // retention ran out: not an offer of now
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -150,6 +150,12 @@ func (e *Engine) make(ctx context.Context, trig offers.Trigger, f facts, decide 
 	// offer already: make sure it was published, and stop.
 	if prior := ix.ByTrigger(trig.Key()); len(prior) > 0 {
 		o, _, err := e.store.Get(ctx, prior[0].OfferID)
+		if errors.Is(err, natsbus.ErrOfferNotFound) {
+			// Made so long ago that its retention ran out: the trigger
+			// was handled, and makes nothing now.
+			e.log.Info("trigger handled before; its offer is no longer stored", zap.String("offer_id", prior[0].OfferID), zap.String("customer_id", customerID))
+			return nil, nil
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -7,6 +7,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/offerflow/offerflow/internal/natsbus"
 	"github.com/offerflow/offerflow/internal/offers"
 )
 
@@ -55,6 +56,11 @@ func (e *Engine) Sweep(ctx context.Context) (SweepReport, error) {
 					rep.Settled++
 				}
 			}
+			if errors.Is(err, natsbus.ErrOfferNotFound) {
+				// Its record is gone (OFFER_RETENTION ran out while
+				// nothing swept it): nothing is left to expire or settle.
+				err = e.forget(ctx, c, en.OfferID)
+			}
 			if err != nil {
 				rep.Errors++
 				e.log.Warn("sweep offer", zap.String("offer_id", en.OfferID), zap.Error(err))
@@ -62,6 +68,18 @@ func (e *Engine) Sweep(ctx context.Context) (SweepReport, error) {
 		}
 	}
 	return rep, nil
+}
+
+// forget drops the index entry of an offer that is no longer stored.
+func (e *Engine) forget(ctx context.Context, customerID, id string) error {
+	_, err := e.store.UpdateIndex(ctx, customerID, func(ix offers.Index) (offers.Index, bool, error) {
+		next, changed := ix.Forget(id)
+		return next, changed, nil
+	})
+	if err == nil {
+		e.log.Warn("offer no longer stored; dropped from its customer's index", zap.String("offer_id", id), zap.String("customer_id", customerID))
+	}
+	return err
 }
 
 // RunSweeper sweeps every interval until ctx ends.

@@ -77,6 +77,13 @@ func (ix Index) Note(o Offer, now time.Time) (Index, bool) {
 	return out, !slices.Equal(out.Entries, ix.Entries)
 }
 
+// Forget returns ix without the entry of offer id, and whether it had one:
+// for an entry whose offer is no longer stored (its retention ran out).
+func (ix Index) Forget(id string) (Index, bool) {
+	out := Index{CustomerID: ix.CustomerID, Entries: slices.DeleteFunc(slices.Clone(ix.Entries), func(e IndexEntry) bool { return e.OfferID == id })}
+	return out, len(out.Entries) != len(ix.Entries)
+}
+
 // ByTrigger returns the entries of offers made for the trigger key.
 func (ix Index) ByTrigger(key string) []IndexEntry {
 	var out []IndexEntry

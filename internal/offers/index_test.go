@@ -79,3 +79,21 @@ func TestIndexPrune(t *testing.T) {
 		}
 	}
 }
+
+func TestIndexForget(t *testing.T) {
+	a := sample(t)
+	b := in(t, accept)
+	b.ID = "off_2"
+	ix, _ := Index{}.Note(a, t0)
+	ix, _ = ix.Note(b, t0)
+	next, changed := ix.Forget(a.ID)
+	if !changed || len(next.Entries) != 1 || next.Entries[0].OfferID != "off_2" || next.CustomerID != ix.CustomerID {
+		t.Fatalf("forget %s: %+v changed %v", a.ID, next, changed)
+	}
+	if len(ix.Entries) != 2 {
+		t.Fatalf("Forget changed the index it was called on: %+v", ix)
+	}
+	if again, changed := next.Forget(a.ID); changed || len(again.Entries) != 1 {
+		t.Fatalf("forgetting an absent offer: %+v changed %v", again, changed)
+	}
+}

@@ -46,6 +46,7 @@ func (c *Common) Declare(s *conf.Set) {
 	s.Int64(&c.Streams.MaxBytes, "stream-max-bytes", "STREAM_MAX_BYTES", 0, "size limit of each stream, 0 unlimited; when full, publishes are refused (503 to Dodo), never old events dropped")
 	s.Bool(&c.Streams.AsyncPersist, "stream-async-persist", "STREAM_ASYNC_PERSIST", false, "acknowledge publishes before they are written (R1 only; unsafe for payments)")
 	s.Duration(&c.Streams.LedgerTTL, "ledger-ttl", "LEDGER_TTL", d.LedgerTTL, "how long the idempotency ledger remembers a webhook-id (at least 168h)")
+	s.Duration(&c.Streams.OfferRetention, "offer-retention", "OFFER_RETENTION", d.OfferRetention, "how long an offer is kept after its last change (at least 720h)")
 	c.Offers.Declare(s)
 }
 
