@@ -42,6 +42,10 @@ type noContent struct{ status int }
 // noContent, or an error (an *apiError; anything else is a 500).
 func (s *Server) api(h func(*http.Request) (any, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if ae := s.takeFault(r.Pattern); ae != nil {
+			writeJSON(w, ae.Status, ae)
+			return
+		}
 		v, err := h(r)
 		if err != nil {
 			var ae *apiError

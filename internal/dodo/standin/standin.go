@@ -226,6 +226,45 @@ type Server struct {
 	sessions  map[string]*sessionRec
 	counters  map[string]int
 	charges   map[string]int
+
+	faultsMu sync.Mutex
+	faults   map[string]*injectedFault // by route pattern
+}
+
+// injectedFault is an error answer a route gives its next n requests.
+type injectedFault struct {
+	err *apiError
+	n   int
+}
+
+// FailNext makes the next n requests of route (a pattern of Handler's mux,
+// such as "POST /subscriptions/{subscription_id}/change-plan/preview")
+// answer status with Dodo's error body, code and message, before the
+// request is looked at: what a test needs to see offerflow meet a Dodo that
+// refuses (4xx) or fails (5xx). A later call for the same route replaces
+// it; n 0 clears it.
+func (s *Server) FailNext(route string, n, status int, code, message string) {
+	s.faultsMu.Lock()
+	defer s.faultsMu.Unlock()
+	if n <= 0 {
+		delete(s.faults, route)
+		return
+	}
+	s.faults[route] = &injectedFault{err: errorf(status, code, "%s", message), n: n}
+}
+
+// takeFault returns the error the route must answer now, if one is due.
+func (s *Server) takeFault(route string) *apiError {
+	s.faultsMu.Lock()
+	defer s.faultsMu.Unlock()
+	f, ok := s.faults[route]
+	if !ok {
+		return nil
+	}
+	if f.n--; f.n <= 0 {
+		delete(s.faults, route)
+	}
+	return f.err
 }
 
 type customerRec struct {
@@ -299,6 +338,7 @@ func New(cfg Config) *Server {
 		sessions:  map[string]*sessionRec{},
 		counters:  map[string]int{},
 		charges:   map[string]int{},
+		faults:    map[string]*injectedFault{},
 	}
 	s.out = newOutbox(cfg, ownClient)
 	return s
