@@ -76,7 +76,7 @@ func TestGracefulShutdown(t *testing.T) {
 	go func() { done <- run(ctx, []string{"ingest"}, func(k string) string { return env[k] }, io.Discard) }()
 
 	base := "http://" + addr
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute) // a bound for a hung start, not a wait
 	for {
 		resp, err := http.Get(base + "/readyz")
 		if err == nil {

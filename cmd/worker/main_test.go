@@ -303,6 +303,6 @@ func TestWorkerThatCannotWorkSaysSoAndStops(t *testing.T) {
 		srv := natstest.Start(t)
 		start(t, srv.ClientURL())
 		srv.Shutdown()
-		natstest.WaitFor(t, 15*time.Second, "readyz to answer 503 with NATS down", func() bool { return readyz() == http.StatusServiceUnavailable })
+		natstest.WaitFor(t, 30*time.Second, "readyz to answer 503 with NATS down", func() bool { return readyz() == http.StatusServiceUnavailable })
 	})
 }

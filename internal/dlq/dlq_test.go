@@ -159,7 +159,7 @@ func (h *harness) ledgerState(t *testing.T, webhookID string) string {
 
 func (h *harness) waitSettled(t *testing.T) {
 	t.Helper()
-	natstest.WaitFor(t, 10*time.Second, "the worker to settle", h.settled)
+	natstest.WaitFor(t, time.Minute, "the worker to settle", h.settled)
 }
 
 func payment(customer, payID, product string) []byte {
@@ -208,7 +208,7 @@ func TestDLQEndToEnd(t *testing.T) {
 	poison := h.signed("_invalid.json", "msg_poison", []byte("not json at all"))
 	poison.Subject = events.SubjectInvalidJSON
 	h.publish(t, poison)
-	natstest.WaitFor(t, 10*time.Second, "the poison's dead letter", func() bool { return len(h.deadLetters(t)) == 1 })
+	natstest.WaitFor(t, time.Minute, "the poison's dead letter", func() bool { return len(h.deadLetters(t)) == 1 })
 	mark := time.Now()
 
 	// Then the outage: three events exhaust their two attempts.
@@ -225,7 +225,7 @@ func TestDLQEndToEnd(t *testing.T) {
 		h.signed("subscription.active", "msg_c", bodies["msg_c"]),
 	} {
 		h.publish(t, m)
-		natstest.WaitFor(t, 10*time.Second, m.Header.Get("webhook-id")+"'s dead letter", func() bool { return len(h.deadLetters(t)) == i+2 })
+		natstest.WaitFor(t, time.Minute, m.Header.Get("webhook-id")+"'s dead letter", func() bool { return len(h.deadLetters(t)) == i+2 })
 	}
 	h.waitSettled(t)
 	events0 := h.eventCount(t)
@@ -457,7 +457,7 @@ func TestDLQEndToEnd(t *testing.T) {
 			t.Fatalf("Redrive = %+v, %v", results, err)
 		}
 		var again []Entry
-		natstest.WaitFor(t, 10*time.Second, "the poison's second dead letter", func() bool {
+		natstest.WaitFor(t, time.Minute, "the poison's second dead letter", func() bool {
 			again = mustList(t, h.js, Filter{Kind: natsbus.DLQKindPermanent})
 			return len(again) == 1 && again[0].Seq != seqOf["msg_poison"]
 		})
@@ -471,7 +471,7 @@ func TestDLQEndToEnd(t *testing.T) {
 		h.outage.Store(true)
 		h.publish(t, h.signed("payment.succeeded", "msg_d", payment("cus_d", "pay_d", "pdt_d")))
 		var e Entry
-		natstest.WaitFor(t, 10*time.Second, "msg_d's dead letter", func() bool {
+		natstest.WaitFor(t, time.Minute, "msg_d's dead letter", func() bool {
 			l := mustList(t, h.js, Filter{CustomerID: "cus_d"})
 			if len(l) == 1 {
 				e = l[0]

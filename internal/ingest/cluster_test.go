@@ -41,7 +41,7 @@ func TestClusterFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute) // a bound for a cluster that never settles
 	for {
 		err = natsbus.EnsureStreams(ctx, js, natsbus.StreamSettings{Replicas: 3})
 		if err == nil {
@@ -117,7 +117,7 @@ func TestClusterFailover(t *testing.T) {
 	}
 	// Read back from the survivors, once a new leader answers.
 	var stored map[string]bool
-	deadline = time.Now().Add(30 * time.Second)
+	deadline = time.Now().Add(2 * time.Minute)
 	for {
 		stored, err = webhookIDs(ctx, js)
 		if err == nil {

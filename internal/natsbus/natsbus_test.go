@@ -370,9 +370,9 @@ func TestConsumerAckPolicy(t *testing.T) {
 				return tt.handler(int(calls.Add(1)))
 			})
 			publishTestEvent(t, js, "payment.succeeded", "msg_poison")
-			waitFor(t, 10*time.Second, "the message to be settled", consumerSettled(t, js))
+			waitFor(t, time.Minute, "the message to be settled", consumerSettled(t, js))
 			if tt.wantDLQKind != "" {
-				waitFor(t, 5*time.Second, "a dead letter", func() bool { return len(deadLetters(t, js)) == 1 })
+				waitFor(t, time.Minute, "a dead letter", func() bool { return len(deadLetters(t, js)) == 1 })
 			}
 			rh.stop()
 			if got := int(calls.Load()); got != tt.wantCalls {
@@ -419,7 +419,7 @@ func TestConsumerKeepsLongHandlersAlive(t *testing.T) {
 		return nil
 	})
 	publishTestEvent(t, js, "payment.succeeded", "msg_slow")
-	waitFor(t, 15*time.Second, "the slow message to be acked", consumerSettled(t, js))
+	waitFor(t, time.Minute, "the slow message to be acked", consumerSettled(t, js))
 	if got := calls.Load(); got != 1 {
 		t.Fatalf("slow handler ran %d times, want 1 (InProgress should prevent redelivery)", got)
 	}
@@ -468,7 +468,7 @@ func TestConsumerDrainsOnShutdown(t *testing.T) {
 	}
 	// The runner has taken more than it is handling: one in the handler,
 	// at least one waiting for it.
-	waitFor(t, 10*time.Second, "the runner to take a second message", func() bool { return ackPending() >= 2 })
+	waitFor(t, time.Minute, "the runner to take a second message", func() bool { return ackPending() >= 2 })
 
 	stopped := make(chan struct{})
 	go func() {
@@ -502,7 +502,7 @@ func TestConsumerDrainsOnShutdown(t *testing.T) {
 	}
 	// The second replica's acks are one-way: wait until the server has
 	// them, so that only the blocked message is left.
-	waitFor(t, 10*time.Second, "the second replica's acks", func() bool { return ackPending() == 1 })
+	waitFor(t, time.Minute, "the second replica's acks", func() bool { return ackPending() == 1 })
 	unblock()
 	<-stopped
 	// Run returned: the server has recorded the ack of the message in hand.
@@ -600,7 +600,7 @@ func TestConsumerStopsForGood(t *testing.T) {
 			done := make(chan error, 1)
 			go func() { done <- r.Run(ctx) }()
 			if !tt.early {
-				waitFor(t, 10*time.Second, "the runner to consume", func() bool { return r.Ready() == nil })
+				waitFor(t, time.Minute, "the runner to consume", func() bool { return r.Ready() == nil })
 				tt.kill(t, js, nc)
 			}
 			select {

@@ -121,7 +121,7 @@ func TestConfirmationSMTPOutageDeadLetterRedrive(t *testing.T) {
 	in.stop()
 	e.buy("cus_down", pm, "pdt_course")
 	var dead []dlq.Entry
-	natstest.WaitFor(t, 20*time.Second, "the webhook to be dead-lettered", func() bool {
+	natstest.WaitFor(t, time.Minute, "the webhook to be dead-lettered", func() bool {
 		var err error
 		dead, err = dlq.List(context.Background(), e.js, dlq.Filter{CustomerID: "cus_down"})
 		return err == nil && len(dead) == 1

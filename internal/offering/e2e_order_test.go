@@ -190,7 +190,7 @@ func TestPlanChangeWebhookWaitsForTheOfferOutcome(t *testing.T) {
 	for _, h := range hooks {
 		e.post(h, h.ID)
 	}
-	natstest.WaitFor(t, 20*time.Second, "the plan change's webhooks to be retried", func() bool {
+	natstest.WaitFor(t, time.Minute, "the plan change's webhooks to be retried", func() bool {
 		cons, err := e.js.Consumer(ctx, natsbus.EventsStream, natsbus.WorkerConsumer)
 		if err != nil {
 			return false

@@ -230,7 +230,7 @@ func TestDecliningAgainPublishesNothing(t *testing.T) {
 		return err == nil && !ack.Duplicate
 	}
 	probe()
-	natstest.WaitFor(t, 10*time.Second, "the duplicate window to lapse", probe)
+	natstest.WaitFor(t, time.Minute, "the duplicate window to lapse", probe)
 	decline()
 	e.settle()
 	if n := len(e.messages("declined", c)); n != 1 {

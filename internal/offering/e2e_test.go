@@ -433,15 +433,8 @@ func TestAcceptSecurity(t *testing.T) {
 	if status, body := e.accept(a.ID, a.AcceptToken); status != http.StatusGone {
 		t.Fatalf("expired token: %d %v, want 410", status, body)
 	}
-	var expired int
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if expired = len(e.messages("expired", "cus_sa")); expired > 0 {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if expired != 1 {
+	natstest.WaitFor(t, time.Minute, "the sweep to expire the offer", func() bool { return len(e.messages("expired", "cus_sa")) > 0 })
+	if expired := len(e.messages("expired", "cus_sa")); expired != 1 {
 		t.Fatalf("offers.expired for cus_sa: %d, want 1", expired)
 	}
 	if got := e.dodo.Charges("cus_sa"); got != 1 {

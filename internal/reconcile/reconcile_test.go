@@ -134,7 +134,7 @@ func newWorld(t *testing.T) *world {
 	}
 	w := &world{clock: clk, js: js, ingest: "http://" + ln.Addr().String() + "/webhooks/dodo", secret: secret}
 	// The worker creates the streams, buckets and its consumer as it starts.
-	natstest.WaitFor(t, 10*time.Second, "the worker's consumer and buckets", func() bool {
+	natstest.WaitFor(t, time.Minute, "the worker's consumer and buckets", func() bool {
 		if _, err := js.Consumer(ctx, natsbus.EventsStream, natsbus.WorkerConsumer); err != nil {
 			return false
 		}
@@ -211,7 +211,7 @@ func (w *world) reconcile(t *testing.T, o reconcile.Options) reconcile.Report {
 // settle waits until the worker has handled everything in DODO_EVENTS.
 func (w *world) settle(t *testing.T) {
 	t.Helper()
-	natstest.WaitFor(t, 10*time.Second, "the worker to settle", natstest.Settled(w.js, natsbus.EventsStream, natsbus.WorkerConsumer))
+	natstest.WaitFor(t, time.Minute, "the worker to settle", natstest.Settled(w.js, natsbus.EventsStream, natsbus.WorkerConsumer))
 }
 
 // release delivers the webhooks the stand-in held back, through the

@@ -80,7 +80,7 @@ func TestIngestNotReadyOnceStopping(t *testing.T) {
 		done <- RunIngest(ctx, ic, zap.NewNop(), IngestOptions{Listener: ln, Ready: func(string) { close(ready) }})
 	}()
 	<-ready
-	natstest.WaitFor(t, 10*time.Second, "the ingest to be ready", func() bool { return get("/readyz") == http.StatusOK })
+	natstest.WaitFor(t, time.Minute, "the ingest to be ready", func() bool { return get("/readyz") == http.StatusOK })
 	cancel()
 	if code := get("/readyz"); code != http.StatusServiceUnavailable {
 		t.Fatalf("/readyz after the stop = %d, want 503 while still serving", code)
@@ -128,7 +128,7 @@ func TestIngestMetricsOnTheirOwnAddress(t *testing.T) {
 	if code, _ := get(mainURL + "/metrics"); code != http.StatusNotFound {
 		t.Errorf("/metrics on the webhook port: %d, want 404", code)
 	}
-	natstest.WaitFor(t, 10*time.Second, "/metrics on its own address", func() bool {
+	natstest.WaitFor(t, time.Minute, "/metrics on its own address", func() bool {
 		code, body := get(metricsURL + "/metrics")
 		return code == http.StatusOK && strings.Contains(body, "go_goroutines")
 	})
@@ -182,7 +182,7 @@ func TestIngestCapsConnections(t *testing.T) {
 		t.Fatalf("a second connection was served (%d) while the only slot was taken", resp.StatusCode)
 	}
 	idle.Close()
-	natstest.WaitFor(t, 10*time.Second, "the request to be served once the slot frees", func() bool {
+	natstest.WaitFor(t, time.Minute, "the request to be served once the slot frees", func() bool {
 		resp, err := client.Get("http://" + addr + "/healthz")
 		if err != nil {
 			return false

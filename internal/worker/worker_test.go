@@ -88,7 +88,7 @@ func startStack(t *testing.T) *stack {
 	js, _ := jetstream.New(nc)
 	// The worker creates the streams concurrently; wait for the bucket.
 	var store *natsbus.AccessStore
-	waitFor(t, 10*time.Second, "the access bucket", func() bool {
+	waitFor(t, time.Minute, "the access bucket", func() bool {
 		store, err = natsbus.NewAccessStore(context.Background(), js)
 		return err == nil
 	})
@@ -178,7 +178,7 @@ func TestDuplicateWebhookOneEffect(t *testing.T) {
 			t.Fatalf("delivery %d: status %d, want 200", i+1, code)
 		}
 	}
-	waitFor(t, 10*time.Second, "the worker to settle", s.settled)
+	waitFor(t, time.Minute, "the worker to settle", s.settled)
 	// Dodo retrying after JetStream's duplicate window: the same
 	// webhook-id stored a second time. The ledger must absorb it.
 	p := natsbus.NewPublisher(s.js, 5*time.Second)
@@ -187,7 +187,7 @@ func TestDuplicateWebhookOneEffect(t *testing.T) {
 	if _, err := p.Publish(context.Background(), late); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "the worker to settle", s.settled)
+	waitFor(t, time.Minute, "the worker to settle", s.settled)
 
 	ctx := context.Background()
 	st, _ := s.js.Stream(ctx, natsbus.EventsStream)
@@ -231,7 +231,7 @@ func TestGrantAndRevokeInReverseOrder(t *testing.T) {
 			t.Fatalf("%s: status %d", st.id, code)
 		}
 		// One at a time, so the arrival order is the one written above.
-		waitFor(t, 10*time.Second, "the worker to settle", s.settled)
+		waitFor(t, time.Minute, "the worker to settle", s.settled)
 	}
 	if got := s.access(t, "cus_rev"); !slices.Equal(got, []string{"pdt_pro=active"}) {
 		t.Fatalf("access = %v, want only pdt_pro", got)
@@ -266,7 +266,7 @@ func TestPoisonMessagesAreDeadLettered(t *testing.T) {
 			t.Fatalf("%s: status %d, want 200 (signed bodies are kept)", tt.id, code)
 		}
 	}
-	waitFor(t, 10*time.Second, "three dead letters", func() bool { return len(s.published(t, natsbus.DeadLetterPrefix)) == 3 })
+	waitFor(t, time.Minute, "three dead letters", func() bool { return len(s.published(t, natsbus.DeadLetterPrefix)) == 3 })
 	byID := map[string]*jetstream.RawStreamMsg{}
 	for _, m := range s.published(t, natsbus.DeadLetterPrefix) {
 		byID[m.Header.Get("webhook-id")] = m
@@ -281,7 +281,7 @@ func TestPoisonMessagesAreDeadLettered(t *testing.T) {
 			t.Fatalf("dead letter for %s: subject %s headers %v data %q", tt.id, m.Subject, m.Header, m.Data)
 		}
 	}
-	waitFor(t, 10*time.Second, "the worker to settle", s.settled)
+	waitFor(t, time.Minute, "the worker to settle", s.settled)
 }
 
 // TestParallelHandlingKeepsEachCustomerCorrect sends many events for a few
@@ -323,7 +323,7 @@ func TestParallelHandlingKeepsEachCustomerCorrect(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	waitFor(t, 20*time.Second, "the worker to settle", s.settled)
+	waitFor(t, time.Minute, "the worker to settle", s.settled)
 	for customer, w := range want {
 		if got := s.access(t, customer); !slices.Equal(got, w) {
 			t.Fatalf("%s: access %v, want %v", customer, got, w)
@@ -356,7 +356,7 @@ func TestOversizedIDsAreDeadLettered(t *testing.T) {
 	if code := s.post(t, "msg_good_after", payment(3, "cus_after", "pay_after", "pdt_course")); code != 200 {
 		t.Fatalf("good webhook: status %d", code)
 	}
-	waitFor(t, 10*time.Second, "two dead letters and the good webhook's grant", func() bool {
+	waitFor(t, time.Minute, "two dead letters and the good webhook's grant", func() bool {
 		return len(s.published(t, natsbus.DeadLetterPrefix)) == 2 && len(s.access(t, "cus_after")) == 1
 	})
 	byID := map[string]*jetstream.RawStreamMsg{}
@@ -369,5 +369,5 @@ func TestOversizedIDsAreDeadLettered(t *testing.T) {
 			t.Fatalf("dead letter for %s: %v, want a permanent one with %q", tt.id, m, tt.reason)
 		}
 	}
-	waitFor(t, 10*time.Second, "the worker to settle", s.settled)
+	waitFor(t, time.Minute, "the worker to settle", s.settled)
 }
