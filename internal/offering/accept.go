@@ -174,7 +174,9 @@ func (e *Engine) charge(ctx context.Context, o offers.Offer) (Result, error) {
 		return Result{Outcome: OutcomePending, Offer: o}, nil
 	}
 	p, err := e.dodo.GetPayment(ctx, *s.PaymentID)
-	if err != nil {
+	if err != nil || !e.matches(o, eventPayment(p)) {
+		// Not known yet, or (a payment found by the offer's key) not
+		// this offer's charge: the webhook or the sweep settles it.
 		return Result{Outcome: OutcomePending, Offer: o}, nil
 	}
 	return e.settleResult(ctx, o.ID, p)

@@ -1,8 +1,13 @@
 package offering_test
 
 import (
+	"context"
 	"net/http"
 	"testing"
+	"time"
+
+	"github.com/offerflow/offerflow/internal/dodo"
+	"github.com/offerflow/offerflow/internal/natsserver/natstest"
 )
 
 const previewRoute = "POST /subscriptions/{subscription_id}/change-plan/preview"
@@ -65,5 +70,45 @@ func TestDeclineWhenDodoRefusesTheDownsell(t *testing.T) {
 		if m.ProductID == "pdt_workbook_lite" {
 			t.Fatalf("a downsell was made though Dodo refused: %+v", m.Offer)
 		}
+	}
+}
+
+// A payment found at Dodo under an offer's idempotency key settles the
+// offer only if it is the offer's charge (customer, product, quantity,
+// amount, currency), as a webhook's must: neither the accept call that lost
+// Dodo's answer nor the sweep converts an offer on another purchase.
+func TestRecoveredPaymentMustMatchTheOffer(t *testing.T) {
+	e := newEnv(t)
+	pm := e.customer("cus_rpm", card(goodCard))
+	e.buy("cus_rpm", pm, "pdt_course")
+	o := e.created("cus_rpm", "pdt_workbook")
+	// Another purchase of the customer's that carries the offer's key.
+	if _, err := e.client.CreateCheckout(context.Background(), dodo.OneClickCheckout(dodo.OneClick{
+		CustomerID: "cus_rpm", PaymentMethodID: pm, ProductID: "pdt_course_2", Country: "US", Zipcode: "94102",
+		IdempotencyKey: o.ID,
+	})); err != nil {
+		t.Fatal(err)
+	}
+	e.settle()
+	// Dodo's answer to the offer's charge is lost: the client looks the
+	// payment up by the key and finds that purchase.
+	e.dodo.FailNext("POST /checkouts", 1, http.StatusBadGateway, "BAD_GATEWAY", "lost")
+	status, body := e.accept(o.ID, o.AcceptToken)
+	if status != http.StatusOK || str(body, "outcome") != "pending" {
+		t.Fatalf("accept: %d %v, want 200 pending (the payment found is not the offer's)", status, body)
+	}
+	e.later(5 * time.Minute) // past StuckAfter: the sweep resolves it
+	natstest.WaitFor(t, time.Minute, "the sweep to settle the offer", func() bool {
+		return len(e.messages("failed", "cus_rpm")) > 0 || len(e.messages("converted", "cus_rpm")) > 0
+	})
+	e.settle()
+	if n := len(e.messages("converted", "cus_rpm")); n != 0 {
+		t.Fatalf("offers.converted: %d, want 0: the offer was settled on another purchase", n)
+	}
+	if failed := e.messages("failed", "cus_rpm"); len(failed) != 1 || failed[0].ID != o.ID {
+		t.Fatalf("offers.failed: %+v, want the offer, with its fallback", failed)
+	}
+	if got := e.dodo.Charges("cus_rpm"); got != 2 {
+		t.Fatalf("charges %d, want 2 (the two courses): the offer's charge was never made", got)
 	}
 }

@@ -141,13 +141,21 @@ func (e *Engine) resolve(ctx context.Context, id string) error {
 			return err
 		}
 	} else {
-		p, ok, err := e.dodo.FindPayment(ctx, o.CustomerID, o.ID, accepted.Add(-10*time.Minute))
+		found, ok, err := e.dodo.FindPayment(ctx, o.CustomerID, o.ID, accepted.Add(-10*time.Minute))
 		if err != nil {
 			return err
 		}
 		if ok {
-			_, err := e.settleResult(ctx, id, p)
-			return err
+			// The list omits the cart: read the whole payment to check
+			// it is the offer's charge before settling on it.
+			p, err := e.dodo.GetPayment(ctx, found.PaymentID)
+			if err != nil {
+				return err
+			}
+			if e.matches(o, eventPayment(p)) {
+				_, err := e.settleResult(ctx, id, p)
+				return err
+			}
 		}
 	}
 	// Nothing at Dodo StuckAfter after the accept: the charge was never

@@ -66,15 +66,34 @@ func (e *Engine) paymentMatchesOffer(ctx context.Context, id string, p *events.P
 	if err != nil {
 		return false, err
 	}
+	return e.matches(o, p), nil
+}
+
+// matches reports whether p is o's charge (settlementMismatch), and logs and
+// counts why when it is not.
+func (e *Engine) matches(o offers.Offer, p *events.Payment) bool {
 	reason := settlementMismatch(o, p)
 	if reason == "" {
-		return true, nil
+		return true
 	}
 	e.metrics.settlementMismatch(reason)
 	e.log.Warn("payment names an offer it does not match; offer left as it is",
-		zap.String("offer_id", id), zap.String("payment_id", p.PaymentID), zap.String("mismatch", reason),
+		zap.String("offer_id", o.ID), zap.String("payment_id", p.PaymentID), zap.String("mismatch", reason),
 		zap.String("offer_customer_id", o.CustomerID), zap.String("payment_customer_id", p.CustomerID()))
-	return false, nil
+	return false
+}
+
+// eventPayment is what settlementMismatch reads of a payment from Dodo's
+// API (the same object as a webhook's data).
+func eventPayment(p dodo.Payment) *events.Payment {
+	out := &events.Payment{
+		PaymentID: p.PaymentID, TotalAmount: p.TotalAmount, Tax: p.Tax, Currency: p.Currency,
+		Customer: events.Customer{CustomerID: p.Customer.CustomerID}, SubscriptionID: p.SubscriptionID,
+	}
+	for _, it := range p.ProductCart {
+		out.ProductCart = append(out.ProductCart, events.ProductCartItem{ProductID: it.ProductID, Quantity: it.Quantity})
+	}
+	return out
 }
 
 // settlementMismatch is why payment p is not offer o's charge, or "".
