@@ -126,7 +126,7 @@ func TestKilledWorkerRestartsExactlyOnce(t *testing.T) {
 	env := append(os.Environ(),
 		childEnv+"=1",
 		"NATS_URL="+srv.ClientURL(),
-		"WORKER_METRICS_ADDR=",
+		"WORKER_METRICS_ADDR=off", // not the default :8081, which another test may hold
 		"WORKER_ACK_WAIT=2s",
 		"WORKER_BACKOFF_BASE=100ms",
 		"WORKER_BACKOFF_MAX=500ms",

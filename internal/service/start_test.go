@@ -9,9 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
 	"github.com/offerflow/offerflow/internal/conf"
+	"github.com/offerflow/offerflow/internal/natsbus"
 	"github.com/offerflow/offerflow/internal/natsserver/natstest"
 )
 
@@ -211,4 +213,43 @@ func testIngestConfig(t *testing.T) IngestConfig {
 	ic.NATSURL = srv.ClientURL()
 	ic.Secrets = "whsec_" + "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
 	return ic
+}
+
+// WORKER_METRICS_ADDR=off serves nothing, so a worker starts whoever holds
+// the default port. Before, the only way to say none was an empty variable,
+// which reads as unset: the worker took :8081 and, with it taken (another
+// test, scripts/stress.sh), stopped at start.
+func TestWorkerMetricsOff(t *testing.T) {
+	if ln, err := net.Listen("tcp", ":8081"); err == nil {
+		defer ln.Close() // held for the test; if it cannot be, someone holds it
+	}
+	srv := natstest.Start(t)
+	env := map[string]string{"WORKER_METRICS_ADDR": "off", "NATS_URL": srv.ClientURL()}
+	var wc WorkerConfig
+	s := conf.New("worker", func(k string) string { return env[k] }, io.Discard)
+	wc.Declare(s)
+	if err := s.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- RunWorker(ctx, wc, zap.NewNop(), WorkerOptions{}) }()
+	js, err := jetstream.New(natstest.Connect(t, srv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	natstest.WaitFor(t, time.Minute, "the worker's consumer", func() bool {
+		select {
+		case err := <-done:
+			done <- err
+			return true
+		default:
+		}
+		_, err := js.Consumer(context.Background(), natsbus.EventsStream, natsbus.WorkerConsumer)
+		return err == nil
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("worker with WORKER_METRICS_ADDR=off: %v, want a clean run", err)
+	}
 }

@@ -45,7 +45,7 @@ type WorkerConfig struct {
 func (c *WorkerConfig) Declare(s *conf.Set) {
 	c.Common.Declare(s)
 	d := natsbus.DefaultConsumerConfig()
-	s.String(&c.MetricsAddr, "metrics-addr", "WORKER_METRICS_ADDR", ":8081", "address of /healthz and /metrics; empty: none")
+	s.String(&c.MetricsAddr, "metrics-addr", "WORKER_METRICS_ADDR", ":8081", "address of /healthz, /readyz and /metrics; off: none")
 	s.Int(&c.Concurrency, "concurrency", "WORKER_CONCURRENCY", d.Concurrency, "handlers running at once in this process")
 	s.Duration(&c.AckWait, "ack-wait", "WORKER_ACK_WAIT", d.AckWait, "redeliver a message not acknowledged within this (long handlers send InProgress)")
 	s.Int(&c.MaxAckPending, "max-ack-pending", "WORKER_MAX_ACK_PENDING", d.MaxAckPending, "unacknowledged messages across all replicas")
@@ -116,6 +116,9 @@ type WorkerOptions struct {
 	// server (offerflow dev writes them to a folder).
 	Mailer confirm.Mailer
 }
+
+// MetricsOff as WORKER_METRICS_ADDR serves no /healthz, /readyz or /metrics.
+const MetricsOff = "off"
 
 // RunWorker consumes DODO_EVENTS until ctx is cancelled, then drains: stop
 // pulling, finish and ack what is in hand, close the metrics server and the
@@ -230,7 +233,9 @@ func runWorker(ctx context.Context, cfg WorkerConfig, log *zap.Logger, opt Worke
 	metricsErr := make(chan error, 1)
 	metricsCtx, stopMetrics := context.WithCancel(context.Background())
 	defer stopMetrics()
-	if cfg.MetricsAddr != "" {
+	// "off" says none; so does an empty -metrics-addr= (an empty
+	// variable cannot: the environment does not tell it from an unset one).
+	if cfg.MetricsAddr != "" && cfg.MetricsAddr != MetricsOff {
 		ln, err := net.Listen("tcp", cfg.MetricsAddr)
 		if err != nil {
 			return fmt.Errorf("listen on %s: %w", cfg.MetricsAddr, err)
