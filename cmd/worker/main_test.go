@@ -70,10 +70,10 @@ func TestRunRefusesBadConfig(t *testing.T) {
 		{name: "bad duration", env: map[string]string{"NATS_URL": "nats://127.0.0.1:1", "WORKER_ACK_WAIT": "soon"}, want: `WORKER_ACK_WAIT="soon"`},
 		{name: "short ledger", env: map[string]string{"NATS_URL": "nats://127.0.0.1:1", "LEDGER_TTL": "24h"}, want: "ledger ttl must be at least"},
 		{name: "zero concurrency", env: map[string]string{"NATS_URL": "nats://127.0.0.1:1", "WORKER_CONCURRENCY": "0"}, want: "WORKER_CONCURRENCY must be > 0"},
-		{name: "bad rules file", env: map[string]string{"NATS_URL": "nats://127.0.0.1:1", "WORKER_METRICS_ADDR": "", "OFFERFLOW_RULES": "/nonexistent/rules.yaml"}, want: "rules file"},
-		{name: "rules syntax error", env: map[string]string{"NATS_URL": "nats://127.0.0.1:1", "WORKER_METRICS_ADDR": "", "OFFERFLOW_RULES": syntax}, want: "syntax.yaml:"},
-		{name: "rules type error", env: map[string]string{"NATS_URL": "nats://127.0.0.1:1", "WORKER_METRICS_ADDR": "", "OFFERFLOW_RULES": typeErr}, want: `type.yaml:7: rule "up"`},
-		{name: "offer rules without a Dodo key", env: map[string]string{"NATS_URL": "nats://127.0.0.1:1", "WORKER_METRICS_ADDR": "", "OFFERFLOW_RULES": good}, want: "DODO_API_KEY is required"},
+		{name: "bad rules file", env: map[string]string{"NATS_URL": "nats://127.0.0.1:1", "WORKER_METRICS_ADDR": "off", "OFFERFLOW_RULES": "/nonexistent/rules.yaml"}, want: "rules file"},
+		{name: "rules syntax error", env: map[string]string{"NATS_URL": "nats://127.0.0.1:1", "WORKER_METRICS_ADDR": "off", "OFFERFLOW_RULES": syntax}, want: "syntax.yaml:"},
+		{name: "rules type error", env: map[string]string{"NATS_URL": "nats://127.0.0.1:1", "WORKER_METRICS_ADDR": "off", "OFFERFLOW_RULES": typeErr}, want: `type.yaml:7: rule "up"`},
+		{name: "offer rules without a Dodo key", env: map[string]string{"NATS_URL": "nats://127.0.0.1:1", "WORKER_METRICS_ADDR": "off", "OFFERFLOW_RULES": good}, want: "DODO_API_KEY is required"},
 		{name: "bad offer key", env: map[string]string{"NATS_URL": "nats://127.0.0.1:1", "OFFERFLOW_OFFER_KEY": "k1:short"}, want: "OFFERFLOW_OFFER_KEY"},
 	}
 	for _, tt := range tests {
