@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -98,6 +99,8 @@ func FuzzWebhookRequest(f *testing.F) {
 func FuzzAccessRequest(f *testing.F) {
 	f.Add("cus_1", "Bearer "+token)
 	f.Add("cus_1", "Bearer")
+	f.Add("cus_1", "bearer "+token)
+	f.Add("cus_1", "bearer "+strings.ToUpper(token))
 	f.Add("%00", "Bearer "+token)
 	f.Add("a/b", "")
 	f.Fuzz(func(t *testing.T, id, auth string) {
@@ -112,7 +115,9 @@ func FuzzAccessRequest(f *testing.F) {
 		if w.Code >= 500 {
 			t.Fatalf("status %d for id %q", w.Code, id)
 		}
-		if w.Code == 200 && auth != "Bearer "+token {
+		// The scheme is case-insensitive (RFC 9110); the token is not.
+		f := strings.Fields(auth)
+		if w.Code == 200 && !(len(f) == 2 && strings.EqualFold(f[0], "Bearer") && f[1] == token) {
 			t.Fatalf("200 with Authorization %q", auth)
 		}
 	})

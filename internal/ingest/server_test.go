@@ -312,6 +312,8 @@ func TestAccessAPI(t *testing.T) {
 		{name: "not bearer", id: "cus_1", auth: "Basic " + token, wantStatus: 401, wantBody: "unauthorized"},
 		{name: "token prefix only", id: "cus_1", auth: "Bearer " + token[:5], wantStatus: 401, wantBody: "unauthorized"},
 		{name: "granted product", id: "cus_1", auth: "Bearer " + token, wantStatus: 200, wantBody: `"product_id":"pdt_course","status":"active"`},
+		{name: "scheme in any case", id: "cus_1", auth: "bEARER " + token, wantStatus: 200, wantBody: `"product_id":"pdt_course"`},
+		{name: "token in another case", id: "cus_1", auth: "Bearer " + strings.ToUpper(token), wantStatus: 401, wantBody: "unauthorized"},
 		{name: "unknown customer has no access", id: "cus_2", auth: "Bearer " + token, wantStatus: 200, wantBody: `"products":[]`},
 		{name: "bad id", id: strings.Repeat("x", 200), auth: "Bearer " + token, wantStatus: 400, wantBody: "invalid_customer_id"},
 	}
