@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every check offerflow has: formatting, vet, all tests with the race
+# Runs every check offerflow has: formatting, vet, staticcheck, all tests with the race
 # detector (embedded NATS servers, worker processes killed and restarted),
 # and a short run of every fuzz target. Exits non-zero if anything fails.
 #
@@ -33,6 +33,12 @@ fi
 
 echo "== go vet"
 go vet ./...
+
+echo "== staticcheck"
+# Finds what vet does not (unused code, checks that cannot fail, simpler
+# forms). Pinned; the go command builds it from the module proxy once and
+# caches it.
+go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
 echo "== steady"
 # Steady (npm @stdy/cli) is the mock of Dodo's API, on Dodo's OpenAPI spec,

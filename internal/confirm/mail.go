@@ -119,8 +119,9 @@ type SMTPConfig struct {
 	Timeout time.Duration
 	// TLS, when set, is used for TLS and STARTTLS (a private CA, a test
 	// server). Not settable from SMTP_URL. Nil: the system's roots,
-	// server name Host.
-	TLS *tls.Config
+	// server name Host. Not encoded as JSON (it holds funcs JSON cannot
+	// encode), so a config can be logged as JSON.
+	TLS *tls.Config `json:"-"`
 }
 
 // ParseSMTPURL parses SMTP_URL:

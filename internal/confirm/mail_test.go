@@ -105,7 +105,10 @@ func TestParseSMTPURLHidesPassword(t *testing.T) {
 		if string(cfg.Password) != secret {
 			t.Fatalf("password = %q, want %q", string(cfg.Password), secret)
 		}
-		js, _ := json.Marshal(cfg)
+		js, err := json.Marshal(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
 		for _, s := range []string{cfg.String(), cfg.GoString(), fmt.Sprint(cfg), fmt.Sprintf("%v %+v %#v %s", cfg, cfg, cfg, cfg),
 			fmt.Sprintf("%v %+v %#v", cfg.Password, cfg.Password, cfg.Password), string(js)} {
 			if strings.Contains(s, "hunter2") {

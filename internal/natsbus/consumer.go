@@ -417,8 +417,7 @@ func (r *ConsumerRunner) keepAlive(m jetstream.Msg) (stop func()) {
 	var mu sync.Mutex
 	stopped := false
 	var t *time.Timer
-	var tick func()
-	tick = func() {
+	tick := func() {
 		mu.Lock()
 		defer mu.Unlock()
 		if stopped {

@@ -280,7 +280,6 @@ type subRec struct {
 
 type payRec struct {
 	Payment
-	sessionID   string
 	card        *Card
 	billing     billingJSON
 	metadataRaw json.RawMessage
