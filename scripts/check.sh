@@ -16,10 +16,6 @@ cd "$(dirname "$0")/.."
 # deadline to race. 5000 executions take 1 to 10 s a target here.
 fuzztime="${FUZZTIME:-5000x}"
 
-if [ ! -f ../shared/dodo/openapi.json ]; then
-  echo "note: ../shared/dodo/openapi.json is missing; internal/events tests need Dodo's spec there (CI keeps shared/ beside the checkout)" >&2
-fi
-
 echo "== go mod download"
 go mod download
 

@@ -1,6 +1,8 @@
 package dodo
 
 import (
+	"github.com/offerflow/offerflow/internal/dodo/dodospec"
+
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -14,10 +16,8 @@ import (
 	"testing"
 )
 
-// specPath is Dodo's OpenAPI spec (v1.113.0), relative to this package's
-// directory: CI keeps the shared/ directory beside the checkout, so from the
-// repository root it is ../shared/dodo/openapi.json.
-const specPath = "../../../shared/dodo/openapi.json"
+// specPath is Dodo's OpenAPI spec, v1.113.0 (the copy in internal/dodo/dodospec).
+var specPath = dodospec.Path()
 
 // openAPI is the part of the spec these tests read.
 type openAPI struct {
@@ -72,7 +72,7 @@ func loadSpec(t testing.TB) (*openAPI, string) {
 	}
 	b, err := os.ReadFile(abs)
 	if err != nil {
-		t.Fatalf("Dodo's OpenAPI spec is missing at %s: CI keeps shared/ beside the checkout, i.e. ../shared/dodo/openapi.json from the repository root: %v", abs, err)
+		t.Fatalf("Dodo's OpenAPI spec is missing at %s (internal/dodo/dodospec): %v", abs, err)
 	}
 	var s openAPI
 	if err := json.Unmarshal(b, &s); err != nil {

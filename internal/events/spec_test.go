@@ -12,12 +12,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/offerflow/offerflow/internal/dodo/dodospec"
 )
 
-// specPath is Dodo's OpenAPI spec, relative to this package's directory.
-// CI keeps the shared/ directory beside the checkout, so from the repository
-// root it is ../shared/dodo/openapi.json.
-const specPath = "../../../shared/dodo/openapi.json"
+// specPath is Dodo's OpenAPI spec, v1.113.0 (the copy in internal/dodo/dodospec).
+var specPath = dodospec.Path()
 
 // spec is the part of Dodo's OpenAPI spec these tests read.
 type spec struct {
@@ -71,8 +71,7 @@ func loadSpec(t testing.TB) *spec {
 	t.Helper()
 	s, err := readSpec()
 	if errors.Is(err, fs.ErrNotExist) {
-		t.Fatalf("Dodo's OpenAPI spec is missing at %s (relative to internal/events): "+
-			"CI keeps shared/ beside the checkout, i.e. ../shared/dodo/openapi.json from the repository root: %v", specPath, err)
+		t.Fatalf("Dodo's OpenAPI spec is missing at %s (internal/dodo/dodospec): %v", specPath, err)
 	}
 	if err != nil {
 		t.Fatalf("read spec %s: %v", specPath, err)

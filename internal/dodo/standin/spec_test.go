@@ -1,6 +1,8 @@
 package standin
 
 import (
+	"github.com/offerflow/offerflow/internal/dodo/dodospec"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -21,9 +23,8 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 )
 
-// specPath is Dodo's official OpenAPI spec, kept in the shared/ directory
-// that sits beside the checkout.
-const specPath = "../../../../shared/dodo/openapi.json"
+// specPath is Dodo's OpenAPI spec, v1.113.0 (the copy in internal/dodo/dodospec).
+var specPath = dodospec.Path()
 
 // spec validates the stand-in's traffic against Dodo's OpenAPI spec with
 // kin-openapi, which loads the spec's OpenAPI 3.1 and validates with its
@@ -55,8 +56,7 @@ func loadSpec(t *testing.T) *spec {
 	t.Helper()
 	specOnce.Do(func() { specVal, specErr = newSpec(specPath) })
 	if specErr != nil {
-		t.Fatalf("load Dodo's OpenAPI spec: %v\n"+
-			"The stand-in's tests validate against shared/dodo/openapi.json; CI must keep the shared/ directory beside the checkout (../../../../shared from this package).", specErr)
+		t.Fatalf("load Dodo's OpenAPI spec %s: %v", specPath, specErr)
 	}
 	return specVal
 }
