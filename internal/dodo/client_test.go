@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/offerflow/offerflow/internal/fault"
+	"github.com/offerflow/offerflow/internal/offers"
 )
 
 // sleeps records the waits of a Client and returns at once.
@@ -538,7 +539,7 @@ func TestListAllPayments(t *testing.T) {
 }
 
 func validPlanChange() ChangePlanRequest {
-	return ChangePlanRequest{ProductID: "pdt_pro", Quantity: 1, ProrationBillingMode: ProratedImmediately, EffectiveAt: EffectiveImmediately, OnPaymentFailure: PreventChange}
+	return ChangePlanRequest{ProductID: "pdt_pro", Quantity: 1, ProrationBillingMode: offers.ProratedImmediately, EffectiveAt: EffectiveImmediately, OnPaymentFailure: PreventChange}
 }
 
 func TestChangePlanBody(t *testing.T) {
@@ -560,7 +561,7 @@ func TestChangePlanBody(t *testing.T) {
 		{name: "empty discount codes remove all", req: func() ChangePlanRequest {
 			r := validPlanChange()
 			r.DiscountCodes = []string{}
-			r.EffectiveAt, r.ProrationBillingMode, r.OnPaymentFailure = EffectiveNextBillingDate, FullImmediately, ApplyChange
+			r.EffectiveAt, r.ProrationBillingMode, r.OnPaymentFailure = EffectiveNextBillingDate, offers.FullImmediately, ApplyChange
 			r.Addons = []AddonRequest{{AddonID: "adn_1", Quantity: 2}}
 			r.Metadata = Metadata{"offer_id": "o1"}
 			return r

@@ -7,6 +7,8 @@ import (
 	"math"
 	"reflect"
 	"time"
+
+	"github.com/offerflow/offerflow/internal/offers"
 )
 
 // The types below carry the spec's field names (openapi.json v1.113.0) as
@@ -423,27 +425,6 @@ type CheckoutSession struct {
 	Recovered bool `json:"-"`
 }
 
-// ProrationMode is how a plan change is billed (spec ProrationBillingMode).
-type ProrationMode string
-
-// The four proration modes. Dodo's docs (error
-// INVALID_PRORATION_MODE_WITH_NEXT_BILLING_DATE) allow only FullImmediately
-// with EffectiveNextBillingDate; the spec does not encode that rule, so the
-// client leaves it to Dodo (a 4xx, permanent).
-const (
-	// ProratedImmediately charges the time-prorated difference now and
-	// keeps the billing date; a downgrade yields a prorated credit.
-	ProratedImmediately ProrationMode = "prorated_immediately"
-	// FullImmediately charges the full new price now and restarts the
-	// billing cycle today.
-	FullImmediately ProrationMode = "full_immediately"
-	// DifferenceImmediately charges the full price difference on an
-	// upgrade; a downgrade's difference becomes credit for renewals.
-	DifferenceImmediately ProrationMode = "difference_immediately"
-	// DoNotBill charges nothing now (undocumented beyond the enum value).
-	DoNotBill ProrationMode = "do_not_bill"
-)
-
 // EffectiveAt is when a plan change applies (spec EffectiveAt).
 type EffectiveAt string
 
@@ -479,7 +460,7 @@ const (
 type ChangePlanRequest struct {
 	ProductID            string           `json:"product_id"`
 	Quantity             int              `json:"quantity"`
-	ProrationBillingMode ProrationMode    `json:"proration_billing_mode"`
+	ProrationBillingMode offers.Proration `json:"proration_billing_mode"`
 	EffectiveAt          EffectiveAt      `json:"effective_at"`
 	OnPaymentFailure     OnPaymentFailure `json:"on_payment_failure"`
 	// Addons replaces the subscription's addons; empty removes them all.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/offerflow/offerflow/internal/fault"
+	"github.com/offerflow/offerflow/internal/offers"
 )
 
 // The no-blind-retry rule: a POST that can move money is sent again only
@@ -300,7 +301,7 @@ func TestFallbackCheckoutIsRetriedLikeARead(t *testing.T) {
 
 func TestChangePlanIsNeverRetriedBlindly(t *testing.T) {
 	next := validPlanChange()
-	next.EffectiveAt, next.ProrationBillingMode = EffectiveNextBillingDate, FullImmediately
+	next.EffectiveAt, next.ProrationBillingMode = EffectiveNextBillingDate, offers.FullImmediately
 	tests := []struct {
 		name   string
 		req    ChangePlanRequest

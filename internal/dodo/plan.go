@@ -8,6 +8,7 @@ import (
 	"net/http"
 
 	"github.com/offerflow/offerflow/internal/fault"
+	"github.com/offerflow/offerflow/internal/offers"
 )
 
 // PreviewChangePlan returns what ChangePlan with the same request would do
@@ -88,10 +89,10 @@ func (req ChangePlanRequest) encode() ([]byte, error) {
 		errs = append(errs, fmt.Errorf("quantity %d: want at least 1", req.Quantity))
 	}
 	switch req.ProrationBillingMode {
-	case ProratedImmediately, FullImmediately, DifferenceImmediately, DoNotBill:
+	case offers.ProratedImmediately, offers.FullImmediately, offers.DifferenceImmediately, offers.DoNotBill:
 	default:
 		errs = append(errs, fmt.Errorf("proration_billing_mode %q: want %s, %s, %s or %s",
-			req.ProrationBillingMode, ProratedImmediately, FullImmediately, DifferenceImmediately, DoNotBill))
+			req.ProrationBillingMode, offers.ProratedImmediately, offers.FullImmediately, offers.DifferenceImmediately, offers.DoNotBill))
 	}
 	switch req.EffectiveAt {
 	case EffectiveImmediately, EffectiveNextBillingDate:

@@ -17,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/offerflow/offerflow/internal/offers"
 )
 
 // Contract tests: every request the client can send goes to Steady (npm
@@ -446,7 +448,7 @@ func TestContract(t *testing.T) {
 	// with next_billing_date; the spec does not encode that, so Steady must
 	// accept every combination.
 	plans := func(yield func(string, ChangePlanRequest) bool) {
-		for _, m := range []ProrationMode{ProratedImmediately, FullImmediately, DifferenceImmediately, DoNotBill} {
+		for _, m := range []offers.Proration{offers.ProratedImmediately, offers.FullImmediately, offers.DifferenceImmediately, offers.DoNotBill} {
 			for _, at := range []EffectiveAt{EffectiveImmediately, EffectiveNextBillingDate} {
 				for _, onFail := range []OnPaymentFailure{PreventChange, ApplyChange} {
 					req := ChangePlanRequest{ProductID: "pdt_pro", Quantity: 1, ProrationBillingMode: m, EffectiveAt: at, OnPaymentFailure: onFail}
@@ -456,7 +458,7 @@ func TestContract(t *testing.T) {
 				}
 			}
 		}
-		full := ChangePlanRequest{ProductID: "pdt_pro", Quantity: 3, ProrationBillingMode: DifferenceImmediately, EffectiveAt: EffectiveImmediately,
+		full := ChangePlanRequest{ProductID: "pdt_pro", Quantity: 3, ProrationBillingMode: offers.DifferenceImmediately, EffectiveAt: EffectiveImmediately,
 			OnPaymentFailure: ApplyChange, Addons: []AddonRequest{{AddonID: "adn_1", Quantity: 1}}, DiscountCodes: []string{}, Metadata: Metadata{"offer_id": "o1"}}
 		yield("with addons, no discounts, metadata", full)
 	}

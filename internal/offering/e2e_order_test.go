@@ -72,7 +72,7 @@ func TestConfirmationOnePerBusinessChangeInEveryOrder(t *testing.T) {
 			sub := e.checkout(c, "pdt_basic")
 			return e.held(func() {
 				err := e.client.ChangePlan(context.Background(), sub, dodo.ChangePlanRequest{
-					ProductID: "pdt_pro", Quantity: 1, ProrationBillingMode: dodo.ProratedImmediately,
+					ProductID: "pdt_pro", Quantity: 1, ProrationBillingMode: offers.ProratedImmediately,
 					EffectiveAt: dodo.EffectiveImmediately, OnPaymentFailure: dodo.PreventChange,
 				})
 				if err != nil {
@@ -178,7 +178,7 @@ func TestPlanChangeWebhookWaitsForTheOfferOutcome(t *testing.T) {
 	// ...Dodo changes the plan and charges...
 	hooks := e.held(func() {
 		err := e.client.ChangePlan(ctx, sub, dodo.ChangePlanRequest{
-			ProductID: "pdt_pro", Quantity: 1, ProrationBillingMode: dodo.ProratedImmediately,
+			ProductID: "pdt_pro", Quantity: 1, ProrationBillingMode: offers.ProratedImmediately,
 			EffectiveAt: dodo.EffectiveImmediately, OnPaymentFailure: dodo.PreventChange,
 		})
 		if err != nil {

@@ -295,7 +295,7 @@ func stateRank(s offers.State) int {
 func (e *Engine) build(ctx context.Context, id string, trig offers.Trigger, r *rules.Offer, f facts, now time.Time) (offers.Offer, error) {
 	c := f.in.Customer
 	o := offers.Offer{
-		ID: id, CustomerID: c.ID, RuleID: r.RuleID, Kind: offers.Kind(r.Kind), ProductID: r.ProductID,
+		ID: id, CustomerID: c.ID, RuleID: r.RuleID, Kind: r.Kind, ProductID: r.ProductID,
 		ProductName: r.ProductName, Quantity: max(r.Quantity, 1), ExpiresAt: r.ExpiresAt,
 		Display: offers.Display{Headline: r.Display.Headline, Badge: r.Display.Badge},
 		Gains:   r.Gains, Loses: r.Loses, Trigger: trig, OnDecline: r.OnDecline,
@@ -372,7 +372,7 @@ func (e *Engine) buildPlanChange(ctx context.Context, o offers.Offer, r *rules.O
 		return o, &Ineligible{Reason: ReasonCurrencyMismatch,
 			Detail: fmt.Sprintf("%s is priced in %s; the subscription is billed in %s", r.ProductID, o.Amounts.Currency, sub.Currency)}
 	}
-	o.ChangePlan, o.FromProductID, o.SubscriptionID, o.Proration = true, sub.ProductID, sub.SubscriptionID, offers.Proration(r.Proration)
+	o.ChangePlan, o.FromProductID, o.SubscriptionID, o.Proration = true, sub.ProductID, sub.SubscriptionID, r.Proration
 	preview, err := e.dodo.PreviewChangePlan(ctx, sub.SubscriptionID, e.changeRequest(o))
 	if err != nil {
 		if apiStatus(err) == http.StatusConflict {
@@ -430,7 +430,7 @@ func planAmounts(a offers.Amounts, sub dodo.Subscription, p dodo.ChangePlanPrevi
 // now, and prevent_change so a failed payment leaves the old plan in place.
 func (e *Engine) changeRequest(o offers.Offer) dodo.ChangePlanRequest {
 	return dodo.ChangePlanRequest{
-		ProductID: o.ProductID, Quantity: o.Quantity, ProrationBillingMode: dodo.ProrationMode(o.Proration),
+		ProductID: o.ProductID, Quantity: o.Quantity, ProrationBillingMode: o.Proration,
 		EffectiveAt: dodo.EffectiveImmediately, OnPaymentFailure: dodo.PreventChange,
 		Metadata: dodo.Metadata{MetadataOfferID: o.ID, dodo.IdempotencyMetadataKey: o.ID},
 	}

@@ -301,7 +301,7 @@ type Request struct {
 	// Proration is the plan change's mode when ProductID is a plan (the
 	// customer has a subscription and the product is recurring): one of
 	// Dodo's four; default prorated_immediately.
-	Proration string `json:"proration,omitempty"`
+	Proration offers.Proration `json:"proration,omitempty"`
 	// ValidFor is how long the offer stays open, e.g. "30m"; default 30m,
 	// at most 7 days.
 	ValidFor string `json:"valid_for,omitempty"`
@@ -326,7 +326,7 @@ func (r Request) Validate() (time.Duration, error) {
 	if r.Quantity < 0 || r.Quantity > 1000 {
 		errs = append(errs, errors.New("quantity must be 1..1000"))
 	}
-	switch offers.Proration(r.Proration) {
+	switch r.Proration {
 	case "", offers.ProratedImmediately, offers.DifferenceImmediately, offers.FullImmediately, offers.DoNotBill:
 	default:
 		errs = append(errs, fmt.Errorf("proration %q: want prorated_immediately, difference_immediately, full_immediately or do_not_bill", r.Proration))
@@ -366,7 +366,7 @@ var ErrIdempotencyConflict = errors.New("request_id already used for a different
 func requestVariant(r Request, valid time.Duration) string {
 	proration := r.Proration
 	if proration == "" {
-		proration = string(rules.ProratedImmediately)
+		proration = offers.ProratedImmediately
 	}
 	return fmt.Sprintf("product=%s quantity=%d proration=%s valid_for=%s", r.ProductID, max(r.Quantity, 1), proration, valid)
 }
@@ -408,20 +408,20 @@ func (e *Engine) OfferFor(ctx context.Context, customerID string, r Request) (*o
 		}
 		return nil, err
 	}
-	ro := rules.Offer{ProductID: r.ProductID, Quantity: max(r.Quantity, 1), Kind: rules.CrossSell}
+	ro := rules.Offer{ProductID: r.ProductID, Quantity: max(r.Quantity, 1), Kind: offers.CrossSell}
 	if p, ok := e.catalog.Product(r.ProductID); ok {
 		ro.ProductName = p.Name
 	}
 	cust := f.in.Customer
 	if product.IsRecurring && cust.PlanProduct != "" {
 		ro.ChangePlan, ro.FromProduct = true, cust.PlanProduct
-		ro.Proration = rules.Proration(r.Proration)
+		ro.Proration = r.Proration
 		if ro.Proration == "" {
-			ro.Proration = rules.ProratedImmediately
+			ro.Proration = offers.ProratedImmediately
 		}
-		ro.Kind = rules.Upsell
+		ro.Kind = offers.Upsell
 		if e.lowerTier(ctx, r.ProductID, cust.PlanProduct, product) {
-			ro.Kind = rules.Downsell
+			ro.Kind = offers.Downsell
 		}
 	}
 	gains, loses := e.catalog.Compare(r.ProductID, cust.ActiveProducts, cust.PlanProduct, ro.ChangePlan)

@@ -29,8 +29,8 @@ import (
 	"time"
 )
 
-// Kind is what an offer does to the customer's purchases. The values are
-// those of the rules file (rules.Kind).
+// Kind is what an offer does to the customer's purchases: the one type the
+// rules file, the engine, the API and the published events share.
 type Kind string
 
 // The offer kinds.
@@ -40,16 +40,27 @@ const (
 	Downsell  Kind = "downsell"
 )
 
-// Proration is Dodo's proration_billing_mode for a plan change. The values
-// are those of the rules file (rules.Proration).
+// Proration is how a plan change is billed: Dodo's proration_billing_mode
+// (spec ProrationBillingMode), the one type the rules file, the engine, the
+// API, the events and the Dodo client share. Dodo's docs (error
+// INVALID_PRORATION_MODE_WITH_NEXT_BILLING_DATE) allow only FullImmediately
+// with a change at the next billing date; the spec does not encode that
+// rule, so it is left to Dodo (a 4xx, permanent).
 type Proration string
 
-// The proration modes Dodo's change-plan call accepts.
+// The four proration modes.
 const (
-	ProratedImmediately   Proration = "prorated_immediately"
+	// ProratedImmediately charges the time-prorated difference now and
+	// keeps the billing date; a downgrade yields a prorated credit.
+	ProratedImmediately Proration = "prorated_immediately"
+	// DifferenceImmediately charges the full price difference on an
+	// upgrade; a downgrade's difference becomes credit for renewals.
 	DifferenceImmediately Proration = "difference_immediately"
-	FullImmediately       Proration = "full_immediately"
-	DoNotBill             Proration = "do_not_bill"
+	// FullImmediately charges the full new price now and restarts the
+	// billing cycle today.
+	FullImmediately Proration = "full_immediately"
+	// DoNotBill charges nothing now (undocumented beyond the enum value).
+	DoNotBill Proration = "do_not_bill"
 )
 
 // State is where an offer is in its lifecycle.

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"os"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
-	"github.com/offerflow/offerflow/internal/rules"
+	"github.com/offerflow/offerflow/internal/dodo/dodospec"
 )
 
 var (
@@ -339,22 +341,31 @@ func TestDecodeRefuses(t *testing.T) {
 	}
 }
 
-// TestValuesMatchRules keeps the wire values in step with the rules file's,
-// from which the worker copies them.
-func TestValuesMatchRules(t *testing.T) {
-	pairs := [][2]string{
-		{string(Upsell), string(rules.Upsell)},
-		{string(CrossSell), string(rules.CrossSell)},
-		{string(Downsell), string(rules.Downsell)},
-		{string(ProratedImmediately), string(rules.ProratedImmediately)},
-		{string(DifferenceImmediately), string(rules.DifferenceImmediately)},
-		{string(FullImmediately), string(rules.FullImmediately)},
-		{string(DoNotBill), string(rules.DoNotBill)},
+// The proration modes are Dodo's, as its spec lists them (the rules file,
+// the engine, the API and the Dodo client all use this one type).
+func TestProrationsAreDodos(t *testing.T) {
+	b, err := os.ReadFile(dodospec.Path())
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, p := range pairs {
-		if p[0] != p[1] {
-			t.Errorf("offers value %q, rules value %q", p[0], p[1])
-		}
+	var doc struct {
+		Components struct {
+			Schemas struct {
+				ProrationBillingMode struct {
+					Enum []string `json:"enum"`
+				}
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	got := []string{string(ProratedImmediately), string(DifferenceImmediately), string(FullImmediately), string(DoNotBill)}
+	want := doc.Components.Schemas.ProrationBillingMode.Enum
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("proration modes %v, Dodo's spec says %v", got, want)
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/expr-lang/expr/vm"
+
+	"github.com/offerflow/offerflow/internal/offers"
 )
 
 // Input is everything an evaluation depends on besides the time.
@@ -87,7 +89,7 @@ func (e RuleError) Unwrap() error { return e.Err }
 // price) for the customer's currency.
 type Offer struct {
 	RuleID      string
-	Kind        Kind
+	Kind        offers.Kind
 	ProductID   string
 	ProductName string
 	Quantity    int
@@ -95,7 +97,7 @@ type Offer struct {
 	// Dodo's change-plan call takes Proration.
 	ChangePlan  bool
 	FromProduct string
-	Proration   Proration
+	Proration   offers.Proration
 	ExpiresAt   time.Time
 	Display     Display
 	// Gains are the offer product's features the customer does not have
@@ -266,9 +268,9 @@ func (e *evaluation) capped(r *rule, env *Env) Reason {
 		}
 		tier := e.c.products[product].Tier
 		switch {
-		case r.Offer.Kind == Upsell && tier <= env.Customer.PlanTier:
+		case r.Offer.Kind == offers.Upsell && tier <= env.Customer.PlanTier:
 			return ReasonNotUpgrade
-		case r.Offer.Kind == Downsell && tier >= env.Customer.PlanTier:
+		case r.Offer.Kind == offers.Downsell && tier >= env.Customer.PlanTier:
 			return ReasonNotDowngrade
 		}
 	}

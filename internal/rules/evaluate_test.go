@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/offerflow/offerflow/internal/offers"
 )
 
 const evalFile = `limits:
@@ -260,8 +262,8 @@ func TestEvaluateOffer(t *testing.T) {
 		{
 			name: "upgrade gains the new plan's features",
 			in:   basicInput(Trigger{Event: "subscription.active"}),
-			want: Offer{RuleID: "basic-to-pro", Kind: Upsell, ProductID: "pdt_pro", ProductName: "Pro", Quantity: 1,
-				ChangePlan: true, FromProduct: "pdt_basic", Proration: ProratedImmediately, ExpiresAt: evalNow.Add(72 * time.Hour),
+			want: Offer{RuleID: "basic-to-pro", Kind: offers.Upsell, ProductID: "pdt_pro", ProductName: "Pro", Quantity: 1,
+				ChangePlan: true, FromProduct: "pdt_basic", Proration: offers.ProratedImmediately, ExpiresAt: evalNow.Add(72 * time.Hour),
 				Display: Display{Headline: "Unlock the API and SSO", Badge: "most popular"}, Gains: []string{"api", "sso"}, OnDecline: "course-x"},
 		},
 		{
@@ -272,8 +274,8 @@ func TestEvaluateOffer(t *testing.T) {
 				in.Customer.ActiveProducts = []string{"pdt_pro", "pdt_addon"}
 				return in
 			}(),
-			want: Offer{RuleID: "pro-to-basic", Kind: Downsell, ProductID: "pdt_basic", ProductName: "Basic", Quantity: 1,
-				ChangePlan: true, FromProduct: "pdt_pro", Proration: DoNotBill, ExpiresAt: evalNow.Add(24 * time.Hour),
+			want: Offer{RuleID: "pro-to-basic", Kind: offers.Downsell, ProductID: "pdt_basic", ProductName: "Basic", Quantity: 1,
+				ChangePlan: true, FromProduct: "pdt_pro", Proration: offers.DoNotBill, ExpiresAt: evalNow.Add(24 * time.Hour),
 				Loses: []string{"api", "sso"}},
 		},
 		{
@@ -284,7 +286,7 @@ func TestEvaluateOffer(t *testing.T) {
 				in.Customer.ActiveProducts = []string{"pdt_basic", "pdt_lite"}
 				return in
 			}(),
-			want: Offer{RuleID: "addon-x", Kind: CrossSell, ProductID: "pdt_addon", ProductName: "Addon", Quantity: 2,
+			want: Offer{RuleID: "addon-x", Kind: offers.CrossSell, ProductID: "pdt_addon", ProductName: "Addon", Quantity: 2,
 				ExpiresAt: evalNow.Add(time.Hour), Gains: []string{"addon"}},
 		},
 	}

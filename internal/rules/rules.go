@@ -15,27 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/offerflow/offerflow/internal/events"
-)
-
-// Kind is what an offer does for the customer.
-type Kind string
-
-// The offer kinds.
-const (
-	Upsell    Kind = "upsell"
-	CrossSell Kind = "cross_sell"
-	Downsell  Kind = "downsell"
-)
-
-// Proration is Dodo's proration_billing_mode for a plan change.
-type Proration string
-
-// Dodo's proration modes.
-const (
-	ProratedImmediately   Proration = "prorated_immediately"
-	DifferenceImmediately Proration = "difference_immediately"
-	FullImmediately       Proration = "full_immediately"
-	DoNotBill             Proration = "do_not_bill"
+	"github.com/offerflow/offerflow/internal/offers"
 )
 
 // The app signals a rule can be triggered by; events come from Dodo.
@@ -70,14 +50,14 @@ func (t Trigger) String() string {
 
 // OfferSpec is the offer part of a rule.
 type OfferSpec struct {
-	Kind     Kind
+	Kind     offers.Kind
 	Product  string
 	Quantity int
 	// ChangePlan marks a change of the customer's subscription plan, as
 	// opposed to a one-time purchase or add-on.
 	ChangePlan bool
 	// Proration is set exactly when ChangePlan is.
-	Proration Proration
+	Proration offers.Proration
 	ValidFor  time.Duration
 }
 
@@ -420,7 +400,7 @@ func parseOffer(name string, f field, o *OfferSpec, products map[string]Product)
 		return err
 	}
 	switch o.Kind {
-	case Upsell, CrossSell, Downsell:
+	case offers.Upsell, offers.CrossSell, offers.Downsell:
 	default:
 		return fmt.Errorf("%s:%d: offer kind %q is not upsell, cross_sell or downsell", name, kf.val.Line, o.Kind)
 	}
@@ -456,22 +436,22 @@ func parseOffer(name string, f field, o *OfferSpec, products map[string]Product)
 		}
 	}
 	switch {
-	case o.ChangePlan && o.Kind == CrossSell:
+	case o.ChangePlan && o.Kind == offers.CrossSell:
 		return fmt.Errorf("%s:%d: a cross_sell adds a product and cannot change_plan", name, m["change_plan"].val.Line)
 	case o.ChangePlan && p.Tier < 1:
 		return fmt.Errorf("%s:%d: change_plan needs a plan, and product %q has tier 0", name, m["change_plan"].val.Line, p.ID)
 	case o.ChangePlan && !hasProration:
 		return fmt.Errorf("%s:%d: change_plan needs proration (%s, %s, %s or %s)", name, m["change_plan"].val.Line,
-			ProratedImmediately, DifferenceImmediately, FullImmediately, DoNotBill)
+			offers.ProratedImmediately, offers.DifferenceImmediately, offers.FullImmediately, offers.DoNotBill)
 	case !o.ChangePlan && hasProration:
 		return fmt.Errorf("%s:%d: proration is only for plan changes (change_plan: true)", name, prf.val.Line)
 	}
 	if hasProration {
 		switch o.Proration {
-		case ProratedImmediately, DifferenceImmediately, FullImmediately, DoNotBill:
+		case offers.ProratedImmediately, offers.DifferenceImmediately, offers.FullImmediately, offers.DoNotBill:
 		default:
 			return fmt.Errorf("%s:%d: proration %q is not %s, %s, %s or %s", name, prf.val.Line, o.Proration,
-				ProratedImmediately, DifferenceImmediately, FullImmediately, DoNotBill)
+				offers.ProratedImmediately, offers.DifferenceImmediately, offers.FullImmediately, offers.DoNotBill)
 		}
 	}
 	vf, ok := m["valid_for"]

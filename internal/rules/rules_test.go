@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/offerflow/offerflow/internal/offers"
 )
 
 // exampleFile is the example of the package doc; keep the two in step.
@@ -74,8 +76,8 @@ func TestParseRules(t *testing.T) {
 		Line:    12,
 		Trigger: Trigger{Event: "subscription.active"},
 		When:    `subscription.product_id == "pdt_basic" && "USD" in customer.paid_currencies`,
-		Offer: OfferSpec{Kind: Upsell, Product: "pdt_pro", Quantity: 1, ChangePlan: true,
-			Proration: ProratedImmediately, ValidFor: 72 * time.Hour},
+		Offer: OfferSpec{Kind: offers.Upsell, Product: "pdt_pro", Quantity: 1, ChangePlan: true,
+			Proration: offers.ProratedImmediately, ValidFor: 72 * time.Hour},
 		Priority:  10,
 		Display:   Display{Headline: "Unlock the API and SSO", Badge: "most popular"},
 		OnDecline: "course-offer",
