@@ -235,8 +235,8 @@ func (b *ingestBench) run(ctx context.Context, cmdLine, settings string) (err er
 	o.line("peak memory: process VmHWM %s (peak resident set of the whole process: load generator, all servers and nats-server together)", vmHWM())
 	o.line("elapsed: %s", time.Since(b.started).Round(100*time.Millisecond))
 	o.line("")
-	o.line("README:")
-	b.printREADME(sum)
+	o.line("docs/benchmarks.md:")
+	b.printDocLines(sum)
 	for _, l := range fsyncLines {
 		o.line("%s", l)
 	}
@@ -730,7 +730,7 @@ func verdict(must, aim bool) string {
 	return "NOT met"
 }
 
-func (b *ingestBench) printREADME(sum map[string]variantSummary) {
+func (b *ingestBench) printDocLines(sum map[string]variantSummary) {
 	o := b.out
 	of, nv, ce, raw := sum[varOfferflow], sum[varNaive], sum[varCeiling], sum[varRaw]
 	where := fmt.Sprintf("%d senders, %d-byte signed payment.succeeded bodies, median of %d rounds of %d requests; %d CPUs shared with the load generator and nats-server",
@@ -749,7 +749,7 @@ func (b *ingestBench) printREADME(sum map[string]variantSummary) {
 // acknowledging it: JetStream's own rate in that mode (the publisher alone)
 // beside the naive and the offerflow ingest. The disk's sync latency drifts
 // a lot on shared machines, so the variants are interleaved in rounds too,
-// and each variant's rounds are pooled. It returns the README lines.
+// and each variant's rounds are pooled. It returns the lines for docs/benchmarks.md.
 func (b *ingestBench) runFsync(ctx context.Context) (lines []string, err error) {
 	o := b.out
 	rounds := min(b.cfg.rounds, b.cfg.fsyncN)

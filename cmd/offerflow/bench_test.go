@@ -35,7 +35,7 @@ func TestBenchIngest(t *testing.T) {
 		"ratio offerflow/naive (fsync):",
 		"OK +60",
 		"process VmHWM",
-		"README:",
+		"docs/benchmarks.md:",
 		"- Ingest, offerflow: ",
 		"- With fsync on every write",
 		"every request answered 200 and every phase's messages are stored: OK",

@@ -626,7 +626,7 @@ func (b *workerBench) printSummary(runs []drainRun) {
 		}
 	}
 	o.line("")
-	o.line("README:")
+	o.line("docs/benchmarks.md:")
 	o.line("- Worker: %s events/s with one worker, %d handlers, full ledger and access semantics (%d messages for %d customers, shuffled, %d%% second deliveries; access of every customer checked against a model: %s; %d CPUs shared with nats-server).",
 		thousands(w), runs[0].handlers, n, len(b.sc.customers), b.cfg.dupPct, map[bool]string{true: "mismatches found", false: "no mismatch"}[len(b.problems) > 0], runtime.NumCPU())
 	for _, r := range runs[1:] {

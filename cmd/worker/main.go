@@ -1,7 +1,7 @@
 // Command worker consumes the webhooks stored in DODO_EVENTS through one
 // durable consumer shared by every replica, and applies their effects
-// exactly once: today, access grants and revokes published on
-// offerflow.access.>. Settings: `worker -h`.
+// exactly once: access grants and revokes, offers made and settled, and
+// confirmations, published on offerflow.>. Settings: `worker -h`.
 package main
 
 import (

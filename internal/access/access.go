@@ -130,7 +130,7 @@ type SourceRef struct {
 }
 
 // Change is one product gained or lost by a customer. It is the JSON body
-// of offerflow.access.{granted,revoked}.<customer_id> (see README).
+// of offerflow.access.{granted,revoked}.<customer_id> (see docs/contract.md).
 type Change struct {
 	// ID is unique per webhook, product and kind; it is the message's
 	// Nats-Msg-Id, so a republish after a crash is de-duplicated.

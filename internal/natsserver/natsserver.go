@@ -1,6 +1,6 @@
 // Package natsserver runs an embedded NATS server with JetStream, for
 // `offerflow dev`, the benchmarks and the tests. Production runs a real
-// nats-server cluster; see deploy/ and the README.
+// nats-server cluster, as docs/correctness.md says.
 package natsserver
 
 import (

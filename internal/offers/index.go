@@ -41,7 +41,7 @@ const (
 	MaxIndexEntries = 256
 	// IndexShownRetention bounds how long a final, not declined, entry
 	// is kept. Caps with longer windows see only this much history; the
-	// rules file's loader does not refuse them, the README says so.
+	// rules file's loader does not refuse them; docs/offers.md says so.
 	IndexShownRetention = 400 * 24 * time.Hour
 )
 

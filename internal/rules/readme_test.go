@@ -6,14 +6,14 @@ import (
 	"testing"
 )
 
-// TestReadmeExamplesLoad keeps the README honest: every YAML block in it
-// that starts with "products:" is a rules file that must load.
-func TestReadmeExamplesLoad(t *testing.T) {
-	readme, err := os.ReadFile("../../README.md")
+// TestOffersDocExamplesLoad keeps docs/offers.md honest: every YAML block
+// in it that starts with "products:" is a rules file that must load.
+func TestOffersDocExamplesLoad(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/offers.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	blocks := strings.Split(string(readme), "```yaml\n")[1:]
+	blocks := strings.Split(string(doc), "```yaml\n")[1:]
 	found := 0
 	for _, b := range blocks {
 		body, _, ok := strings.Cut(b, "```")
@@ -21,11 +21,11 @@ func TestReadmeExamplesLoad(t *testing.T) {
 			continue
 		}
 		found++
-		if _, err := Parse("README.md", []byte(body)); err != nil {
-			t.Errorf("README example %d does not load: %v", found, err)
+		if _, err := Parse("docs/offers.md", []byte(body)); err != nil {
+			t.Errorf("docs/offers.md example %d does not load: %v", found, err)
 		}
 	}
 	if found == 0 {
-		t.Fatal("no rules example found in README.md")
+		t.Fatal("no rules example found in docs/offers.md")
 	}
 }

@@ -8,7 +8,7 @@
 // Responses and webhook bodies keep to Dodo's OpenAPI spec (v1.113.0), and
 // the package's tests validate them against it. Where Dodo's behaviour is
 // not documented the stand-in makes a choice; each is marked "judgement"
-// in the comments and listed in the README.
+// in the comments and listed in docs/dodo.md.
 //
 // Card outcomes follow Dodo's test mode: a card number ending in 0002 is
 // declined (CARD_DECLINED), one ending in 9995 fails with INSUFFICIENT_FUNDS
