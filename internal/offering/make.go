@@ -146,23 +146,8 @@ func (e *Engine) make(ctx context.Context, trig offers.Trigger, f facts, decide 
 	if err != nil {
 		return nil, err
 	}
-	// A trigger handled before (a redelivery, a retried request) made its
-	// offer already: make sure it was published, and stop.
 	if prior := ix.ByTrigger(trig.Key()); len(prior) > 0 {
-		o, _, err := e.store.Get(ctx, prior[0].OfferID)
-		if errors.Is(err, natsbus.ErrOfferNotFound) {
-			// Made so long ago that its retention ran out: the trigger
-			// was handled, and makes nothing now.
-			e.log.Info("trigger handled before; its offer is no longer stored", zap.String("offer_id", prior[0].OfferID), zap.String("customer_id", customerID))
-			return nil, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		if err := e.publishState(ctx, o); err != nil {
-			return nil, err
-		}
-		return &o, nil
+		return e.madeBefore(ctx, customerID, prior[0].OfferID)
 	}
 	now := e.now()
 	f.in.History = history(ix)
@@ -203,38 +188,7 @@ func (e *Engine) make(ctx context.Context, trig offers.Trigger, f facts, decide 
 	case err != nil:
 		return nil, err
 	}
-	// Note it in the index, unless the rules, re-run on the index as it is
-	// now, no longer choose it: another trigger of the same customer made
-	// an offer in the meantime (for the same product, or one that uses up
-	// a cap). The index write is the point where concurrent triggers of one
-	// customer are ordered.
-	_, err = e.store.UpdateIndex(ctx, customerID, func(cur offers.Index) (offers.Index, bool, error) {
-		if slices.ContainsFunc(cur.Entries, func(en offers.IndexEntry) bool { return en.OfferID == o.ID }) {
-			next, changed := cur.Note(o, now)
-			return next, changed, nil
-		}
-		in := f.in
-		in.History = history(cur)
-		again, err := decide(in, now)
-		if err != nil {
-			return cur, false, err
-		}
-		if again.Offer == nil || again.Offer.RuleID != d.Offer.RuleID || again.Offer.ProductID != d.Offer.ProductID {
-			return cur, false, errSuperseded
-		}
-		next, _ := cur.Note(o, now)
-		return next, true, nil
-	})
-	if errors.Is(err, errSuperseded) {
-		// Never published, never indexed: nobody can see it. Remove it so
-		// the bucket does not keep it.
-		e.log.Info("offer superseded", zap.String("offer_id", o.ID), zap.String("customer_id", customerID))
-		if derr := e.store.Delete(ctx, o.ID); derr != nil {
-			e.log.Warn("delete superseded offer", zap.String("offer_id", o.ID), zap.Error(derr))
-		}
-		return nil, nil
-	}
-	if err != nil {
+	if noted, err := e.noteNew(ctx, o, f, d.Offer, decide, now); err != nil || !noted {
 		return nil, err
 	}
 	if err := e.store.Count(ctx, o, offers.Open); err != nil {
@@ -245,6 +199,60 @@ func (e *Engine) make(ctx context.Context, trig offers.Trigger, f facts, decide 
 		return nil, err
 	}
 	return &o, nil
+}
+
+// madeBefore answers a trigger handled before (a redelivery, a retried
+// request): its offer was made already; make sure it was published.
+func (e *Engine) madeBefore(ctx context.Context, customerID, id string) (*offers.Offer, error) {
+	o, _, err := e.store.Get(ctx, id)
+	if errors.Is(err, natsbus.ErrOfferNotFound) {
+		// Made so long ago that its retention ran out: the trigger
+		// was handled, and makes nothing now.
+		e.log.Info("trigger handled before; its offer is no longer stored", zap.String("offer_id", id), zap.String("customer_id", customerID))
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := e.publishState(ctx, o); err != nil {
+		return nil, err
+	}
+	return &o, nil
+}
+
+// noteNew notes a new offer in its customer's index, unless the rules,
+// re-run on the index as it is now, no longer choose it: another trigger of
+// the same customer made an offer in the meantime (for the same product, or
+// one that uses up a cap). The index write is the point where concurrent
+// triggers of one customer are ordered. A superseded offer was never
+// published nor indexed, so nobody can see it: it is removed, and noteNew
+// reports false.
+func (e *Engine) noteNew(ctx context.Context, o offers.Offer, f facts, chosen *rules.Offer, decide decider, now time.Time) (bool, error) {
+	_, err := e.store.UpdateIndex(ctx, o.CustomerID, func(cur offers.Index) (offers.Index, bool, error) {
+		if slices.ContainsFunc(cur.Entries, func(en offers.IndexEntry) bool { return en.OfferID == o.ID }) {
+			next, changed := cur.Note(o, now)
+			return next, changed, nil
+		}
+		in := f.in
+		in.History = history(cur)
+		again, err := decide(in, now)
+		if err != nil {
+			return cur, false, err
+		}
+		if again.Offer == nil || again.Offer.RuleID != chosen.RuleID || again.Offer.ProductID != chosen.ProductID {
+			return cur, false, errSuperseded
+		}
+		next, _ := cur.Note(o, now)
+		return next, true, nil
+	})
+	if !errors.Is(err, errSuperseded) {
+		return err == nil, err
+	}
+	e.log.Info("offer superseded", zap.String("offer_id", o.ID), zap.String("customer_id", o.CustomerID))
+	if derr := e.store.Delete(ctx, o.ID); derr != nil {
+		e.log.Warn("delete superseded offer", zap.String("offer_id", o.ID), zap.Error(derr))
+	}
+	return false, nil
 }
 
 // publishState publishes o's current state, and its creation first if that

@@ -249,142 +249,179 @@ func parseRule(name string, n *yaml.Node, products map[string]Product) (*rule, e
 	if err != nil {
 		return nil, err
 	}
-	r := &rule{Rule: Rule{Line: n.Line, Caps: Caps{AfterDecline: Forever}}}
-	f, ok := m["id"]
-	if !ok {
-		return nil, fmt.Errorf("%s:%d: rule id is required", name, n.Line)
-	}
-	if err := decode(name, f, &r.ID); err != nil {
+	p := &ruleParser{name: name, r: &rule{Rule: Rule{Line: n.Line, Caps: Caps{AfterDecline: Forever}}}}
+	if err := p.id(n, m); err != nil {
 		return nil, err
 	}
-	if !featureName.MatchString(r.ID) {
-		return nil, fmt.Errorf("%s:%d: rule id %q must match %s", name, f.val.Line, r.ID, featureName)
-	}
 	// From here on every message names the rule.
-	fail := func(line int, format string, args ...any) error {
-		return fmt.Errorf("%s:%d: rule %q: %s", name, line, r.ID, fmt.Sprintf(format, args...))
+	steps := []struct {
+		key   string
+		parse func(field) error
+	}{
+		{"trigger", p.trigger},
+		{"when", p.when},
+		{"offer", func(f field) error { return p.wrap(parseOffer(name, f, &p.r.Offer, products)) }},
+		{"priority", func(f field) error { return p.wrap(decode(name, f, &p.r.Priority)) }},
+		{"display", p.display},
+		{"on_decline", p.onDecline},
+		{"caps", p.caps},
 	}
-	wrap := func(err error) error {
-		// decode and mapping already say file:line; put the rule after it.
-		msg := err.Error()
-		if rest, ok := strings.CutPrefix(msg, name+":"); ok {
-			if i := strings.Index(rest, ": "); i > 0 {
-				return fmt.Errorf("%s:%s: rule %q: %s", name, rest[:i], r.ID, rest[i+2:])
+	for _, st := range steps {
+		f, ok := m[st.key]
+		if !ok {
+			if st.key == "offer" {
+				return nil, p.fail(n.Line, "offer is required")
 			}
+			continue
 		}
+		if err := st.parse(f); err != nil {
+			return nil, err
+		}
+	}
+	return p.r, nil
+}
+
+// ruleParser parses one rule's fields into r, and words every error with
+// the file, the line and the rule.
+type ruleParser struct {
+	name string
+	r    *rule
+}
+
+// fail is an error at line of the rule.
+func (p *ruleParser) fail(line int, format string, args ...any) error {
+	return fmt.Errorf("%s:%d: rule %q: %s", p.name, line, p.r.ID, fmt.Sprintf(format, args...))
+}
+
+// wrap puts the rule into an error of decode or mapping, which already say
+// file:line, after the line.
+func (p *ruleParser) wrap(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	if rest, ok := strings.CutPrefix(msg, p.name+":"); ok {
+		if i := strings.Index(rest, ": "); i > 0 {
+			return fmt.Errorf("%s:%s: rule %q: %s", p.name, rest[:i], p.r.ID, rest[i+2:])
+		}
+	}
+	return err
+}
+
+func (p *ruleParser) id(n *yaml.Node, m map[string]field) error {
+	f, ok := m["id"]
+	if !ok {
+		return fmt.Errorf("%s:%d: rule id is required", p.name, n.Line)
+	}
+	if err := decode(p.name, f, &p.r.ID); err != nil {
 		return err
 	}
+	if !featureName.MatchString(p.r.ID) {
+		return fmt.Errorf("%s:%d: rule id %q must match %s", p.name, f.val.Line, p.r.ID, featureName)
+	}
+	return nil
+}
 
-	if f, ok := m["trigger"]; ok {
-		tm, err := mapping(name, f.val, "trigger", "event", "signal")
-		if err != nil {
-			return nil, wrap(err)
+func (p *ruleParser) trigger(f field) error {
+	tm, err := mapping(p.name, f.val, "trigger", "event", "signal")
+	if err != nil {
+		return p.wrap(err)
+	}
+	t := &p.r.Trigger
+	if ef, ok := tm["event"]; ok {
+		if err := decode(p.name, ef, &t.Event); err != nil {
+			return p.wrap(err)
 		}
-		if ef, ok := tm["event"]; ok {
-			if err := decode(name, ef, &r.Trigger.Event); err != nil {
-				return nil, wrap(err)
-			}
-			if !events.IsKnown(r.Trigger.Event) {
-				return nil, fail(ef.val.Line, "unknown Dodo event type %q", r.Trigger.Event)
-			}
-		}
-		if sf, ok := tm["signal"]; ok {
-			if err := decode(name, sf, &r.Trigger.Signal); err != nil {
-				return nil, wrap(err)
-			}
-			switch r.Trigger.Signal {
-			case SignalUsageMilestone, SignalPlanLimitNear, SignalOnboardingCompleted:
-			default:
-				return nil, fail(sf.val.Line, "unknown signal %q (known: %s, %s, %s)", r.Trigger.Signal,
-					SignalUsageMilestone, SignalPlanLimitNear, SignalOnboardingCompleted)
-			}
-		}
-		if (r.Trigger.Event == "") == (r.Trigger.Signal == "") {
-			return nil, fail(f.key.Line, "trigger needs exactly one of event or signal")
+		if !events.IsKnown(t.Event) {
+			return p.fail(ef.val.Line, "unknown Dodo event type %q", t.Event)
 		}
 	}
+	if sf, ok := tm["signal"]; ok {
+		if err := decode(p.name, sf, &t.Signal); err != nil {
+			return p.wrap(err)
+		}
+		switch t.Signal {
+		case SignalUsageMilestone, SignalPlanLimitNear, SignalOnboardingCompleted:
+		default:
+			return p.fail(sf.val.Line, "unknown signal %q (known: %s, %s, %s)", t.Signal,
+				SignalUsageMilestone, SignalPlanLimitNear, SignalOnboardingCompleted)
+		}
+	}
+	if (t.Event == "") == (t.Signal == "") {
+		return p.fail(f.key.Line, "trigger needs exactly one of event or signal")
+	}
+	return nil
+}
 
-	if f, ok := m["when"]; ok {
-		if err := decode(name, f, &r.When); err != nil {
-			return nil, wrap(err)
-		}
-		if len(r.When) > maxWhenLen {
-			return nil, fail(f.key.Line, "condition is longer than %d characters", maxWhenLen)
-		}
-		if strings.TrimSpace(r.When) != "" {
-			prog, err := expr.Compile(r.When, exprOptions()...)
-			if err != nil {
-				return nil, fail(f.key.Line, "condition: %s", exprMessage(err))
-			}
-			r.prog = prog
-		}
+func (p *ruleParser) when(f field) error {
+	if err := decode(p.name, f, &p.r.When); err != nil {
+		return p.wrap(err)
 	}
+	if len(p.r.When) > maxWhenLen {
+		return p.fail(f.key.Line, "condition is longer than %d characters", maxWhenLen)
+	}
+	if strings.TrimSpace(p.r.When) == "" {
+		return nil
+	}
+	prog, err := expr.Compile(p.r.When, exprOptions()...)
+	if err != nil {
+		return p.fail(f.key.Line, "condition: %s", exprMessage(err))
+	}
+	p.r.prog = prog
+	return nil
+}
 
-	f, ok = m["offer"]
-	if !ok {
-		return nil, fail(n.Line, "offer is required")
+func (p *ruleParser) display(f field) error {
+	dm, err := mapping(p.name, f.val, "display", "headline", "badge", "body")
+	if err != nil {
+		return p.wrap(err)
 	}
-	if err := parseOffer(name, f, &r.Offer, products); err != nil {
-		return nil, wrap(err)
+	for _, d := range []struct {
+		key string
+		dst *string
+	}{{"headline", &p.r.Display.Headline}, {"badge", &p.r.Display.Badge}, {"body", &p.r.Display.Body}} {
+		df, ok := dm[d.key]
+		if !ok {
+			continue
+		}
+		if err := decode(p.name, df, d.dst); err != nil {
+			return p.wrap(err)
+		}
+		if len(*d.dst) > maxDisplayLen {
+			return p.fail(df.val.Line, "display %s is longer than %d characters", d.key, maxDisplayLen)
+		}
 	}
+	return nil
+}
 
-	if f, ok := m["priority"]; ok {
-		if err := decode(name, f, &r.Priority); err != nil {
-			return nil, wrap(err)
-		}
+func (p *ruleParser) onDecline(f field) error {
+	if err := decode(p.name, f, &p.r.OnDecline); err != nil {
+		return p.wrap(err)
 	}
+	if p.r.OnDecline == "" {
+		return p.fail(f.key.Line, "on_decline is empty")
+	}
+	return nil
+}
 
-	if f, ok := m["display"]; ok {
-		dm, err := mapping(name, f.val, "display", "headline", "badge", "body")
-		if err != nil {
-			return nil, wrap(err)
-		}
-		for _, d := range []struct {
-			key string
-			dst *string
-		}{{"headline", &r.Display.Headline}, {"badge", &r.Display.Badge}, {"body", &r.Display.Body}} {
-			key, dst := d.key, d.dst
-			df, ok := dm[key]
-			if !ok {
-				continue
-			}
-			if err := decode(name, df, dst); err != nil {
-				return nil, wrap(err)
-			}
-			if len(*dst) > maxDisplayLen {
-				return nil, fail(df.val.Line, "display %s is longer than %d characters", key, maxDisplayLen)
-			}
+func (p *ruleParser) caps(f field) error {
+	cm, err := mapping(p.name, f.val, "caps", "after_decline", "per_customer")
+	if err != nil {
+		return p.wrap(err)
+	}
+	if af, ok := cm["after_decline"]; ok {
+		if af.val.Kind == yaml.ScalarNode && af.val.Value == "never" {
+			p.r.Caps.AfterDecline = Forever
+		} else if p.r.Caps.AfterDecline, err = positiveDuration(p.name, af); err != nil {
+			return p.wrap(err)
 		}
 	}
-
-	if f, ok := m["on_decline"]; ok {
-		if err := decode(name, f, &r.OnDecline); err != nil {
-			return nil, wrap(err)
-		}
-		if r.OnDecline == "" {
-			return nil, fail(f.key.Line, "on_decline is empty")
+	if pf, ok := cm["per_customer"]; ok {
+		if p.r.Caps.PerCustomer, err = parseWindow(p.name, pf); err != nil {
+			return p.wrap(err)
 		}
 	}
-
-	if f, ok := m["caps"]; ok {
-		cm, err := mapping(name, f.val, "caps", "after_decline", "per_customer")
-		if err != nil {
-			return nil, wrap(err)
-		}
-		if af, ok := cm["after_decline"]; ok {
-			if af.val.Kind == yaml.ScalarNode && af.val.Value == "never" {
-				r.Caps.AfterDecline = Forever
-			} else if r.Caps.AfterDecline, err = positiveDuration(name, af); err != nil {
-				return nil, wrap(err)
-			}
-		}
-		if pf, ok := cm["per_customer"]; ok {
-			if r.Caps.PerCustomer, err = parseWindow(name, pf); err != nil {
-				return nil, wrap(err)
-			}
-		}
-	}
-	return r, nil
+	return nil
 }
 
 func parseOffer(name string, f field, o *OfferSpec, products map[string]Product) error {

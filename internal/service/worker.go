@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -20,6 +21,8 @@ import (
 	"github.com/offerflow/offerflow/internal/conf"
 	"github.com/offerflow/offerflow/internal/confirm"
 	"github.com/offerflow/offerflow/internal/natsbus"
+	"github.com/offerflow/offerflow/internal/offering"
+	"github.com/offerflow/offerflow/internal/rules"
 	"github.com/offerflow/offerflow/internal/worker"
 )
 
@@ -154,67 +157,13 @@ func runWorker(ctx context.Context, cfg WorkerConfig, log *zap.Logger, opt Worke
 		return err
 	}
 	defer drainConn(nc, 10*time.Second)
-	// A claim outlives the consumer's AckWait, so a slow but alive worker
-	// keeps it while the message is redelivered to nobody else.
-	ledger, err := natsbus.NewLedger(ctx, js, owner, 2*cfg.AckWait, now)
-	if err != nil {
-		return err
-	}
-	store, err := natsbus.NewAccessStore(ctx, js)
-	if err != nil {
-		return err
-	}
-	w := worker.New(ledger, store, natsbus.NewPublisher(js, 10*time.Second), catalog, now)
-
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	engine, err := cfg.Offers.newEngine(ctx, js, catalog, log, reg, now, opt.DodoTimeout)
+	w, engine, err := buildWorker(ctx, cfg, opt, js, catalog, log, reg, owner, now)
 	if err != nil {
 		return err
 	}
-	if engine != nil {
-		w.WithOffers(engine)
-	}
-	confirmer, err := newConfirmer(cfg, opt, ledger, natsbus.NewPublisher(js, 10*time.Second), log, now)
-	if err != nil {
-		return err
-	}
-	off, err := confirm.ParseKinds(cfg.ConfirmationsOff)
-	if err != nil {
-		return fmt.Errorf("OFFERFLOW_CONFIRMATIONS_OFF: %w", err)
-	}
-	w.WithConfirmations(confirmer, off, func(id string) string {
-		p, _ := catalog.Product(id)
-		return p.Name
-	})
-	handled := prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "offerflow_worker_handled_seconds",
-		Help:    "Handled deliveries by outcome (ok, retry, dead_letter) and their duration.",
-		Buckets: prometheus.DefBuckets,
-	}, []string{"outcome"})
-	dead := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "offerflow_worker_dead_letters_total",
-		Help: "Messages dead-lettered, by kind (permanent, max_deliveries).",
-	}, []string{"kind"})
-	reg.MustRegister(handled, dead)
-	runner := natsbus.NewConsumerRunner(js, cfg.ConsumerConfig(), w.Handle, log, natsbus.ConsumerMetrics{
-		Handled:     func(outcome string, d time.Duration) { handled.WithLabelValues(outcome).Observe(d.Seconds()) },
-		DeadLetters: func(kind string) { dead.WithLabelValues(kind).Inc() },
-	})
-
-	// Signals from the merchant's app, and the sweep that expires offers,
-	// run beside the webhook consumer while offers are on.
-	var signals *natsbus.ConsumerRunner
-	if engine != nil {
-		sc := cfg.ConsumerConfig()
-		sc.Stream, sc.Durable, sc.Filter = natsbus.OutStream, SignalsConsumer, SignalsSubjects
-		sc.Concurrency = max(1, min(cfg.Concurrency, 16))
-		sc.MaxAckPending = max(sc.Concurrency, min(cfg.MaxAckPending, 256))
-		signals = natsbus.NewConsumerRunner(js, sc, signalHandler(engine), log, natsbus.ConsumerMetrics{
-			Handled:     func(outcome string, d time.Duration) { handled.WithLabelValues(outcome).Observe(d.Seconds()) },
-			DeadLetters: func(kind string) { dead.WithLabelValues(kind).Inc() },
-		})
-	}
+	runner, signals := consumers(cfg, js, w, engine, log, reg)
 	ready := func(context.Context) error {
 		if !nc.IsConnected() {
 			return errors.New("nats is not connected")
@@ -227,22 +176,11 @@ func runWorker(ctx context.Context, cfg WorkerConfig, log *zap.Logger, opt Worke
 		}
 		return nil
 	}
-
 	// The health server outlives the consumers: /readyz says 503 while
 	// they drain.
-	metricsErr := make(chan error, 1)
-	metricsCtx, stopMetrics := context.WithCancel(context.Background())
-	defer stopMetrics()
-	// "off" says none; so does an empty -metrics-addr= (an empty
-	// variable cannot: the environment does not tell it from an unset one).
-	if cfg.MetricsAddr != "" && cfg.MetricsAddr != MetricsOff {
-		ln, err := net.Listen("tcp", cfg.MetricsAddr)
-		if err != nil {
-			return fmt.Errorf("listen on %s: %w", cfg.MetricsAddr, err)
-		}
-		go func() { metricsErr <- serveHTTP(metricsCtx, log, "", ln, healthMux(reg, ready), 5*time.Second, 0, nil) }()
-	} else {
-		metricsErr <- nil
+	stopHealth, err := serveHealth(cfg.MetricsAddr, log, reg, ready)
+	if err != nil {
+		return err
 	}
 
 	// One group: the first loop to end for good (its consumer stopped)
@@ -257,8 +195,96 @@ func runWorker(ctx context.Context, cfg WorkerConfig, log *zap.Logger, opt Worke
 	}
 	runErr := g.Wait()
 	log.Info("worker drained")
-	stopMetrics()
-	return errors.Join(runErr, <-metricsErr)
+	return errors.Join(runErr, stopHealth())
+}
+
+// buildWorker assembles what handles each webhook: the ledger, the access
+// store, the offer engine (nil when offers are off) and the confirmations.
+func buildWorker(ctx context.Context, cfg WorkerConfig, opt WorkerOptions, js jetstream.JetStream, catalog *rules.Catalog,
+	log *zap.Logger, reg prometheus.Registerer, owner string, now func() time.Time) (*worker.Worker, *offering.Engine, error) {
+	// A claim outlives the consumer's AckWait, so a slow but alive worker
+	// keeps it while the message is redelivered to nobody else.
+	ledger, err := natsbus.NewLedger(ctx, js, owner, 2*cfg.AckWait, now)
+	if err != nil {
+		return nil, nil, err
+	}
+	store, err := natsbus.NewAccessStore(ctx, js)
+	if err != nil {
+		return nil, nil, err
+	}
+	w := worker.New(ledger, store, natsbus.NewPublisher(js, 10*time.Second), catalog, now)
+	engine, err := cfg.Offers.newEngine(ctx, js, catalog, log, reg, now, opt.DodoTimeout)
+	if err != nil {
+		return nil, nil, err
+	}
+	if engine != nil {
+		w.WithOffers(engine)
+	}
+	confirmer, err := newConfirmer(cfg, opt, ledger, natsbus.NewPublisher(js, 10*time.Second), log, now)
+	if err != nil {
+		return nil, nil, err
+	}
+	off, err := confirm.ParseKinds(cfg.ConfirmationsOff)
+	if err != nil {
+		return nil, nil, fmt.Errorf("OFFERFLOW_CONFIRMATIONS_OFF: %w", err)
+	}
+	w.WithConfirmations(confirmer, off, func(id string) string {
+		p, _ := catalog.Product(id)
+		return p.Name
+	})
+	return w, engine, nil
+}
+
+// consumers returns the webhook consumer's runner and, while offers are on,
+// the runner of the merchant app's signals (nil otherwise), both counted in
+// reg.
+func consumers(cfg WorkerConfig, js jetstream.JetStream, w *worker.Worker, engine *offering.Engine,
+	log *zap.Logger, reg prometheus.Registerer) (runner, signals *natsbus.ConsumerRunner) {
+	handled := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "offerflow_worker_handled_seconds",
+		Help:    "Handled deliveries by outcome (ok, retry, dead_letter) and their duration.",
+		Buckets: prometheus.DefBuckets,
+	}, []string{"outcome"})
+	dead := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "offerflow_worker_dead_letters_total",
+		Help: "Messages dead-lettered, by kind (permanent, max_deliveries).",
+	}, []string{"kind"})
+	reg.MustRegister(handled, dead)
+	metrics := natsbus.ConsumerMetrics{
+		Handled:     func(outcome string, d time.Duration) { handled.WithLabelValues(outcome).Observe(d.Seconds()) },
+		DeadLetters: func(kind string) { dead.WithLabelValues(kind).Inc() },
+	}
+	runner = natsbus.NewConsumerRunner(js, cfg.ConsumerConfig(), w.Handle, log, metrics)
+	if engine == nil {
+		return runner, nil
+	}
+	sc := cfg.ConsumerConfig()
+	sc.Stream, sc.Durable, sc.Filter = natsbus.OutStream, SignalsConsumer, SignalsSubjects
+	sc.Concurrency = max(1, min(cfg.Concurrency, 16))
+	sc.MaxAckPending = max(sc.Concurrency, min(cfg.MaxAckPending, 256))
+	return runner, natsbus.NewConsumerRunner(js, sc, signalHandler(engine), log, metrics)
+}
+
+// serveHealth serves /healthz, /readyz and /metrics on addr until the
+// returned stop is called; stop waits for the server to end and returns
+// its error. "off" serves nothing; so does an empty -metrics-addr= (an
+// empty variable cannot: the environment does not tell it from an unset
+// one).
+func serveHealth(addr string, log *zap.Logger, reg *prometheus.Registry, ready func(context.Context) error) (stop func() error, err error) {
+	if addr == "" || addr == MetricsOff {
+		return func() error { return nil }, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- serveHTTP(ctx, log, "", ln, healthMux(reg, ready), 5*time.Second, 0, nil) }()
+	return func() error {
+		cancel()
+		return <-done
+	}, nil
 }
 
 // healthMux serves the worker's /healthz (the process is up), /readyz (it
