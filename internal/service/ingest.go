@@ -117,16 +117,7 @@ func runIngest(ctx context.Context, cfg IngestConfig, log *zap.Logger, opt Inges
 	if err != nil {
 		return fmt.Errorf("DODO_WEBHOOK_SECRET: %w", err)
 	}
-	fps := make([]string, len(secrets))
-	for i, s := range secrets {
-		fps[i] = s.Fingerprint()
-	}
-	log.Info("ingest starting",
-		zap.String("addr", cfg.Addr), zap.String("nats_url", redactURL(cfg.NATSURL)),
-		zap.Strings("webhook_secrets", fps), zap.Duration("tolerance", cfg.Tolerance),
-		zap.Bool("api_token_set", cfg.APIToken != ""), zap.Int64("max_body", cfg.MaxBody),
-		zap.Duration("publish_timeout", cfg.PublishTimeout), zap.Int("stream_replicas", cfg.Streams.Replicas),
-		zap.Bool("stream_async_persist", cfg.Streams.AsyncPersist))
+	logIngestStart(log, cfg, secrets)
 	now := opt.Now
 	if now == nil {
 		now = time.Now
@@ -197,8 +188,31 @@ func runIngest(ctx context.Context, cfg IngestConfig, log *zap.Logger, opt Inges
 		Signals:       natsbus.NewPublisher(js, cfg.PublishTimeout),
 		SignalSubject: SignalSubject,
 	})
+	return serveIngest(ctx, cfg, opt, log, handler, reg)
+}
+
+// logIngestStart logs the settings an operator checks first; of the
+// webhook secrets, only their fingerprints.
+func logIngestStart(log *zap.Logger, cfg IngestConfig, secrets []webhook.Secret) {
+	fps := make([]string, len(secrets))
+	for i, s := range secrets {
+		fps[i] = s.Fingerprint()
+	}
+	log.Info("ingest starting",
+		zap.String("addr", cfg.Addr), zap.String("nats_url", redactURL(cfg.NATSURL)),
+		zap.Strings("webhook_secrets", fps), zap.Duration("tolerance", cfg.Tolerance),
+		zap.Bool("api_token_set", cfg.APIToken != ""), zap.Int64("max_body", cfg.MaxBody),
+		zap.Duration("publish_timeout", cfg.PublishTimeout), zap.Int("stream_replicas", cfg.Streams.Replicas),
+		zap.Bool("stream_async_persist", cfg.Streams.AsyncPersist))
+}
+
+// serveIngest serves the ingest's handler on its address (at most
+// INGEST_MAX_CONNS connections at once) and, when asked, /metrics on its
+// own, until ctx ends.
+func serveIngest(ctx context.Context, cfg IngestConfig, opt IngestOptions, log *zap.Logger, handler http.Handler, reg *prometheus.Registry) error {
 	ln := opt.Listener
 	if ln == nil {
+		var err error
 		if ln, err = net.Listen("tcp", cfg.Addr); err != nil {
 			return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 		}
