@@ -7,10 +7,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
+	"github.com/offerflow/offerflow/internal/events"
 	"github.com/offerflow/offerflow/internal/fault"
 	"github.com/offerflow/offerflow/internal/natsbus"
 )
@@ -189,7 +188,7 @@ func (s *Service) Send(ctx context.Context, c Confirmation) (err error) {
 	if err != nil {
 		return err
 	}
-	ack, err := s.pub.Publish(ctx, msg)
+	ack, err := s.pub.Send(ctx, msg)
 	if err != nil {
 		return fmt.Errorf("publish confirmation %s: %w", c.ID, err)
 	}
@@ -237,7 +236,7 @@ func messageID(id string) string {
 }
 
 // message builds the Sent message for c.
-func (s *Service) message(c Confirmation, out Rendered, channel string) (*nats.Msg, error) {
+func (s *Service) message(c Confirmation, out Rendered, channel string) (events.Message, error) {
 	features := c.Features
 	if features == nil {
 		features = []string{}
@@ -253,13 +252,9 @@ func (s *Service) message(c Confirmation, out Rendered, channel string) (*nats.M
 		At: c.At.UTC(), SentAt: s.now().UTC(),
 	})
 	if err != nil {
-		return nil, fault.Permanent(fmt.Errorf("encode confirmation %s: %w", c.ID, err))
+		return events.Message{}, fault.Permanent(fmt.Errorf("encode confirmation %s: %w", c.ID, err))
 	}
-	return &nats.Msg{
-		Subject: Subject(c.CustomerID),
-		Data:    body,
-		Header:  nats.Header{jetstream.MsgIDHeader: []string{ledgerConfirm + c.ID}},
-	}, nil
+	return events.Message{Subject: Subject(c.CustomerID), ID: ledgerConfirm + c.ID, Data: body}, nil
 }
 
 // releaseOnError gives a claim back when the step it guards failed, so the

@@ -10,10 +10,9 @@ import (
 	"io"
 	"net/http"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
+	"github.com/offerflow/offerflow/internal/events"
 	"github.com/offerflow/offerflow/internal/fault"
 	"github.com/offerflow/offerflow/internal/natsbus"
 	"github.com/offerflow/offerflow/internal/offering"
@@ -33,7 +32,7 @@ type OffersAPI interface {
 
 // SignalPublisher stores a signal for the workers.
 type SignalPublisher interface {
-	Publish(ctx context.Context, msg *nats.Msg) (natsbus.PubAck, error)
+	Send(ctx context.Context, msg events.Message) (natsbus.PubAck, error)
 }
 
 // maxAPIBody bounds the body of an API request.
@@ -234,9 +233,8 @@ func handleSignal(d Deps) http.Handler {
 			return
 		}
 		data, _ := json.Marshal(s)
-		msg := &nats.Msg{Subject: d.SignalSubject(id), Data: data,
-			Header: nats.Header{jetstream.MsgIDHeader: []string{offering.SignalMsgID(id, s.ID)}}}
-		ack, err := d.Signals.Publish(r.Context(), msg)
+		msg := events.Message{Subject: d.SignalSubject(id), ID: offering.SignalMsgID(id, s.ID), Data: data}
+		ack, err := d.Signals.Send(r.Context(), msg)
 		if err != nil {
 			unavailable(d, w, "publish signal", err)
 			return

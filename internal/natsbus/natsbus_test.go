@@ -15,6 +15,7 @@ import (
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
 
+	"github.com/offerflow/offerflow/internal/events"
 	"github.com/offerflow/offerflow/internal/fault"
 	"github.com/offerflow/offerflow/internal/natsserver/natstest"
 )
@@ -617,5 +618,34 @@ func TestConsumerStopsForGood(t *testing.T) {
 				t.Fatal("a stopped runner reports ready")
 			}
 		})
+	}
+}
+
+// A message without an id is refused before anything is sent: a publish
+// that cannot be de-duplicated is not one offerflow makes.
+func TestSendRefusesAMessageWithoutID(t *testing.T) {
+	js, _ := setup(t)
+	pub := NewPublisher(js, 5*time.Second)
+	ctx := context.Background()
+	if _, err := pub.Send(ctx, events.Message{Subject: "offerflow.test.noid", Data: []byte("x")}); !errors.Is(err, events.ErrNoMessageID) {
+		t.Fatalf("Send without an id: %v, want ErrNoMessageID", err)
+	}
+	err := pub.SendAll(ctx, []events.Message{{Subject: "offerflow.test.a", ID: "a"}, {Subject: "offerflow.test.b"}})
+	if !errors.Is(err, events.ErrNoMessageID) {
+		t.Fatalf("SendAll with one message without an id: %v, want ErrNoMessageID", err)
+	}
+	if got := natstest.Messages(t, js, OutStream, "offerflow.test."); len(got) != 0 {
+		t.Fatalf("%d messages stored, want none: nothing is sent when one message is refused", len(got))
+	}
+	ack, err := pub.Send(ctx, events.Message{Subject: "offerflow.test.ok", ID: "ok-1", Header: map[string][]string{"webhook-id": {"w"}}, Data: []byte("x")})
+	if err != nil || ack.Duplicate {
+		t.Fatalf("Send: %+v %v", ack, err)
+	}
+	if again, err := pub.Send(ctx, events.Message{Subject: "offerflow.test.ok", ID: "ok-1", Data: []byte("x")}); err != nil || !again.Duplicate {
+		t.Fatalf("the same id again: %+v %v, want a duplicate", again, err)
+	}
+	got := natstest.Messages(t, js, OutStream, "offerflow.test.ok")
+	if len(got) != 1 || got[0].Header.Get(jetstream.MsgIDHeader) != "ok-1" || got[0].Header["webhook-id"][0] != "w" {
+		t.Fatalf("stored %+v, want one message with its id and its headers as given", got)
 	}
 }

@@ -8,6 +8,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/offerflow/offerflow/internal/events"
 )
 
 // ErrNotStored means JetStream did not confirm the message in time or at
@@ -83,6 +85,43 @@ func PublishSync(ctx context.Context, js jetstream.JetStream, msg *nats.Msg) (Pu
 		return PubAck{}, fmt.Errorf("%w: %w", ErrNotStored, err)
 	}
 	return PubAck{Stream: ack.Stream, Sequence: ack.Sequence, Duplicate: ack.Duplicate}, nil
+}
+
+// Send publishes m and waits for its acknowledgement, as Publish; a
+// message without an ID is refused (events.ErrNoMessageID), never sent.
+func (p *Publisher) Send(ctx context.Context, m events.Message) (PubAck, error) {
+	msg, err := natsMsg(m)
+	if err != nil {
+		return PubAck{}, err
+	}
+	return p.Publish(ctx, msg)
+}
+
+// SendAll publishes msgs pipelined and waits for every acknowledgement, as
+// PublishAll; if any message has no ID, none is sent.
+func (p *Publisher) SendAll(ctx context.Context, msgs []events.Message) error {
+	out := make([]*nats.Msg, 0, len(msgs))
+	for _, m := range msgs {
+		msg, err := natsMsg(m)
+		if err != nil {
+			return err
+		}
+		out = append(out, msg)
+	}
+	return p.PublishAll(ctx, out)
+}
+
+// natsMsg is m as JetStream takes it: its ID as the Nats-Msg-Id.
+func natsMsg(m events.Message) (*nats.Msg, error) {
+	if err := m.Check(); err != nil {
+		return nil, err
+	}
+	h := make(nats.Header, len(m.Header)+1)
+	for k, v := range m.Header {
+		h[k] = v
+	}
+	h[jetstream.MsgIDHeader] = []string{m.ID}
+	return &nats.Msg{Subject: m.Subject, Data: m.Data, Header: h}, nil
 }
 
 // PublishAll publishes msgs pipelined and waits for every acknowledgement.

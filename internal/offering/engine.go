@@ -37,8 +37,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
 	"github.com/offerflow/offerflow/internal/access"
@@ -177,12 +175,12 @@ func (e *Engine) publish(ctx context.Context, o offers.Offer) error {
 	if err != nil {
 		return fmt.Errorf("encode offer %s: %w", o.ID, err)
 	}
-	msg := &nats.Msg{
+	msg := events.Message{
 		Subject: offers.Subject(ev, natsbus.Token(o.CustomerID)),
+		ID:      "offer." + o.ID + "." + string(o.State),
 		Data:    body,
-		Header:  nats.Header{jetstream.MsgIDHeader: []string{"offer." + o.ID + "." + string(o.State)}},
 	}
-	if _, err := e.pub.Publish(ctx, msg); err != nil {
+	if _, err := e.pub.Send(ctx, msg); err != nil {
 		return fmt.Errorf("publish offer %s %s: %w", o.ID, ev, err)
 	}
 	return nil

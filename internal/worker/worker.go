@@ -27,9 +27,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/offerflow/offerflow/internal/access"
 	"github.com/offerflow/offerflow/internal/confirm"
 	"github.com/offerflow/offerflow/internal/events"
@@ -226,19 +223,15 @@ func (w *Worker) publishChanges(ctx context.Context, changes []access.Change) er
 	if len(changes) == 0 {
 		return nil
 	}
-	msgs := make([]*nats.Msg, 0, len(changes))
+	msgs := make([]events.Message, 0, len(changes))
 	for _, c := range changes {
 		body, err := json.Marshal(c)
 		if err != nil {
 			return fmt.Errorf("encode change: %w", err)
 		}
-		msgs = append(msgs, &nats.Msg{
-			Subject: AccessSubject(c.Kind(), c.CustomerID),
-			Data:    body,
-			Header:  nats.Header{jetstream.MsgIDHeader: []string{c.ID}},
-		})
+		msgs = append(msgs, events.Message{Subject: AccessSubject(c.Kind(), c.CustomerID), ID: c.ID, Data: body})
 	}
-	return w.publisher.PublishAll(ctx, msgs)
+	return w.publisher.SendAll(ctx, msgs)
 }
 
 // AccessSubject is where a change of kind ("granted" or "revoked") for a
