@@ -1,10 +1,10 @@
-package main
+package bench
 
 // `offerflow bench worker`: one worker, with the full ledger and access
-// semantics, working through a stream full of access events, beside the
-// naive step the issue measured (claim, publish, commit, ack) one at a time
-// and with 32 handlers in parallel. Each runs on a fresh nats-server filled
-// with the same messages.
+// semantics, working through a stream full of access events, beside a
+// naive step (claim, publish, commit, ack) run one at a time and with
+// -ref-parallel handlers in parallel. Each runs on a fresh nats-server
+// filled with the same messages.
 //
 // After the worker has drained the stream, every customer's stored access
 // is compared with a model of what it must be, whatever the arrival order
@@ -13,7 +13,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"maps"
@@ -36,56 +35,76 @@ import (
 	"github.com/offerflow/offerflow/internal/webhook"
 )
 
-type workerBenchConfig struct {
-	n, customers, concurrency int
-	dupPct, refParallel       int
-	serialProcs               int
-	seed                      uint64
-	syncAlways, refs          bool
-	timeout, refTime          time.Duration
-	cpuprofile                string
+// WorkerConfig is what `offerflow bench worker` measures; its flags, named
+// after each field, set it.
+type WorkerConfig struct {
+	// N is the number of messages in the stream, second deliveries
+	// included (-n), spread over Customers customers (-customers).
+	N, Customers int
+	// Concurrency is the worker's number of concurrent handlers; 0 is the
+	// worker's default (-concurrency).
+	Concurrency int
+	// DupPct is the percentage of messages that are a second delivery of
+	// another message's webhook-id, 0 to 50 (-dup-pct).
+	DupPct int
+	// Seed decides the event mix and the publish order (-seed).
+	Seed uint64
+	// SyncAlways makes nats-server fsync every write (-sync-always).
+	SyncAlways bool
+	// Refs also measures the naive references (-refs): one at a time, and
+	// with RefParallel handlers (-ref-parallel), each for RefTime at most
+	// (-ref-time).
+	Refs        bool
+	RefParallel int
+	RefTime     time.Duration
+	// SerialProcs is GOMAXPROCS while the one-at-a-time reference runs; 0
+	// leaves it unchanged (-serial-procs). See measureNaive for why.
+	SerialProcs int
+	// Timeout bounds the worker's run to drain the stream (-timeout).
+	Timeout time.Duration
+	// CPUProfile, if set, is the file a CPU profile of the whole run is
+	// written to (-cpuprofile).
+	CPUProfile string
+	// Command and Settings are printed at the top of the report so that
+	// the run can be repeated: the command as given, and every flag with
+	// its effective value.
+	Command, Settings string
+}
+
+// validate rejects settings the bench cannot run with; the message names
+// the flags, as the settings come from them.
+func (c WorkerConfig) validate() error {
+	if c.N < 1 || c.Customers < 1 || c.Concurrency < 0 || c.DupPct < 0 || c.DupPct > 50 || c.RefParallel < 1 || c.Timeout <= 0 || c.RefTime <= 0 || c.SerialProcs < 0 {
+		return errors.New("-n, -customers, -ref-parallel, -timeout and -ref-time must be > 0, -concurrency and -serial-procs >= 0, -dup-pct in 0..50")
+	}
+	return nil
 }
 
 // naiveConsumer is the durable consumer of the naive reference.
 const naiveConsumer = "offerflow-bench-naive"
 
-func runBenchWorker(ctx context.Context, args []string, stdout io.Writer) error {
-	var cfg workerBenchConfig
-	fs := flag.NewFlagSet("offerflow bench worker", flag.ContinueOnError)
-	fs.SetOutput(stdout)
-	fs.IntVar(&cfg.n, "n", 50000, "messages in the stream, duplicates included")
-	fs.IntVar(&cfg.customers, "customers", 5000, "customers the events are spread over")
-	fs.IntVar(&cfg.concurrency, "concurrency", 0, "the worker's concurrent handlers (0: the worker's default)")
-	fs.IntVar(&cfg.dupPct, "dup-pct", 5, "percent of messages that are a second delivery of another message's webhook-id")
-	fs.Uint64Var(&cfg.seed, "seed", 1, "seed of the event mix and the publish order")
-	fs.BoolVar(&cfg.syncAlways, "sync-always", false, "nats-server fsyncs every write (default: its usual fsync interval)")
-	fs.BoolVar(&cfg.refs, "refs", true, "also measure the naive references")
-	fs.IntVar(&cfg.refParallel, "ref-parallel", 32, "handlers of the parallel naive reference")
-	fs.IntVar(&cfg.serialProcs, "serial-procs", 1, "GOMAXPROCS while the one-at-a-time reference runs (0: unchanged); see the note in the output")
-	fs.DurationVar(&cfg.timeout, "timeout", 3*time.Minute, "time bound of the worker's run to drain the stream")
-	fs.DurationVar(&cfg.refTime, "ref-time", 20*time.Second, "time bound of each naive reference; its rate is then over the messages it acknowledged")
-	fs.StringVar(&cfg.cpuprofile, "cpuprofile", "", "write a CPU profile of the whole run to this file; samples are labelled part=worker|naive-1|naive-<n>|fill|nats-server")
-	if err := fs.Parse(args); err != nil {
+// Worker fills a stream with access events, measures how fast one worker
+// drains it (and, with cfg.Refs, the naive references), checks every
+// customer's resulting access against a model, and writes the report to
+// out. It fails if the settings are invalid, if the bench cannot run, or,
+// once the report is written, if an access or a dead letter is wrong. It
+// never fails on timing.
+func Worker(ctx context.Context, cfg WorkerConfig, out io.Writer) error {
+	if err := cfg.validate(); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments: %q", fs.Args())
-	}
-	if cfg.n < 1 || cfg.customers < 1 || cfg.concurrency < 0 || cfg.dupPct < 0 || cfg.dupPct > 50 || cfg.refParallel < 1 || cfg.timeout <= 0 || cfg.refTime <= 0 || cfg.serialProcs < 0 {
-		return errors.New("-n, -customers, -ref-parallel, -timeout and -ref-time must be > 0, -concurrency and -serial-procs >= 0, -dup-pct in 0..50")
-	}
-	stopProfile, err := startCPUProfile(cfg.cpuprofile)
+	stopProfile, err := startCPUProfile(cfg.CPUProfile)
 	if err != nil {
 		return err
 	}
-	b := &workerBench{cfg: cfg, out: report{stdout}, started: time.Now()}
-	runErr := b.run(ctx, commandLine("worker", args), flagSettings(fs))
+	b := &workerBench{cfg: cfg, out: report{out}, started: time.Now()}
+	runErr := b.run(ctx)
 	return errors.Join(runErr, stopProfile())
 }
 
 // workerBench holds one run's state.
 type workerBench struct {
-	cfg      workerBenchConfig
+	cfg      WorkerConfig
 	out      report
 	started  time.Time
 	sc       *accessScenario
@@ -111,31 +130,32 @@ func (r drainRun) rate() float64 {
 	return float64(r.handled) / r.elapsed.Seconds()
 }
 
-func (b *workerBench) run(ctx context.Context, cmdLine, settings string) error {
+// run measures the worker, then the references, and writes the report.
+func (b *workerBench) run(ctx context.Context) error {
 	o := b.out
 	wc, err := workerDefaults()
 	if err != nil {
 		return err
 	}
-	if b.cfg.concurrency > 0 {
-		wc.Concurrency = b.cfg.concurrency
+	if b.cfg.Concurrency > 0 {
+		wc.Concurrency = b.cfg.Concurrency
 	}
-	sc, err := genScenario(b.cfg.seed, b.cfg.n, b.cfg.customers, b.cfg.dupPct, webhook.NewSecret(randomBytes(32)))
+	sc, err := genScenario(b.cfg.Seed, b.cfg.N, b.cfg.Customers, b.cfg.DupPct, webhook.NewSecret(randomBytes(32)))
 	if err != nil {
 		return err
 	}
 	b.sc = sc
 
 	o.line("offerflow bench worker")
-	o.line("command:  %s", cmdLine)
-	o.line("settings: %s", settings)
+	o.line("command:  %s", b.cfg.Command)
+	o.line("settings: %s", b.cfg.Settings)
 	o.line("machine:  %s; %s", machineLine(), otherCPULoad())
 	o.line("note:     the worker, nats-server and the bench run in one process and share its CPUs.")
 	o.line("stream:   %d messages: %d events of %d customers, %d second deliveries of a webhook-id (own Nats-Msg-Id, so the",
 		len(sc.msgs), sc.unique, len(sc.customers), sc.duplicates)
 	o.line("          stream keeps them and the ledger must skip them); published in shuffled order; %d events share", sc.ties)
 	o.line("          their predecessor's timestamp. Mix: %s", typeMix(sc.types))
-	o.line("storage:  file, %s", map[bool]string{true: "fsync on every write (-sync-always)", false: "default fsync interval"}[b.cfg.syncAlways])
+	o.line("storage:  file, %s", map[bool]string{true: "fsync on every write (-sync-always)", false: "default fsync interval"}[b.cfg.SyncAlways])
 	o.line("")
 
 	worker, err := b.measureWorker(ctx, wc)
@@ -143,8 +163,8 @@ func (b *workerBench) run(ctx context.Context, cmdLine, settings string) error {
 		return err
 	}
 	runs := []drainRun{worker}
-	if b.cfg.refs {
-		for _, h := range []int{1, b.cfg.refParallel} {
+	if b.cfg.Refs {
+		for _, h := range []int{1, b.cfg.RefParallel} {
 			r, err := b.measureNaive(ctx, h)
 			if err != nil {
 				return err
@@ -175,21 +195,21 @@ func workerDefaults() (service.WorkerConfig, error) {
 	return wc, s.Parse(nil)
 }
 
-// benchStream is a fresh nats-server with the streams, filled with the
+// filledStream is a fresh nats-server with the streams, filled with the
 // scenario, and the bench's own connection to it.
-type benchStream struct {
-	ns *benchNATS
+type filledStream struct {
+	ns *natsServer
 	nc *nats.Conn
 	js jetstream.JetStream
 }
 
-func (s *benchStream) close() {
+func (s *filledStream) close() {
 	s.nc.Close()
 	s.ns.stop()
 }
 
-func (b *workerBench) newStream(ctx context.Context, name string) (*benchStream, error) {
-	ns, err := startBenchNATS(ctx, name, b.cfg.syncAlways)
+func (b *workerBench) newStream(ctx context.Context, name string) (*filledStream, error) {
+	ns, err := startNATS(ctx, name, b.cfg.SyncAlways)
 	if err != nil {
 		return nil, err
 	}
@@ -198,7 +218,7 @@ func (b *workerBench) newStream(ctx context.Context, name string) (*benchStream,
 		ns.stop()
 		return nil, err
 	}
-	s := &benchStream{ns: ns, nc: nc}
+	s := &filledStream{ns: ns, nc: nc}
 	if err := b.fill(ctx, s); err != nil {
 		s.close()
 		return nil, err
@@ -208,8 +228,8 @@ func (b *workerBench) newStream(ctx context.Context, name string) (*benchStream,
 
 // fill creates the streams and publishes the scenario, pipelined with the
 // ingest's publisher.
-func (b *workerBench) fill(ctx context.Context, s *benchStream) error {
-	js, err := natsbus.NewPublishJetStream(s.nc, benchMaxPending, 30*time.Second)
+func (b *workerBench) fill(ctx context.Context, s *filledStream) error {
+	js, err := natsbus.NewPublishJetStream(s.nc, maxPending, 30*time.Second)
 	if err != nil {
 		return err
 	}
@@ -281,7 +301,7 @@ func (b *workerBench) measureWorker(ctx context.Context, wc service.WorkerConfig
 			runErr = service.RunWorker(wctx, wc, log, service.WorkerOptions{})
 		}()
 	})
-	info, drained, drainErr := waitDrained(ctx, s.js, natsbus.WorkerConsumer, b.cfg.timeout, done)
+	info, drained, drainErr := waitDrained(ctx, s.js, natsbus.WorkerConsumer, b.cfg.Timeout, done)
 	elapsed := time.Since(start)
 	others := watch.others()
 	stop()
@@ -292,7 +312,7 @@ func (b *workerBench) measureWorker(ctx context.Context, wc service.WorkerConfig
 	}
 	if !drained {
 		// The correctness check below needs every message handled.
-		return drainRun{}, fmt.Errorf("worker: not drained within %s (-timeout): %d pending, %d unacknowledged", b.cfg.timeout, info.NumPending, info.NumAckPending)
+		return drainRun{}, fmt.Errorf("worker: not drained within %s (-timeout): %d pending, %d unacknowledged", b.cfg.Timeout, info.NumPending, info.NumAckPending)
 	}
 	r := drainRun{name: fmt.Sprintf("offerflow worker (%d handlers)", wc.Concurrency), handlers: wc.Concurrency, handled: len(b.sc.msgs),
 		elapsed: elapsed, info: info, heapPeak: heapPeak, others: others}
@@ -395,29 +415,20 @@ func (b *workerBench) measureNaive(ctx context.Context, handlers int) (drainRun,
 		return drainRun{}, err
 	}
 	defer s.close()
-	var nc *nats.Conn
-	labelled(ctx, part, func() { nc, err = nats.Connect(s.ns.url, nats.Name("offerflow-bench-"+part)) })
+	nc, js, kv, err := connectNaive(ctx, s.ns.url, part)
 	if err != nil {
 		return drainRun{}, err
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return drainRun{}, err
-	}
-	kv, err := js.KeyValue(ctx, natsbus.LedgerBucket)
-	if err != nil {
-		return drainRun{}, err
-	}
 	procs := runtime.GOMAXPROCS(0)
-	if handlers == 1 && b.cfg.serialProcs > 0 {
+	if handlers == 1 && b.cfg.SerialProcs > 0 {
 		// One message at a time is a chain of loopback round trips between
 		// this handler and nats-server. With two Ps each hop may wake the
 		// other vCPU, and on a VM that wake-up can take milliseconds: the
 		// figure then swings from about 5,000/s to about 100/s between
 		// runs. On one P the hops are goroutine switches; the work needs
 		// no more than one core anyway. Restored before the next run.
-		procs = b.cfg.serialProcs
+		procs = b.cfg.SerialProcs
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
 	}
 
@@ -430,7 +441,7 @@ func (b *workerBench) measureNaive(ctx context.Context, handlers int) (drainRun,
 		FilterSubject: natsbus.EventsSubjects,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       30 * time.Second,
-		MaxAckPending: benchMaxPending,
+		MaxAckPending: maxPending,
 		MaxDeliver:    -1,
 	})
 	if err != nil {
@@ -438,81 +449,129 @@ func (b *workerBench) measureNaive(ctx context.Context, handlers int) (drainRun,
 		return drainRun{}, err
 	}
 	var (
-		failures atomic.Int64
-		wg       sync.WaitGroup
+		info    *jetstream.ConsumerInfo
+		drained bool
 	)
+	runner, err := startNaive(ctx, part, cons, js, kv, handlers)
+	if err == nil {
+		info, drained, err = waitDrained(ctx, js, naiveConsumer, b.cfg.RefTime, nil)
+	}
+	elapsed := time.Since(start)
+	others := watch.others()
+	runner.stop()
+	_, heapPeak := sampler.finish()
+	if err != nil {
+		return drainRun{}, fmt.Errorf("naive reference with %d handlers: %w", handlers, err)
+	}
+	r := drainRun{handlers: handlers, elapsed: elapsed, info: info, heapPeak: heapPeak, others: others, failures: runner.failures.Load()}
+	return b.reportNaive(r, procs, drained), nil
+}
+
+// connectNaive opens the naive reference's own connection, labelled part
+// in CPU profiles, and its ledger bucket.
+func connectNaive(ctx context.Context, url, part string) (*nats.Conn, jetstream.JetStream, jetstream.KeyValue, error) {
+	var (
+		nc  *nats.Conn
+		err error
+	)
+	labelled(ctx, part, func() { nc, err = nats.Connect(url, nats.Name("offerflow-bench-"+part)) })
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, nil, err
+	}
+	kv, err := js.KeyValue(ctx, natsbus.LedgerBucket)
+	if err != nil {
+		nc.Close()
+		return nil, nil, nil, err
+	}
+	return nc, js, kv, nil
+}
+
+// naiveRunner is the naive reference's handlers and the consumer feeding
+// them.
+type naiveRunner struct {
+	failures atomic.Int64 // steps that failed and were redelivered
+	wg       sync.WaitGroup
+	// stopping ends the handlers and any callback waiting for one; the
+	// channel of jobs is never closed, since a callback may still be
+	// running after Stop.
+	stopping chan struct{}
+	cc       jetstream.ConsumeContext // nil if Consume failed
+}
+
+// startNaive starts handlers running naiveStep on what cons delivers, all
+// labelled part in CPU profiles. The runner it returns must be stopped,
+// even with an error.
+func startNaive(ctx context.Context, part string, cons jetstream.Consumer, js jetstream.JetStream, kv jetstream.KeyValue, handlers int) (*naiveRunner, error) {
+	r := &naiveRunner{stopping: make(chan struct{})}
 	jobs := make(chan jetstream.Msg)
-	// stopping ends the handlers and any callback waiting for one; jobs
-	// is never closed, since a callback may still be running after Stop.
-	stopping := make(chan struct{})
-	var cc jetstream.ConsumeContext
+	var err error
 	labelled(ctx, part, func() {
 		for range handlers {
-			wg.Add(1)
+			r.wg.Add(1)
 			go func() {
-				defer wg.Done()
+				defer r.wg.Done()
 				for {
 					select {
 					case m := <-jobs:
 						if err := naiveStep(ctx, js, kv, m); err != nil {
-							failures.Add(1)
+							r.failures.Add(1)
 							_ = m.Nak() // redelivered; the failure is counted
 						}
-					case <-stopping:
+					case <-r.stopping:
 						return
 					}
 				}
 			}()
 		}
 		// As the worker's runner: at most twice the handlers buffered.
-		cc, err = cons.Consume(func(m jetstream.Msg) {
+		r.cc, err = cons.Consume(func(m jetstream.Msg) {
 			select {
 			case jobs <- m:
-			case <-stopping:
+			case <-r.stopping:
 			}
 		}, jetstream.PullMaxMessages(2*handlers))
 	})
-	var (
-		info    *jetstream.ConsumerInfo
-		drained bool
-	)
-	if err == nil {
-		info, drained, err = waitDrained(ctx, js, naiveConsumer, b.cfg.refTime, nil)
+	return r, err
+}
+
+// stop ends the handlers and the consumer and waits for both.
+func (r *naiveRunner) stop() {
+	close(r.stopping)
+	if r.cc != nil {
+		r.cc.Stop()
+		<-r.cc.Closed()
 	}
-	elapsed := time.Since(start)
-	others := watch.others()
-	close(stopping)
-	if cc != nil {
-		cc.Stop()
-		<-cc.Closed()
-	}
-	wg.Wait()
-	_, heapPeak := sampler.finish()
-	if err != nil {
-		return drainRun{}, fmt.Errorf("naive reference with %d handlers: %w", handlers, err)
-	}
-	name := fmt.Sprintf("naive step, one at a time (%d P)", procs)
-	if handlers > 1 {
-		name = fmt.Sprintf("naive step, %d in parallel", handlers)
+	r.wg.Wait()
+}
+
+// reportNaive names a naive reference's run, counts what it handled, and
+// prints it.
+func (b *workerBench) reportNaive(r drainRun, procs int, drained bool) drainRun {
+	r.name = fmt.Sprintf("naive step, one at a time (%d P)", procs)
+	if r.handlers > 1 {
+		r.name = fmt.Sprintf("naive step, %d in parallel", r.handlers)
 	}
 	// Without redeliveries, what was delivered and is no longer pending
 	// has been acknowledged.
-	handled := len(b.sc.msgs)
-	if !drained {
-		handled = int(info.Delivered.Stream) - info.NumAckPending
-	}
-	r := drainRun{name: name, handlers: handlers, handled: handled, elapsed: elapsed, info: info, heapPeak: heapPeak, others: others, failures: failures.Load()}
+	r.handled = len(b.sc.msgs)
 	bound := ""
 	if !drained {
-		bound = fmt.Sprintf(" (stopped at the -ref-time bound of %s)", b.cfg.refTime)
+		r.handled = int(r.info.Delivered.Stream) - r.info.NumAckPending
+		bound = fmt.Sprintf(" (stopped at the -ref-time bound of %s)", b.cfg.RefTime)
 	}
-	b.out.line("%s: %d of %d messages in %s%s = %s events/s; failed steps %d; peak heap %s; others %s", name, handled, len(b.sc.msgs),
-		elapsed.Round(time.Millisecond), bound, thousands(r.rate()), r.failures, mib(heapPeak), othersPct(others))
+	b.out.line("%s: %d of %d messages in %s%s = %s events/s; failed steps %d; peak heap %s; others %s", r.name, r.handled, len(b.sc.msgs),
+		r.elapsed.Round(time.Millisecond), bound, thousands(r.rate()), r.failures, mib(r.heapPeak), othersPct(r.others))
 	b.out.line("")
-	return r, nil
+	return r
 }
 
-// naiveStep is the issue's naive handling of one message.
+// naiveStep is the naive handling of one message: claim its webhook-id,
+// publish, commit, ack.
 func naiveStep(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValue, m jetstream.Msg) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -618,8 +677,8 @@ func (b *workerBench) printSummary(runs []drainRun) {
 	if len(runs) > 1 {
 		o.line("note: one at a time, a message costs four loopback round trips in sequence, so that figure measures wake-up latency")
 		o.line("      more than CPU. With 2 Ps on a VM it can swing between about 5,000/s and 100/s from run to run (a hop that")
-		if b.cfg.serialProcs > 0 {
-			o.line("      wakes the other vCPU can take milliseconds), so it ran with GOMAXPROCS=%d (-serial-procs; the work needs one", b.cfg.serialProcs)
+		if b.cfg.SerialProcs > 0 {
+			o.line("      wakes the other vCPU can take milliseconds), so it ran with GOMAXPROCS=%d (-serial-procs; the work needs one", b.cfg.SerialProcs)
 			o.line("      core at most). That makes it a stronger reference, not a weaker one.")
 		} else {
 			o.line("      wakes the other vCPU can take milliseconds); it ran with every P (-serial-procs 0): read it with care.")
@@ -628,7 +687,7 @@ func (b *workerBench) printSummary(runs []drainRun) {
 	o.line("")
 	o.line("docs/benchmarks.md:")
 	o.line("- Worker: %s events/s with one worker, %d handlers, full ledger and access semantics (%d messages for %d customers, shuffled, %d%% second deliveries; access of every customer checked against a model: %s; %d CPUs shared with nats-server).",
-		thousands(w), runs[0].handlers, n, len(b.sc.customers), b.cfg.dupPct, map[bool]string{true: "mismatches found", false: "no mismatch"}[len(b.problems) > 0], runtime.NumCPU())
+		thousands(w), runs[0].handlers, n, len(b.sc.customers), b.cfg.DupPct, map[bool]string{true: "mismatches found", false: "no mismatch"}[len(b.problems) > 0], runtime.NumCPU())
 	for _, r := range runs[1:] {
 		o.line("- Worker reference, %s (claim, publish, commit, ack; no decoding, no access state): %s events/s (worker/reference %s).",
 			r.name, thousands(r.rate()), ratio(w, r.rate()))

@@ -1,6 +1,6 @@
-package main
+package bench
 
-// `offerflow bench ingest`: the ingest's throughput beside two references
+// `offerflow bench ingest`: the ingest's throughput beside references
 // measured in the same run, on the same machine, with the same signed
 // requests and the same nats-server:
 //
@@ -10,6 +10,7 @@ package main
 //     one synchronous JetStream publish per request.
 //   - offerflow: the real handler (ingest.NewServer) with the pipelined
 //     publisher.
+//   - jetstream-raw: that publisher alone, without HTTP.
 //
 // Both publishing variants answer 200 only after their message's own
 // PubAck, and the bench checks after every phase that the stream grew by
@@ -20,7 +21,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -36,20 +36,51 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/offerflow/offerflow/internal/devstack/payload"
 	"github.com/offerflow/offerflow/internal/events"
 	"github.com/offerflow/offerflow/internal/ingest"
 	"github.com/offerflow/offerflow/internal/natsbus"
 	"github.com/offerflow/offerflow/internal/webhook"
 )
 
-type ingestBenchConfig struct {
-	n, c, rounds, warmup int
-	bodyBytes            int
-	maxPhase             time.Duration
-	fsync                bool
-	fsyncN               int
-	fsyncTime            time.Duration
-	cpuprofile           string
+// IngestConfig is what `offerflow bench ingest` measures; its flags, named
+// after each field, set it.
+type IngestConfig struct {
+	N       int // requests per measured phase (-n)
+	Senders int // concurrent senders (-c)
+	// Rounds each run every variant once, in the same order (-rounds).
+	Rounds int
+	// Warmup requests are sent to each variant before measuring, and not
+	// counted (-warmup).
+	Warmup int
+	// BodyBytes is the approximate body size: bodies are padded up to it
+	// in data.metadata; 0 leaves them unpadded (-body-bytes).
+	BodyBytes int
+	// MaxPhase bounds a measured phase: no request is sent after it
+	// (-max-phase).
+	MaxPhase time.Duration
+	// Fsync also measures on a second nats-server that fsyncs every write
+	// (-fsync), with FsyncN requests per variant spread over the rounds
+	// (-fsync-n), in FsyncTime per variant at most (-fsync-time).
+	Fsync     bool
+	FsyncN    int
+	FsyncTime time.Duration
+	// CPUProfile, if set, is the file a CPU profile of the whole run is
+	// written to (-cpuprofile).
+	CPUProfile string
+	// Command and Settings are printed at the top of the report so that
+	// the run can be repeated: the command as given, and every flag with
+	// its effective value.
+	Command, Settings string
+}
+
+// validate rejects settings the bench cannot run with; the message names
+// the flags, as the settings come from them.
+func (c IngestConfig) validate() error {
+	if c.N < 1 || c.Senders < 1 || c.Rounds < 1 || c.Warmup < 0 || c.FsyncN < 1 || c.MaxPhase <= 0 || c.FsyncTime <= 0 {
+		return errors.New("-n, -c, -rounds and -fsync-n must be > 0, -warmup >= 0, -max-phase and -fsync-time > 0")
+	}
+	return nil
 }
 
 // Names of the variants, as the report prints them.
@@ -62,46 +93,32 @@ const (
 
 // The ingest's limits, the same for every variant.
 const (
-	benchMaxBody        = 1 << 20
-	benchPublishTimeout = 5 * time.Second
-	benchMaxPending     = 4096
+	maxBody        = 1 << 20
+	publishTimeout = 5 * time.Second
+	maxPending     = 4096
 )
 
-func runBenchIngest(ctx context.Context, args []string, stdout io.Writer) error {
-	var cfg ingestBenchConfig
-	fs := flag.NewFlagSet("offerflow bench ingest", flag.ContinueOnError)
-	fs.SetOutput(stdout)
-	fs.IntVar(&cfg.n, "n", 20000, "requests per measured phase")
-	fs.IntVar(&cfg.c, "c", 64, "concurrent senders")
-	fs.IntVar(&cfg.rounds, "rounds", 3, "rounds; each runs ceiling, naive, offerflow and jetstream-raw once, in that order")
-	fs.IntVar(&cfg.warmup, "warmup", 500, "requests sent to each server before measuring (not counted)")
-	fs.IntVar(&cfg.bodyBytes, "body-bytes", 2048, "approximate body size; payment.succeeded bodies are padded in data.metadata up to it (0: unpadded)")
-	fs.DurationVar(&cfg.maxPhase, "max-phase", time.Minute, "time bound of one measured phase: no new request is sent after it")
-	fs.BoolVar(&cfg.fsync, "fsync", true, "also measure with a second nats-server that fsyncs every write (SyncAlways)")
-	fs.IntVar(&cfg.fsyncN, "fsync-n", 5000, "requests per variant with fsync on every write, spread over the rounds")
-	fs.DurationVar(&cfg.fsyncTime, "fsync-time", 15*time.Second, "time bound per variant with fsync on every write, spread over the rounds (each write waits for the disk)")
-	fs.StringVar(&cfg.cpuprofile, "cpuprofile", "", "write a CPU profile of the whole run to this file; samples are labelled part=<variant>|loadgen-<variant>|nats-server")
-	if err := fs.Parse(args); err != nil {
+// Ingest measures the ingest's throughput, latency and memory beside its
+// references and writes the report to out. It fails if the settings are
+// invalid, if the bench cannot run, or, once the report is written, if a
+// request failed or a phase's messages were not all stored. It never fails
+// on timing.
+func Ingest(ctx context.Context, cfg IngestConfig, out io.Writer) error {
+	if err := cfg.validate(); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments: %q", fs.Args())
-	}
-	if cfg.n < 1 || cfg.c < 1 || cfg.rounds < 1 || cfg.warmup < 0 || cfg.fsyncN < 1 || cfg.maxPhase <= 0 || cfg.fsyncTime <= 0 {
-		return errors.New("-n, -c, -rounds and -fsync-n must be > 0, -warmup >= 0, -max-phase and -fsync-time > 0")
-	}
-	stopProfile, err := startCPUProfile(cfg.cpuprofile)
+	stopProfile, err := startCPUProfile(cfg.CPUProfile)
 	if err != nil {
 		return err
 	}
-	b := &ingestBench{cfg: cfg, out: report{stdout}, started: time.Now()}
-	runErr := b.run(ctx, commandLine("ingest", args), flagSettings(fs))
+	b := &ingestBench{cfg: cfg, out: report{out}, started: time.Now()}
+	runErr := b.run(ctx)
 	return errors.Join(runErr, stopProfile())
 }
 
 // ingestBench holds one run's state.
 type ingestBench struct {
-	cfg      ingestBenchConfig
+	cfg      IngestConfig
 	out      report
 	started  time.Time
 	secret   webhook.Secret
@@ -130,8 +147,8 @@ type signedReq struct {
 // server, or the publisher alone.
 type ingestTarget struct {
 	name string
-	http *benchHTTP // nil for jetstream-raw
-	nc   *nats.Conn // nil for the ceiling
+	http *httpServer // nil for jetstream-raw
+	nc   *nats.Conn  // nil for the ceiling
 	// send delivers one request and returns nil once it is answered 200
 	// (or, for jetstream-raw, acknowledged).
 	send func(ctx context.Context, r *signedReq) error
@@ -156,66 +173,27 @@ type phase struct {
 	stored  string // the stream check's verdict, "" when nothing is published
 }
 
-func (b *ingestBench) run(ctx context.Context, cmdLine, settings string) (err error) {
-	b.secret = webhook.NewSecret(randomBytes(32))
-	b.verifier, err = webhook.NewVerifier([]webhook.Secret{b.secret}, webhook.DefaultTolerance, time.Now)
-	if err != nil {
+// run measures every variant in rounds, then, with -fsync, on a server
+// that fsyncs every write, and writes the report.
+func (b *ingestBench) run(ctx context.Context) (err error) {
+	if err := b.prepare(); err != nil {
 		return err
 	}
-	b.bodies, err = benchBodies(max(b.cfg.n, b.cfg.fsyncN, b.cfg.warmup), b.cfg.bodyBytes)
-	if err != nil {
-		return err
-	}
-	transport := &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
-		MaxIdleConnsPerHost: b.cfg.c,
-		MaxConnsPerHost:     b.cfg.c,
-		DisableCompression:  true,
-	}
-	defer transport.CloseIdleConnections()
-	b.client = &http.Client{Transport: transport, Timeout: 30 * time.Second}
+	defer b.client.CloseIdleConnections()
+	b.printHeader()
 
-	o := b.out
-	o.line("offerflow bench ingest")
-	o.line("command:  %s", cmdLine)
-	o.line("settings: %s", settings)
-	o.line("machine:  %s; %s", machineLine(), otherCPULoad())
-	o.line("body:     payment.succeeded, %d bytes (spec-shaped, padded in data.metadata; \"type\" is the last key, so finding it means scanning the body)", len(b.bodies[0]))
-	o.line("note:     the load generator (%d senders, keep-alive), the HTTP servers and nats-server all run in this one process", b.cfg.c)
-	o.line("          and share its CPUs; figures compare variants measured together, they are not capacities.")
-	o.line("variants: ceiling = verify only, no publish; naive = verify, json.Unmarshal, one synchronous JetStream publish;")
-	o.line("          offerflow = ingest.NewServer with the pipelined publisher; jetstream-raw = that publisher alone, no HTTP.")
-	o.line("")
-
-	ns, err := startBenchNATS(ctx, "offerflow-bench", false)
-	if err != nil {
-		return err
-	}
-	defer ns.stop()
-	adm, stream, err := b.setupStreams(ctx, ns.url)
-	if err != nil {
-		return err
-	}
-	defer adm.Close()
 	names := []string{varCeiling, varNaive, varOfferflow, varRaw}
-	targets, err := b.startTargets(ctx, ns.url, names)
+	r, err := b.startRig(ctx, "offerflow-bench", false, names)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		for _, t := range targets {
-			err = errors.Join(err, t.close())
-		}
-	}()
-
-	o.line("nats-server %s: file storage, default fsync interval. Warming up each variant with %d requests.", ns.url, b.cfg.warmup)
-	for _, t := range targets {
-		if err := b.warm(ctx, t, b.cfg.warmup); err != nil {
-			return err
-		}
+	defer func() { err = errors.Join(err, r.close()) }()
+	b.out.line("nats-server %s: file storage, default fsync interval. Warming up each variant with %d requests.", r.ns.url, b.cfg.Warmup)
+	if err := b.warmAll(ctx, r.targets, b.cfg.Warmup); err != nil {
+		return err
 	}
-	o.line("")
-	phases, err := b.runRounds(ctx, "", targets, stream, b.cfg.rounds, func(int) int { return b.cfg.n }, b.cfg.maxPhase, true)
+	b.out.line("")
+	phases, err := b.runRounds(ctx, "", r.targets, r.stream, b.cfg.Rounds, func(int) int { return b.cfg.N }, b.cfg.MaxPhase, true)
 	if err != nil {
 		return err
 	}
@@ -223,13 +201,58 @@ func (b *ingestBench) run(ctx context.Context, cmdLine, settings string) (err er
 	b.printSummary(sum, phases)
 
 	var fsyncLines []string
-	if b.cfg.fsync {
-		fsyncLines, err = b.runFsync(ctx)
-		if err != nil {
+	if b.cfg.Fsync {
+		if fsyncLines, err = b.runFsync(ctx); err != nil {
 			return err
 		}
 	}
+	return b.finish(sum, fsyncLines)
+}
 
+// prepare makes the run's signing secret, its request bodies and the HTTP
+// client every variant is sent requests with.
+func (b *ingestBench) prepare() error {
+	var err error
+	b.secret = webhook.NewSecret(randomBytes(32))
+	b.verifier, err = webhook.NewVerifier([]webhook.Secret{b.secret}, webhook.DefaultTolerance, time.Now)
+	if err != nil {
+		return err
+	}
+	b.bodies, err = paymentBodies(max(b.cfg.N, b.cfg.FsyncN, b.cfg.Warmup), b.cfg.BodyBytes)
+	if err != nil {
+		return err
+	}
+	b.client = &http.Client{
+		Transport: &http.Transport{
+			DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+			MaxIdleConnsPerHost: b.cfg.Senders,
+			MaxConnsPerHost:     b.cfg.Senders,
+			DisableCompression:  true,
+		},
+		Timeout: 30 * time.Second,
+	}
+	return nil
+}
+
+func (b *ingestBench) printHeader() {
+	o := b.out
+	o.line("offerflow bench ingest")
+	o.line("command:  %s", b.cfg.Command)
+	o.line("settings: %s", b.cfg.Settings)
+	o.line("machine:  %s; %s", machineLine(), otherCPULoad())
+	o.line("body:     payment.succeeded, %d bytes (spec-shaped, padded in data.metadata; \"type\" is the last key, so finding it means scanning the body)", len(b.bodies[0]))
+	o.line("note:     the load generator (%d senders, keep-alive), the HTTP servers and nats-server all run in this one process", b.cfg.Senders)
+	o.line("          and share its CPUs; figures compare variants measured together, they are not capacities.")
+	o.line("variants: ceiling = verify only, no publish; naive = verify, json.Unmarshal, one synchronous JetStream publish;")
+	o.line("          offerflow = ingest.NewServer with the pipelined publisher; jetstream-raw = that publisher alone, no HTTP.")
+	o.line("")
+}
+
+// finish writes the end of the report: the machine's contention, memory,
+// the lines for docs/benchmarks.md, and the problems found, which fail the
+// run.
+func (b *ingestBench) finish(sum map[string]variantSummary, fsyncLines []string) error {
+	o := b.out
 	o.line("")
 	o.line("others: the share of all CPUs' time other processes on this machine took during the phase. %s", contention(b.maxOthers))
 	o.line("peak memory: process VmHWM %s (peak resident set of the whole process: load generator, all servers and nats-server together)", vmHWM())
@@ -250,6 +273,57 @@ func (b *ingestBench) run(ctx context.Context, cmdLine, settings string) (err er
 	}
 	o.line("")
 	o.line("every request answered 200 and every phase's messages are stored: OK")
+	return nil
+}
+
+// rig is one nats-server with the streams, and the variants under test
+// sending to it, each with its own HTTP server and NATS connection.
+type rig struct {
+	ns      *natsServer
+	adm     *nats.Conn // the bench's own connection
+	stream  jetstream.Stream
+	targets []*ingestTarget
+}
+
+// startRig starts a nats-server, fsyncing every write if syncAlways, and
+// the named variants on it.
+func (b *ingestBench) startRig(ctx context.Context, name string, syncAlways bool, names []string) (*rig, error) {
+	ns, err := startNATS(ctx, name, syncAlways)
+	if err != nil {
+		return nil, err
+	}
+	adm, stream, err := b.setupStreams(ctx, ns.url)
+	if err != nil {
+		ns.stop()
+		return nil, err
+	}
+	targets, err := b.startTargets(ctx, ns.url, names)
+	if err != nil {
+		adm.Close()
+		ns.stop()
+		return nil, err
+	}
+	return &rig{ns: ns, adm: adm, stream: stream, targets: targets}, nil
+}
+
+// close stops the variants, then the server they send to.
+func (r *rig) close() error {
+	var err error
+	for _, t := range r.targets {
+		err = errors.Join(err, t.close())
+	}
+	r.adm.Close()
+	r.ns.stop()
+	return err
+}
+
+// warmAll warms up every target in turn.
+func (b *ingestBench) warmAll(ctx context.Context, targets []*ingestTarget, n int) error {
+	for _, t := range targets {
+		if err := b.warm(ctx, t, n); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -336,7 +410,7 @@ func (b *ingestBench) startTarget(ctx context.Context, url, name string) (*inges
 	if h == nil {
 		return t, nil
 	}
-	if t.http, err = startBenchHTTP(ctx, name, h); err != nil {
+	if t.http, err = startHTTP(ctx, name, h); err != nil {
 		_ = t.close()
 		return nil, err
 	}
@@ -357,11 +431,11 @@ func (b *ingestBench) targetHandler(t *ingestTarget) (http.Handler, error) {
 		}
 		return handleNaive(b.verifier, js), nil
 	case varOfferflow, varRaw:
-		js, err := natsbus.NewPublishJetStream(t.nc, benchMaxPending, benchPublishTimeout)
+		js, err := natsbus.NewPublishJetStream(t.nc, maxPending, publishTimeout)
 		if err != nil {
 			return nil, err
 		}
-		pub := natsbus.NewPublisher(js, benchPublishTimeout)
+		pub := natsbus.NewPublisher(js, publishTimeout)
 		if t.name == varRaw {
 			// The ingest's publisher with what the ingest would pass it,
 			// minus HTTP, verification and routing.
@@ -378,7 +452,7 @@ func (b *ingestBench) targetHandler(t *ingestTarget) (http.Handler, error) {
 			Verifier:   b.verifier,
 			Publisher:  pub,
 			Ready:      func(context.Context) error { return nil },
-			MaxBody:    benchMaxBody,
+			MaxBody:    maxBody,
 			RetryAfter: 5 * time.Second,
 			Metrics:    ingest.NewMetrics(reg),
 			Gatherer:   reg,
@@ -394,7 +468,7 @@ func (b *ingestBench) warm(ctx context.Context, t *ingestTarget, n int) error {
 		return nil
 	}
 	reqs := b.signedRequests(n)
-	res := runLoad(ctx, "loadgen-"+t.name, n, b.cfg.c, time.Minute, func(ctx context.Context, i int) error {
+	res := runLoad(ctx, "loadgen-"+t.name, n, b.cfg.Senders, time.Minute, func(ctx context.Context, i int) error {
 		return t.send(ctx, &reqs[i])
 	})
 	if err := ctx.Err(); err != nil {
@@ -413,7 +487,7 @@ func (b *ingestBench) measure(ctx context.Context, t *ingestTarget, stream jetst
 	if err != nil {
 		return phase{}, err
 	}
-	res := runLoad(ctx, "loadgen-"+t.name, n, b.cfg.c, maxTime, func(ctx context.Context, i int) error {
+	res := runLoad(ctx, "loadgen-"+t.name, n, b.cfg.Senders, maxTime, func(ctx context.Context, i int) error {
 		return t.send(ctx, &reqs[i])
 	})
 	if err := ctx.Err(); err != nil {
@@ -508,14 +582,14 @@ func (b *ingestBench) signedRequests(n int) []signedReq {
 	return out
 }
 
-// benchBodies returns n payment.succeeded bodies for different customers,
+// paymentBodies returns n payment.succeeded bodies for different customers,
 // payments and products, each padded to size bytes when size is larger.
-func benchBodies(n, size int) ([][]byte, error) {
+func paymentBodies(n, size int) ([][]byte, error) {
 	products := []string{"pdt_course_rust", "pdt_course_go", "pdt_ebook_nats", "pdt_template_pack"}
 	at := time.Now().UTC().Add(-time.Minute)
 	out := make([][]byte, n)
 	for i := range out {
-		body := paymentSucceeded(at.Add(time.Duration(i)*time.Millisecond), fmt.Sprintf("cus_bench_%06d", i%5000),
+		body := payload.PaymentSucceeded(at.Add(time.Duration(i)*time.Millisecond), fmt.Sprintf("cus_bench_%06d", i%5000),
 			fmt.Sprintf("pay_bench_%08d", i), products[i%len(products)], 900+i%4000)
 		padded, err := padBody(body, size)
 		if err != nil {
@@ -573,8 +647,8 @@ func handleCeiling(v *webhook.Verifier) http.Handler {
 // readSized reads the body in one allocation sized from Content-Length, as
 // the ingest does, so that the ceiling is not slowed by what it reads with.
 func readSized(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	rd := http.MaxBytesReader(w, r.Body, benchMaxBody)
-	if n := r.ContentLength; n >= 0 && n <= benchMaxBody {
+	rd := http.MaxBytesReader(w, r.Body, maxBody)
+	if n := r.ContentLength; n >= 0 && n <= maxBody {
 		buf := make([]byte, n)
 		_, err := io.ReadFull(rd, buf)
 		return buf, err
@@ -588,7 +662,7 @@ func readSized(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 // before the ack, the webhook-id as Nats-Msg-Id); it is only not pipelined.
 func handleNaive(v *webhook.Verifier, js jetstream.JetStream) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, benchMaxBody))
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 		if err != nil {
 			http.Error(w, "unreadable body", http.StatusBadRequest)
 			return
@@ -606,7 +680,7 @@ func handleNaive(v *webhook.Verifier, js jetstream.JetStream) http.Handler {
 				subject = events.Subject(t)
 			}
 		}
-		ctx, cancel := context.WithTimeout(r.Context(), benchPublishTimeout)
+		ctx, cancel := context.WithTimeout(r.Context(), publishTimeout)
 		defer cancel()
 		if _, err := natsbus.PublishSync(ctx, js, natsbus.WebhookMsg(subject, id, ts, sig, body)); err != nil {
 			w.Header().Set("Retry-After", "5")
@@ -691,7 +765,7 @@ func (b *ingestBench) printSummary(sum map[string]variantSummary, phases []phase
 	o := b.out
 	o.line("")
 	o.line("summary: the median round by req/s, that round's p50 and p99, the worst p99 of all rounds; %d senders, %d requests per phase",
-		b.cfg.c, b.cfg.n)
+		b.cfg.Senders, b.cfg.N)
 	o.line("%-14s %10s %10s %10s %10s %11s %11s", "variant", "req/s", "p50", "p99", "max p99", "peak heap", "heap rise")
 	for _, name := range []string{varCeiling, varNaive, varOfferflow, varRaw} {
 		s := sum[name]
@@ -714,7 +788,7 @@ func (b *ingestBench) printSummary(sum map[string]variantSummary, phases []phase
 	o.line("ratio naive/ceiling:           %s  per round: %s", ratio(nv.rate(), ce.rate()), nvCe)
 	o.line("ratio offerflow/jetstream-raw: %s  per round: %s", ratio(of.rate(), raw.rate()), ofRaw)
 	p99 := of.median.res.pct(99)
-	o.line("offerflow p99 at %d senders:   %s  (under 20 ms: %s; worst round %s)", b.cfg.c, ms(p99),
+	o.line("offerflow p99 at %d senders:   %s  (under 20 ms: %s; worst round %s)", b.cfg.Senders, ms(p99),
 		verdict(p99 < 20*time.Millisecond, p99 < 20*time.Millisecond), ms(of.maxP99))
 }
 
@@ -734,7 +808,7 @@ func (b *ingestBench) printDocLines(sum map[string]variantSummary) {
 	o := b.out
 	of, nv, ce, raw := sum[varOfferflow], sum[varNaive], sum[varCeiling], sum[varRaw]
 	where := fmt.Sprintf("%d senders, %d-byte signed payment.succeeded bodies, median of %d rounds of %d requests; %d CPUs shared with the load generator and nats-server",
-		b.cfg.c, len(b.bodies[0]), b.cfg.rounds, b.cfg.n, runtime.NumCPU())
+		b.cfg.Senders, len(b.bodies[0]), b.cfg.Rounds, b.cfg.N, runtime.NumCPU())
 	o.line("- Ingest, offerflow: %s req/s, p50 %s, p99 %s (%s).", thousands(of.rate()), ms(of.median.res.pct(50)), ms(of.median.res.pct(99)), where)
 	o.line("- Ingest, naive (verify, decode, one synchronous JetStream publish): %s req/s, p50 %s, p99 %s.", thousands(nv.rate()), ms(nv.median.res.pct(50)), ms(nv.median.res.pct(99)))
 	o.line("- Ingest, ceiling (verify only, no publish): %s req/s, p50 %s, p99 %s.", thousands(ce.rate()), ms(ce.median.res.pct(50)), ms(ce.median.res.pct(99)))
@@ -752,47 +826,31 @@ func (b *ingestBench) printDocLines(sum map[string]variantSummary) {
 // and each variant's rounds are pooled. It returns the lines for docs/benchmarks.md.
 func (b *ingestBench) runFsync(ctx context.Context) (lines []string, err error) {
 	o := b.out
-	rounds := min(b.cfg.rounds, b.cfg.fsyncN)
+	rounds := min(b.cfg.Rounds, b.cfg.FsyncN)
 	// -fsync-n requests per variant in all, spread over the rounds.
 	nFor := func(round int) int {
-		n := b.cfg.fsyncN / rounds
-		if round <= b.cfg.fsyncN%rounds {
+		n := b.cfg.FsyncN / rounds
+		if round <= b.cfg.FsyncN%rounds {
 			n++
 		}
 		return n
 	}
-	maxTime := b.cfg.fsyncTime / time.Duration(rounds)
+	maxTime := b.cfg.FsyncTime / time.Duration(rounds)
 	o.line("")
-	o.line("fsync on every write: a second nats-server with SyncAlways; %d rounds of about %d requests per variant (%d in all),", rounds, nFor(1), b.cfg.fsyncN)
-	o.line("each phase bounded to %s (-fsync-time %s in all per variant); %d senders. Rounds are pooled per variant.", maxTime, b.cfg.fsyncTime, b.cfg.c)
-	ns, err := startBenchNATS(ctx, "offerflow-bench-fsync", true)
-	if err != nil {
-		return nil, err
-	}
-	defer ns.stop()
-	adm, stream, err := b.setupStreams(ctx, ns.url)
-	if err != nil {
-		return nil, err
-	}
-	defer adm.Close()
+	o.line("fsync on every write: a second nats-server with SyncAlways; %d rounds of about %d requests per variant (%d in all),", rounds, nFor(1), b.cfg.FsyncN)
+	o.line("each phase bounded to %s (-fsync-time %s in all per variant); %d senders. Rounds are pooled per variant.", maxTime, b.cfg.FsyncTime, b.cfg.Senders)
 	names := []string{varRaw, varNaive, varOfferflow}
-	targets, err := b.startTargets(ctx, ns.url, names)
+	r, err := b.startRig(ctx, "offerflow-bench-fsync", true, names)
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		for _, t := range targets {
-			err = errors.Join(err, t.close())
-		}
-	}()
+	defer func() { err = errors.Join(err, r.close()) }()
 	// Enough to open every connection: each of these writes waits for the
 	// disk too.
-	for _, t := range targets {
-		if err := b.warm(ctx, t, min(b.cfg.warmup, 2*b.cfg.c)); err != nil {
-			return nil, err
-		}
+	if err := b.warmAll(ctx, r.targets, min(b.cfg.Warmup, 2*b.cfg.Senders)); err != nil {
+		return nil, err
 	}
-	phases, err := b.runRounds(ctx, "fsync", targets, stream, rounds, nFor, maxTime, false)
+	phases, err := b.runRounds(ctx, "fsync", r.targets, r.stream, rounds, nFor, maxTime, false)
 	if err != nil {
 		return nil, err
 	}

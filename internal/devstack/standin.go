@@ -1,4 +1,4 @@
-package main
+package devstack
 
 import (
 	"bytes"
@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"time"
 
@@ -15,10 +14,10 @@ import (
 	"github.com/offerflow/offerflow/internal/webhook"
 )
 
-// devDodo is the Dodo stand-in `offerflow dev` serves: it answers Dodo's
+// dodoStandin is the Dodo stand-in `offerflow dev` serves: it answers Dodo's
 // REST API on a loopback port and sends its signed webhooks to the ingest,
 // as Dodo would.
-type devDodo struct {
+type dodoStandin struct {
 	srv  *standin.Server
 	http *http.Server
 	url  string
@@ -26,9 +25,14 @@ type devDodo struct {
 	done chan error
 }
 
-// startDevDodo starts the stand-in on ln, delivering webhooks to
-// webhookURL signed with secret, and seeds the demo catalog.
-func startDevDodo(ln net.Listener, webhookURL string, secret webhook.Secret, runID string) (*devDodo, error) {
+// startStandin starts the stand-in on addr (or a free port of its host),
+// delivering webhooks to webhookURL signed with secret, and seeds the demo
+// catalog.
+func startStandin(addr, webhookURL string, secret webhook.Secret, runID string) (*dodoStandin, error) {
+	ln, err := listenFree(addr)
+	if err != nil {
+		return nil, err
+	}
 	key := "dodo_dev_" + fmt.Sprintf("%x", randomBytes(12))
 	srv := standin.New(standin.Config{BusinessID: "bus_offerflow_dev", APIKey: key, WebhookURL: webhookURL, WebhookSecret: secret, IDTag: runID})
 	products := []standin.Product{
@@ -40,17 +44,18 @@ func startDevDodo(ln net.Listener, webhookURL string, secret webhook.Secret, run
 	for _, p := range products {
 		if _, err := srv.AddProduct(p); err != nil {
 			srv.Close()
+			ln.Close()
 			return nil, fmt.Errorf("seed product %s: %w", p.ID, err)
 		}
 	}
-	d := &devDodo{srv: srv, key: key, url: "http://" + ln.Addr().String(), done: make(chan error, 1),
+	d := &dodoStandin{srv: srv, key: key, url: "http://" + ln.Addr().String(), done: make(chan error, 1),
 		http: &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 5 * time.Second}}
 	go func() { d.done <- d.http.Serve(ln) }()
 	return d, nil
 }
 
 // addCustomer seeds a customer with a saved card that succeeds (4242).
-func (d *devDodo) addCustomer(id, name, email string) (paymentMethodID string, err error) {
+func (d *dodoStandin) addCustomer(id, name, email string) (paymentMethodID string, err error) {
 	if _, err := d.srv.AddCustomer(standin.Customer{ID: id, Name: name, Email: email, Country: "US", Zipcode: "94102"}); err != nil {
 		return "", err
 	}
@@ -58,7 +63,7 @@ func (d *devDodo) addCustomer(id, name, email string) (paymentMethodID string, e
 }
 
 // close stops sending webhooks, then stops serving.
-func (d *devDodo) close() {
+func (d *dodoStandin) close() {
 	d.srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -69,7 +74,7 @@ func (d *devDodo) close() {
 // runDodoJourney is the demo's second part: a customer buys and upgrades
 // through Dodo's API (the stand-in, called with offerflow's own client),
 // and offerflow reacts to the webhooks Dodo sends.
-func (demo *demo) runDodoJourney(ctx context.Context, d *devDodo) error {
+func (demo *demo) runDodoJourney(ctx context.Context, d *dodoStandin) error {
 	customer := "cus_ben_" + demo.runID
 	pm, err := d.addCustomer(customer, "Ben Ortiz", "ben@example.com")
 	if err != nil {

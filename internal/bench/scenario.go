@@ -1,4 +1,4 @@
-package main
+package bench
 
 // The worker benchmark's input: a seeded mix of access events per customer,
 // published in shuffled order with some webhooks delivered twice, and the
@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/offerflow/offerflow/internal/devstack/payload"
 	"github.com/offerflow/offerflow/internal/events"
 	"github.com/offerflow/offerflow/internal/natsbus"
 	"github.com/offerflow/offerflow/internal/webhook"
@@ -213,12 +214,12 @@ func (g *scenarioGen) customer(msgs []scenarioMsg, cust string, count int, clock
 				s.kind, s.id = "payment", fmt.Sprintf("pay_%s_%04d", short, k)
 				s.product = g.oneTime[g.rng.IntN(len(g.oneTime))]
 				s.price = 900 + 100*g.rng.IntN(90)
-				typ, body = events.TypePaymentSucceeded, paymentSucceeded(clock, cust, s.id, s.product, s.price)
+				typ, body = events.TypePaymentSucceeded, payload.PaymentSucceeded(clock, cust, s.id, s.product, s.price)
 			} else {
 				s.kind, s.id = "subscription", fmt.Sprintf("sub_%s_%04d", short, k)
 				s.product = g.plans[g.rng.IntN(len(g.plans))]
 				s.price = 1000 + 1000*g.rng.IntN(5)
-				typ, body = events.TypeSubscriptionActive, subscription(events.TypeSubscriptionActive, clock, cust, s.id, s.product, "active", s.price)
+				typ, body = events.TypeSubscriptionActive, payload.Subscription(events.TypeSubscriptionActive, clock, cust, s.id, s.product, "active", s.price)
 			}
 			sources = append(sources, s)
 			ev.source, ev.state, ev.products = s.kind+":"+s.id, stActive, []string{s.product}
@@ -247,7 +248,7 @@ func (g *scenarioGen) customer(msgs []scenarioMsg, cust string, count int, clock
 func (g *scenarioGen) next(s *simSource, at time.Time, cust string) (string, []byte) {
 	if s.kind == "payment" {
 		s.state, s.closed = stRevoked, true
-		return events.TypeRefundSucceeded, refundSucceeded(at, cust, s.id, s.price)
+		return events.TypeRefundSucceeded, payload.RefundSucceeded(at, cust, s.id, s.price)
 	}
 	var typ, status string
 	switch r := g.rng.IntN(10); {
@@ -271,5 +272,5 @@ func (g *scenarioGen) next(s *simSource, at time.Time, cust string) (string, []b
 	default:
 		typ, status, s.state, s.closed = events.TypeSubscriptionCancelled, "cancelled", stRevoked, true
 	}
-	return typ, subscription(typ, at, cust, s.id, s.product, status, s.price)
+	return typ, payload.Subscription(typ, at, cust, s.id, s.product, status, s.price)
 }

@@ -1,15 +1,19 @@
-package main
+// Package payload writes webhook bodies in the shapes of Dodo's OpenAPI
+// spec (PaymentResponse, SubscriptionResponse, RefundResponse): the fields
+// the spec requires, with values like its examples. The dev demo sends them
+// to the ingest; the benchmarks fill their streams with them.
+//
+// They are sample data, unsigned; internal/webhook signs them and
+// internal/events reads them.
+package payload
 
 import (
 	"encoding/json"
 	"time"
 )
 
-// The demo's webhook bodies, in the shapes of Dodo's OpenAPI spec
-// (PaymentResponse, SubscriptionResponse, RefundResponse): the fields the
-// spec requires, with values like its examples.
-
-const demoBusiness = "bus_demo"
+// business is the business_id and brand_id of every body.
+const business = "bus_demo"
 
 func customer(id string) map[string]any {
 	return map[string]any{"customer_id": id, "email": "ana@example.com", "name": "Ana Ruiz", "phone_number": nil, "metadata": map[string]any{}}
@@ -20,14 +24,17 @@ func billing() map[string]any {
 }
 
 func envelope(typ string, at time.Time, data map[string]any) []byte {
-	b, _ := json.Marshal(map[string]any{"business_id": demoBusiness, "type": typ, "timestamp": at.Format(time.RFC3339Nano), "data": data})
+	// Maps of strings, numbers and nil always encode.
+	b, _ := json.Marshal(map[string]any{"business_id": business, "type": typ, "timestamp": at.Format(time.RFC3339Nano), "data": data})
 	return b
 }
 
-func paymentSucceeded(at time.Time, cust, paymentID, productID string, amount int) []byte {
+// PaymentSucceeded is a payment.succeeded event at the given time: one
+// product bought by card (VISA 4242) for amount in minor units of USD.
+func PaymentSucceeded(at time.Time, cust, paymentID, productID string, amount int) []byte {
 	return envelope("payment.succeeded", at, map[string]any{
 		"payload_type": "Payment", "payment_id": paymentID, "status": "succeeded",
-		"business_id": demoBusiness, "brand_id": demoBusiness, "payment_provider": "dodo",
+		"business_id": business, "brand_id": business, "payment_provider": "dodo",
 		"subscription_id": nil, "customer": customer(cust),
 		"product_cart": []map[string]any{{"product_id": productID, "quantity": 1}},
 		"total_amount": amount, "currency": "USD", "settlement_amount": amount, "settlement_currency": "USD",
@@ -38,10 +45,13 @@ func paymentSucceeded(at time.Time, cust, paymentID, productID string, amount in
 	})
 }
 
-func subscription(typ string, at time.Time, cust, subID, productID, status string, price int) []byte {
+// Subscription is a subscription event of type typ (subscription.active,
+// subscription.plan_changed, ...) at the given time: a monthly subscription
+// to productID in the given status, at price minor units of USD.
+func Subscription(typ string, at time.Time, cust, subID, productID, status string, price int) []byte {
 	return envelope(typ, at, map[string]any{
 		"payload_type": "Subscription", "subscription_id": subID, "status": status,
-		"product_id": productID, "quantity": 1, "addons": []any{}, "brand_id": demoBusiness,
+		"product_id": productID, "quantity": 1, "addons": []any{}, "brand_id": business,
 		"customer": customer(cust), "currency": "USD", "recurring_pre_tax_amount": price, "tax_inclusive": false,
 		"payment_frequency_count": 1, "payment_frequency_interval": "Month",
 		"subscription_period_count": 1, "subscription_period_interval": "Year",
@@ -53,11 +63,13 @@ func subscription(typ string, at time.Time, cust, subID, productID, status strin
 	})
 }
 
-func refundSucceeded(at time.Time, cust, paymentID string, amount int) []byte {
+// RefundSucceeded is a refund.succeeded event at the given time: the full
+// refund of paymentID, amount minor units of USD.
+func RefundSucceeded(at time.Time, cust, paymentID string, amount int) []byte {
 	return envelope("refund.succeeded", at, map[string]any{
 		"payload_type": "Refund", "refund_id": "ref_demo_1", "payment_id": paymentID, "status": "succeeded",
 		"amount": amount, "currency": "USD", "is_partial": false, "reason": "requested by customer",
-		"customer": customer(cust), "metadata": map[string]any{}, "business_id": demoBusiness, "brand_id": demoBusiness,
+		"customer": customer(cust), "metadata": map[string]any{}, "business_id": business, "brand_id": business,
 		"created_at": at.Format(time.RFC3339Nano),
 	})
 }
