@@ -95,7 +95,7 @@ func runReconcile(ctx context.Context, args []string, getenv func(string) string
 	log.Info("reconcile starting", zap.String("dodo", client.BaseURL()), zap.Time("since", cfg.since), zap.Time("until", cfg.until),
 		zap.String("customer", cfg.customer), zap.Bool("dry_run", cfg.dryRun))
 
-	rep, runErr := reconcile.Run(ctx, reconcile.Deps{Dodo: client, JetStream: js, Access: store, Offers: offerStore, Log: log},
+	rep, runErr := reconcile.Run(ctx, reconcile.Deps{Dodo: client, Publisher: natsbus.NewPublisher(js, 10*time.Second), Access: store, Offers: offerStore, Log: log},
 		reconcile.Options{Since: cfg.since, Until: cfg.until, DryRun: cfg.dryRun, CustomerID: cfg.customer})
 	if cfg.json {
 		enc := json.NewEncoder(stdout)

@@ -9,9 +9,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/offerflow/offerflow/internal/events"
 	"github.com/offerflow/offerflow/internal/natsbus"
 )
@@ -111,17 +108,16 @@ func checkBody(body []byte, eventType string, at time.Time, id, status string) (
 	return ev, nil
 }
 
-// message is the JetStream message that feeds body: on the subject the
-// ingest would use, Nats-Msg-Id and webhook-id set to id, webhook-timestamp
+// message is the message that feeds body: on the subject the ingest would
+// use, with id as its de-duplication id and webhook-id, webhook-timestamp
 // the time of publishing (as a delivery's is), no webhook-signature because
 // Dodo signed nothing, and HeaderReconciled.
-func message(eventType, id string, sentAt time.Time, body []byte) *nats.Msg {
-	h := make(nats.Header, 4)
-	// Assigned directly, like natsbus.WebhookMsg, so the webhook-* names
-	// stay lower case as Dodo sends them.
-	h[jetstream.MsgIDHeader] = []string{id}
-	h[natsbus.HeaderWebhookID] = []string{id}
-	h[natsbus.HeaderWebhookTimestamp] = []string{strconv.FormatInt(sentAt.Unix(), 10)}
-	h[HeaderReconciled] = []string{"true"}
-	return &nats.Msg{Subject: events.Subject(eventType), Data: body, Header: h}
+func message(eventType, id string, sentAt time.Time, body []byte) events.Message {
+	// Names as Dodo sends them (lower case), like natsbus.WebhookMsg's.
+	h := map[string][]string{
+		natsbus.HeaderWebhookID:        {id},
+		natsbus.HeaderWebhookTimestamp: {strconv.FormatInt(sentAt.Unix(), 10)},
+		HeaderReconciled:               {"true"},
+	}
+	return events.Message{Subject: events.Subject(eventType), ID: id, Header: h, Data: body}
 }

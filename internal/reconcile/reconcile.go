@@ -50,11 +50,11 @@ import (
 	"slices"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
 	"github.com/offerflow/offerflow/internal/access"
 	"github.com/offerflow/offerflow/internal/dodo"
+	"github.com/offerflow/offerflow/internal/events"
 	"github.com/offerflow/offerflow/internal/natsbus"
 	"github.com/offerflow/offerflow/internal/offers"
 )
@@ -88,11 +88,16 @@ type OfferReader interface {
 	Get(ctx context.Context, id string) (offers.Offer, uint64, error)
 }
 
+// Publisher stores a message and says whether it was new.
+type Publisher interface {
+	Send(ctx context.Context, m events.Message) (natsbus.PubAck, error)
+}
+
 // Deps are what Run works with.
 type Deps struct {
 	Dodo Dodo
-	// JetStream publishes the fed events to DODO_EVENTS.
-	JetStream jetstream.JetStream
+	// Publisher stores the fed events in DODO_EVENTS (natsbus.Publisher).
+	Publisher Publisher
 	Access    AccessReader
 	// Offers is optional: without it a payment naming an offer is fed.
 	Offers OfferReader
@@ -213,8 +218,8 @@ type run struct {
 // then lists what was done before. An error wrapping ErrIncomplete means it
 // finished without seeing everything.
 func Run(ctx context.Context, d Deps, o Options) (Report, error) {
-	if d.Dodo == nil || d.Access == nil || (d.JetStream == nil && !o.DryRun) {
-		return Report{}, errors.New("reconcile: Dodo, Access and (unless a dry run) JetStream are required")
+	if d.Dodo == nil || d.Access == nil || (d.Publisher == nil && !o.DryRun) {
+		return Report{}, errors.New("reconcile: Dodo, Access and (unless a dry run) a Publisher are required")
 	}
 	if d.Now == nil {
 		d.Now = time.Now
@@ -696,7 +701,7 @@ func (r *run) publish(ctx context.Context) error {
 		}
 		msg := message(f.eventType, it.WebhookID, r.d.Now(), f.body)
 		pctx, cancel := context.WithTimeout(ctx, publishTimeout)
-		ack, err := natsbus.PublishSync(pctx, r.d.JetStream, msg)
+		ack, err := r.d.Publisher.Send(pctx, msg)
 		cancel()
 		if err != nil {
 			*it = failed(*it, "publish %s: %v", msg.Subject, err)

@@ -201,7 +201,7 @@ func (w *world) subscriptionOf(t *testing.T, paymentID string) string {
 
 func (w *world) reconcile(t *testing.T, o reconcile.Options) reconcile.Report {
 	t.Helper()
-	rep, err := reconcile.Run(context.Background(), reconcile.Deps{Dodo: w.client, JetStream: w.js, Access: w.access, Offers: w.offers, Now: w.clock.Now}, o)
+	rep, err := reconcile.Run(context.Background(), reconcile.Deps{Dodo: w.client, Publisher: natsbus.NewPublisher(w.js, 10*time.Second), Access: w.access, Offers: w.offers, Now: w.clock.Now}, o)
 	if err != nil {
 		t.Fatalf("reconcile: %v\nreport: %+v", err, rep)
 	}
@@ -506,7 +506,7 @@ func TestReconcileAsksTheOfferStore(t *testing.T) {
 
 func TestReconcileRefuses(t *testing.T) {
 	w := newWorld(t)
-	deps := reconcile.Deps{Dodo: w.client, JetStream: w.js, Access: w.access, Now: w.clock.Now}
+	deps := reconcile.Deps{Dodo: w.client, Publisher: natsbus.NewPublisher(w.js, 10*time.Second), Access: w.access, Now: w.clock.Now}
 	now := w.clock.Now()
 	tests := []struct {
 		name string
@@ -517,7 +517,7 @@ func TestReconcileRefuses(t *testing.T) {
 		{"no start", deps, reconcile.Options{}, "since"},
 		{"start after end", deps, reconcile.Options{Since: now, Until: now.Add(-time.Hour)}, "not before"},
 		{"start in the future", deps, reconcile.Options{Since: now.Add(time.Hour)}, "not before"},
-		{"no Dodo", reconcile.Deps{JetStream: w.js, Access: w.access}, reconcile.Options{Since: now.Add(-time.Hour)}, "required"},
+		{"no Dodo", reconcile.Deps{Publisher: natsbus.NewPublisher(w.js, 10*time.Second), Access: w.access}, reconcile.Options{Since: now.Add(-time.Hour)}, "required"},
 		{"no JetStream", reconcile.Deps{Dodo: w.client, Access: w.access}, reconcile.Options{Since: now.Add(-time.Hour)}, "required"},
 	}
 	for _, tt := range tests {

@@ -155,7 +155,7 @@ func TestRunWhenDodoFails(t *testing.T) {
 			}
 			// A dry run, except where publishing is what is tested.
 			dry := tt.cancelOn == ""
-			rep, err := Run(ctx, Deps{Dodo: tt.dodo, JetStream: js, Access: store, Now: now}, Options{Since: since, Until: until, DryRun: dry})
+			rep, err := Run(ctx, Deps{Dodo: tt.dodo, Publisher: natsbus.NewPublisher(js, 10*time.Second), Access: store, Now: now}, Options{Since: since, Until: until, DryRun: dry})
 			if !errors.Is(err, tt.wantErr) || (err == nil) != (tt.wantErr == nil) {
 				t.Fatalf("Run: got %v, want %v", err, tt.wantErr)
 			}
