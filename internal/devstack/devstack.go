@@ -146,6 +146,10 @@ type stack struct {
 // the function that removes what it created.
 func dataDir(dir string) (string, func(), error) {
 	if dir != "" {
+		// Created if missing, as a user naming a new directory expects.
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return "", nil, fmt.Errorf("-data %s: %w", dir, err)
+		}
 		return dir, func() {}, nil
 	}
 	tmp, err := os.MkdirTemp("", "offerflow-dev-*")

@@ -3,6 +3,7 @@ package devstack
 import (
 	"bytes"
 	"context"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -67,7 +68,9 @@ func TestRun(t *testing.T) {
 // TestRunTwiceOnOneDataDir: a second run on the same DataDir runs the
 // whole journey again instead of being taken for Dodo's retries.
 func TestRunTwiceOnOneDataDir(t *testing.T) {
-	dir := t.TempDir()
+	// A directory that does not exist yet: the first run makes it (it
+	// used to fail on writing the rules file into it).
+	dir := filepath.Join(t.TempDir(), "new", "data")
 	for i := 0; i < 2; i++ {
 		var out bytes.Buffer
 		if err := Run(context.Background(), testConfig(dir), &out); err != nil {
