@@ -187,7 +187,7 @@ type Update struct {
 }
 
 // MetadataOfferID is the metadata key under which offerflow's charges
-// name their offer (offering.MetadataOfferID; a test keeps them equal).
+// name their offer (offerengine.MetadataOfferID; a test keeps them equal).
 const MetadataOfferID = "offerflow_offer_id"
 
 // newerThan reports whether u should replace what s recorded.

@@ -22,7 +22,7 @@ import (
 	"github.com/offerflow/offerflow/internal/confirm"
 	"github.com/offerflow/offerflow/internal/devstack/payload"
 	"github.com/offerflow/offerflow/internal/natsbus"
-	"github.com/offerflow/offerflow/internal/offering"
+	"github.com/offerflow/offerflow/internal/offerengine"
 	"github.com/offerflow/offerflow/internal/webhook"
 )
 
@@ -94,7 +94,7 @@ type demo struct {
 	http     *http.Client
 	// lastOffers are the offers.created messages seen, by product, with
 	// their accept tokens, for the journey to answer.
-	lastOffers map[string]offering.Message
+	lastOffers map[string]offerengine.Message
 }
 
 // money formats minor units with two decimals.
@@ -136,7 +136,7 @@ func newDemo(ctx context.Context, st *stack, customer string, p *printer) (*demo
 	}
 	return &demo{nc: nc, cons: cc, out: out, closing: closing, baseURL: st.baseURL, secret: st.keys.webhook, token: st.keys.apiToken,
 		customer: customer, runID: st.runID, p: p,
-		http: &http.Client{Timeout: 10 * time.Second}, lastOffers: map[string]offering.Message{}}, nil
+		http: &http.Client{Timeout: 10 * time.Second}, lastOffers: map[string]offerengine.Message{}}, nil
 }
 
 // close stops following and waits until the consumer has ended.
@@ -281,7 +281,7 @@ func (d *demo) describe(m *nats.Msg) (confirmation bool) {
 		return false
 	}
 	if strings.HasPrefix(m.Subject, "offerflow.offers.") {
-		var o offering.Message
+		var o offerengine.Message
 		_ = json.Unmarshal(m.Data, &o)
 		how := "one click on " + o.Card.Brand + " " + o.Card.Last4
 		if !o.OneClick {

@@ -7,7 +7,7 @@
 // which are wrong in places. It covers only what offerflow needs: saved
 // payment methods, products, customers, payments, subscriptions, checkout
 // sessions (including one-click charges) and plan changes. Its users own
-// the interfaces they call it through (offering.Dodo, reconcile's), so
+// the interfaces they call it through (offerengine.Dodo, reconcile's), so
 // tests, the Dodo stand-in and an adapter over the SDK can take its place.
 //
 // What it adds to plain HTTP: bearer auth and the test and live hosts; a

@@ -15,17 +15,17 @@ import (
 	"github.com/offerflow/offerflow/internal/events"
 	"github.com/offerflow/offerflow/internal/fault"
 	"github.com/offerflow/offerflow/internal/natsbus"
-	"github.com/offerflow/offerflow/internal/offering"
+	"github.com/offerflow/offerflow/internal/offerengine"
 	"github.com/offerflow/offerflow/internal/offers"
 )
 
-// OffersAPI is the offer engine as the API uses it (*offering.Engine).
+// OffersAPI is the offer engine as the API uses it (*offerengine.Engine).
 type OffersAPI interface {
 	Get(ctx context.Context, id string) (offers.Offer, error)
 	OpenOffers(ctx context.Context, customerID string) ([]offers.Offer, error)
-	Accept(ctx context.Context, id string, auth offering.Auth) (offering.Result, error)
-	Decline(ctx context.Context, id string, auth offering.Auth) (offering.Result, error)
-	OfferFor(ctx context.Context, customerID string, r offering.Request) (*offers.Offer, error)
+	Accept(ctx context.Context, id string, auth offerengine.Auth) (offerengine.Result, error)
+	Decline(ctx context.Context, id string, auth offerengine.Auth) (offerengine.Result, error)
+	OfferFor(ctx context.Context, customerID string, r offerengine.Request) (*offers.Offer, error)
 	Stats(ctx context.Context) ([]offers.Stats, error)
 	Token(o offers.Offer) (string, error)
 }
@@ -158,24 +158,24 @@ func handleOfferRequest(d Deps) http.Handler {
 		if !ok {
 			return
 		}
-		req, err := offering.DecodeRequest(body)
+		req, err := offerengine.DecodeRequest(body)
 		if err != nil {
 			writeError(w, http.StatusBadRequest, "invalid_request", err.Error())
 			return
 		}
 		o, err := d.Offers.OfferFor(r.Context(), id, req)
-		var inel *offering.Ineligible
+		var inel *offerengine.Ineligible
 		switch {
 		case errors.As(err, &inel):
 			writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": "not_eligible", "reason": inel.Reason, "message": inel.Error()})
 			return
-		case errors.Is(err, offering.ErrBadRequest):
+		case errors.Is(err, offerengine.ErrBadRequest):
 			writeError(w, http.StatusBadRequest, "invalid_request", err.Error())
 			return
-		case errors.Is(err, offering.ErrUnknownCustomer):
+		case errors.Is(err, offerengine.ErrUnknownCustomer):
 			writeError(w, http.StatusNotFound, "unknown_customer", fmt.Sprintf("customer %q is unknown at Dodo", id))
 			return
-		case errors.Is(err, offering.ErrIdempotencyConflict):
+		case errors.Is(err, offerengine.ErrIdempotencyConflict):
 			writeError(w, http.StatusConflict, "idempotency_conflict", err.Error())
 			return
 		case fault.IsPermanent(err):
@@ -219,7 +219,7 @@ func handleSignal(d Deps) http.Handler {
 		if probe.CustomerID == nil {
 			body = withCustomer(body, id)
 		}
-		s, err := offering.DecodeSignal(body)
+		s, err := offerengine.DecodeSignal(body)
 		if err != nil {
 			writeError(w, http.StatusBadRequest, "invalid_signal", err.Error())
 			return
@@ -233,7 +233,7 @@ func handleSignal(d Deps) http.Handler {
 			return
 		}
 		data, _ := json.Marshal(s)
-		msg := events.Message{Subject: d.SignalSubject(id), ID: offering.SignalMsgID(id, s.ID), Data: data}
+		msg := events.Message{Subject: d.SignalSubject(id), ID: offerengine.SignalMsgID(id, s.ID), Data: data}
 		ack, err := d.Signals.Send(r.Context(), msg)
 		if err != nil {
 			unavailable(d, w, "publish signal", err)
@@ -267,7 +267,7 @@ func handleAnswer(d Deps, accept bool) http.Handler {
 		if !ok {
 			return
 		}
-		var auth offering.Auth
+		var auth offerengine.Auth
 		if h := r.Header.Get("Authorization"); h != "" {
 			got, isBearer := bearer(h)
 			sum := sha256.Sum256([]byte(got))
@@ -282,7 +282,7 @@ func handleAnswer(d Deps, accept bool) http.Handler {
 		if !ok {
 			return
 		}
-		tok, err := offering.DecodeAnswer(body)
+		tok, err := offerengine.DecodeAnswer(body)
 		if err != nil {
 			writeError(w, http.StatusBadRequest, "invalid_body", err.Error()+`; want {"token": "<offer token>"} or no body`)
 			return
@@ -294,7 +294,7 @@ func handleAnswer(d Deps, accept bool) http.Handler {
 			}
 			auth.Token = tok
 		}
-		var res offering.Result
+		var res offerengine.Result
 		if accept {
 			res, err = d.Offers.Accept(r.Context(), id, auth)
 		} else {
@@ -310,17 +310,17 @@ func handleAnswer(d Deps, accept bool) http.Handler {
 
 // answerError maps the engine's refusals to status codes.
 func answerError(d Deps, w http.ResponseWriter, err error) {
-	var inel *offering.Ineligible
+	var inel *offerengine.Ineligible
 	switch {
 	case errors.Is(err, natsbus.ErrOfferNotFound):
 		writeError(w, http.StatusNotFound, "offer_not_found", "no offer has that id")
-	case errors.Is(err, offering.ErrUnauthorized):
+	case errors.Is(err, offerengine.ErrUnauthorized):
 		writeError(w, http.StatusUnauthorized, "unauthorized", "the offer token is not valid")
-	case errors.Is(err, offering.ErrForbidden):
+	case errors.Is(err, offerengine.ErrForbidden):
 		writeError(w, http.StatusForbidden, "forbidden", "the offer token is for another offer or customer")
-	case errors.Is(err, offering.ErrTokenExpired), errors.Is(err, offers.ErrExpired):
+	case errors.Is(err, offerengine.ErrTokenExpired), errors.Is(err, offers.ErrExpired):
 		writeError(w, http.StatusGone, "offer_expired", "the offer has expired")
-	case errors.Is(err, offering.ErrTokenUsed):
+	case errors.Is(err, offerengine.ErrTokenUsed):
 		writeError(w, http.StatusConflict, "token_used", "the offer token was used before")
 	case errors.Is(err, offers.ErrAlreadyAccepted):
 		writeError(w, http.StatusConflict, "already_accepted", "the offer was accepted before")

@@ -14,7 +14,7 @@ import (
 	"github.com/offerflow/offerflow/internal/conf"
 	"github.com/offerflow/offerflow/internal/dodo"
 	"github.com/offerflow/offerflow/internal/natsbus"
-	"github.com/offerflow/offerflow/internal/offering"
+	"github.com/offerflow/offerflow/internal/offerengine"
 	"github.com/offerflow/offerflow/internal/offertoken"
 	"github.com/offerflow/offerflow/internal/rules"
 )
@@ -76,7 +76,7 @@ func (c *OffersConfig) Validate(required bool) error {
 
 // newEngine builds the offer engine, or returns nil when offers are off.
 func (c *OffersConfig) newEngine(ctx context.Context, js jetstream.JetStream, catalog *rules.Catalog, log *zap.Logger,
-	reg prometheus.Registerer, now func() time.Time, httpTimeout time.Duration) (*offering.Engine, error) {
+	reg prometheus.Registerer, now func() time.Time, httpTimeout time.Duration) (*offerengine.Engine, error) {
 	if !c.Enabled() {
 		return nil, nil
 	}
@@ -100,11 +100,11 @@ func (c *OffersConfig) newEngine(ctx context.Context, js jetstream.JetStream, ca
 	if err != nil {
 		return nil, err
 	}
-	cfg := offering.DefaultConfig()
+	cfg := offerengine.DefaultConfig()
 	cfg.ReturnURL = c.ReturnURL
 	log.Info("offers on", zap.String("dodo", client.BaseURL()), zap.Stringer("offer_keys", signer))
-	return offering.New(offering.Deps{
+	return offerengine.New(offerengine.Deps{
 		Dodo: client, Store: store, Access: accessStore, Pub: natsbus.NewPublisher(js, 10*time.Second),
-		Catalog: catalog, Signer: signer, Now: now, Log: log, Metrics: offering.NewMetrics(reg),
+		Catalog: catalog, Signer: signer, Now: now, Log: log, Metrics: offerengine.NewMetrics(reg),
 	}, cfg)
 }

@@ -6,12 +6,12 @@ import (
 
 	"github.com/offerflow/offerflow/internal/fault"
 	"github.com/offerflow/offerflow/internal/natsbus"
-	"github.com/offerflow/offerflow/internal/offering"
+	"github.com/offerflow/offerflow/internal/offerengine"
 )
 
-// Signals: the merchant's app publishes an offering.Signal as JSON to
+// Signals: the merchant's app publishes an offerengine.Signal as JSON to
 // offerflow.signals.<customer_id> (or POSTs it to ingest, which publishes
-// it there), with Nats-Msg-Id = offering.SignalMsgID (the signal's id,
+// it there), with Nats-Msg-Id = offerengine.SignalMsgID (the signal's id,
 // scoped by its customer). Workers share one durable
 // consumer on those subjects.
 const (
@@ -27,9 +27,9 @@ func SignalSubject(customerID string) string {
 
 // signalHandler decodes a signal and runs the rules it triggers. A signal
 // that does not decode or validate is dead-lettered with the reason.
-func signalHandler(e *offering.Engine) natsbus.Handler {
+func signalHandler(e *offerengine.Engine) natsbus.Handler {
 	return func(ctx context.Context, d natsbus.Delivery) error {
-		s, err := offering.DecodeSignal(d.Data)
+		s, err := offerengine.DecodeSignal(d.Data)
 		if err != nil {
 			return fault.Permanent(err)
 		}

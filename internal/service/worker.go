@@ -21,7 +21,7 @@ import (
 	"github.com/offerflow/offerflow/internal/conf"
 	"github.com/offerflow/offerflow/internal/confirm"
 	"github.com/offerflow/offerflow/internal/natsbus"
-	"github.com/offerflow/offerflow/internal/offering"
+	"github.com/offerflow/offerflow/internal/offerengine"
 	"github.com/offerflow/offerflow/internal/rules"
 	"github.com/offerflow/offerflow/internal/worker"
 )
@@ -201,7 +201,7 @@ func runWorker(ctx context.Context, cfg WorkerConfig, log *zap.Logger, opt Worke
 // buildWorker assembles what handles each webhook: the ledger, the access
 // store, the offer engine (nil when offers are off) and the confirmations.
 func buildWorker(ctx context.Context, cfg WorkerConfig, opt WorkerOptions, js jetstream.JetStream, catalog *rules.Catalog,
-	log *zap.Logger, reg prometheus.Registerer, owner string, now func() time.Time) (*worker.Worker, *offering.Engine, error) {
+	log *zap.Logger, reg prometheus.Registerer, owner string, now func() time.Time) (*worker.Worker, *offerengine.Engine, error) {
 	// A claim outlives the consumer's AckWait, so a slow but alive worker
 	// keeps it while the message is redelivered to nobody else.
 	ledger, err := natsbus.NewLedger(ctx, js, owner, 2*cfg.AckWait, now)
@@ -238,7 +238,7 @@ func buildWorker(ctx context.Context, cfg WorkerConfig, opt WorkerOptions, js je
 // consumers returns the webhook consumer's runner and, while offers are on,
 // the runner of the merchant app's signals (nil otherwise), both counted in
 // reg.
-func consumers(cfg WorkerConfig, js jetstream.JetStream, w *worker.Worker, engine *offering.Engine,
+func consumers(cfg WorkerConfig, js jetstream.JetStream, w *worker.Worker, engine *offerengine.Engine,
 	log *zap.Logger, reg prometheus.Registerer) (runner, signals *natsbus.ConsumerRunner) {
 	handled := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "offerflow_worker_handled_seconds",

@@ -17,7 +17,7 @@ type Confirmer interface {
 }
 
 // OfferSettler tells which offer an event settled, and which offer made a
-// plan change (*offering.Engine).
+// plan change (*offerengine.Engine).
 type OfferSettler interface {
 	SettledOffer(ctx context.Context, ev events.Event) (*offers.Offer, error)
 	PlanChangeOffer(ctx context.Context, customerID, subscriptionID, productID string, at time.Time) (*offers.Offer, error)

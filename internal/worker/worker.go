@@ -1,7 +1,7 @@
 // Package worker is what offerflow does with each stored webhook: decode it,
 // and apply its effects exactly once, whatever is redelivered, reordered or
 // crashes: access (grants and revokes), offers (settled by their payments,
-// made by rules; package offering) and confirmations (package confirm).
+// made by rules; package offerengine) and confirmations (package confirm).
 //
 // Exactly once in effect comes from three layers:
 //
@@ -58,7 +58,7 @@ type Worker struct {
 }
 
 // OfferHandler is the offer engine as the worker uses it
-// (*offering.Engine): Interested says whether an event matters to offers
+// (*offerengine.Engine): Interested says whether an event matters to offers
 // (a payment of an offer's charge, or a rule's trigger); OnEvent handles it,
 // given the customer's access after the event, and is safe to repeat.
 type OfferHandler interface {

@@ -1,4 +1,4 @@
-package offering_test
+package offerengine_test
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 	"github.com/offerflow/offerflow/internal/dodo"
 	"github.com/offerflow/offerflow/internal/natsbus"
 	"github.com/offerflow/offerflow/internal/natsserver/natstest"
-	"github.com/offerflow/offerflow/internal/offering"
+	"github.com/offerflow/offerflow/internal/offerengine"
 )
 
 // Two customers share one offerflow, and their clients choose the same ids.
@@ -142,7 +142,7 @@ func TestPaymentNamingAnotherOfferDoesNotSettleIt(t *testing.T) {
 		t.Helper()
 		_, err := e.client.CreateCheckout(context.Background(), dodo.OneClickCheckout(dodo.OneClick{
 			CustomerID: c, PaymentMethodID: pm, ProductID: product, Country: "US", Zipcode: "94102",
-			Metadata:       dodo.Metadata{offering.MetadataOfferID: o.ID},
+			Metadata:       dodo.Metadata{offerengine.MetadataOfferID: o.ID},
 			IdempotencyKey: "hostile-" + c + "-" + product,
 		}))
 		if err != nil {

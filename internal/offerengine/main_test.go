@@ -1,4 +1,4 @@
-package offering_test
+package offerengine_test
 
 import (
 	"testing"

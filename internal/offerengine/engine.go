@@ -1,4 +1,4 @@
-// Package offering is offerflow's offer engine: it turns a trigger (a Dodo
+// Package offerengine is offerflow's offer engine: it turns a trigger (a Dodo
 // webhook, a signal from the merchant's app, a decline, a request of the
 // merchant's backend) into at most one priced offer, and an accepted offer
 // into exactly one charge.
@@ -25,7 +25,7 @@
 // Every published message has a Nats-Msg-Id of offer id and state, so a
 // republish after a crash is de-duplicated; every transition is idempotent
 // where a redelivery repeats it (package offers).
-package offering
+package offerengine
 
 import (
 	"context"
@@ -123,11 +123,11 @@ type Deps struct {
 func New(d Deps, cfg Config) (*Engine, error) {
 	switch {
 	case d.Dodo == nil:
-		return nil, errors.New("offering: a Dodo client is required")
+		return nil, errors.New("offerengine: a Dodo client is required")
 	case d.Store == nil || d.Access == nil || d.Pub == nil:
-		return nil, errors.New("offering: the offer store, access store and publisher are required")
+		return nil, errors.New("offerengine: the offer store, access store and publisher are required")
 	case d.Signer == nil:
-		return nil, errors.New("offering: an offer token signer is required (OFFERFLOW_OFFER_KEY)")
+		return nil, errors.New("offerengine: an offer token signer is required (OFFERFLOW_OFFER_KEY)")
 	}
 	if d.Now == nil {
 		d.Now = time.Now

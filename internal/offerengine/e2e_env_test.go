@@ -1,4 +1,4 @@
-package offering_test
+package offerengine_test
 
 import (
 	"bytes"
@@ -25,7 +25,7 @@ import (
 	"github.com/offerflow/offerflow/internal/dodo/standin"
 	"github.com/offerflow/offerflow/internal/natsbus"
 	"github.com/offerflow/offerflow/internal/natsserver/natstest"
-	"github.com/offerflow/offerflow/internal/offering"
+	"github.com/offerflow/offerflow/internal/offerengine"
 	"github.com/offerflow/offerflow/internal/service"
 	"github.com/offerflow/offerflow/internal/webhook"
 )
@@ -301,11 +301,11 @@ func (e *env) settle() {
 
 // messages returns the offer messages of one event ("created", ...) for a
 // customer, in order.
-func (e *env) messages(event, customer string) []offering.Message {
+func (e *env) messages(event, customer string) []offerengine.Message {
 	e.t.Helper()
-	var out []offering.Message
+	var out []offerengine.Message
 	for _, m := range natstest.Messages(e.t, e.js, natsbus.OutStream, "offerflow.offers."+event+"."+natsbus.Token(customer)) {
-		var msg offering.Message
+		var msg offerengine.Message
 		if err := json.Unmarshal(m.Data, &msg); err != nil {
 			e.t.Fatalf("offer message %s: %v", m.Subject, err)
 		}
@@ -315,9 +315,9 @@ func (e *env) messages(event, customer string) []offering.Message {
 }
 
 // created returns the one offers.created message for customer and product.
-func (e *env) created(customer, product string) offering.Message {
+func (e *env) created(customer, product string) offerengine.Message {
 	e.t.Helper()
-	var found []offering.Message
+	var found []offerengine.Message
 	for _, m := range e.messages("created", customer) {
 		if m.ProductID == product {
 			found = append(found, m)

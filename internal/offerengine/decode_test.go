@@ -1,4 +1,4 @@
-package offering
+package offerengine
 
 import (
 	"strings"
