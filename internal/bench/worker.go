@@ -30,6 +30,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/offerflow/offerflow/internal/conf"
+	"github.com/offerflow/offerflow/internal/events"
 	"github.com/offerflow/offerflow/internal/natsbus"
 	"github.com/offerflow/offerflow/internal/service"
 	"github.com/offerflow/offerflow/internal/webhook"
@@ -362,7 +363,7 @@ func (b *workerBench) verify(ctx context.Context, js jetstream.JetStream) error 
 	if err != nil {
 		return err
 	}
-	changes, err := countSubjects(ctx, js, natsbus.OutStream, "offerflow.access.>")
+	changes, err := countSubjects(ctx, js, natsbus.OutStream, events.AccessPrefix+">")
 	if err != nil {
 		return err
 	}
@@ -584,7 +585,7 @@ func naiveStep(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValu
 	if err != nil {
 		return err
 	}
-	out := &nats.Msg{Subject: "offerflow.bench.naive", Data: []byte(id), Header: nats.Header{jetstream.MsgIDHeader: []string{"naive." + id}}}
+	out := &nats.Msg{Subject: events.OutPrefix + "bench.naive", Data: []byte(id), Header: nats.Header{jetstream.MsgIDHeader: []string{"naive." + id}}}
 	if _, err := js.PublishMsg(ctx, out); err != nil {
 		return err
 	}

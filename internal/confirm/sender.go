@@ -16,7 +16,7 @@ import (
 
 // SubjectPrefix is where confirmations are published:
 // offerflow.confirmations.sent.<customer_id token>.
-const SubjectPrefix = "offerflow.confirmations.sent."
+const SubjectPrefix = events.ConfirmationsPrefix
 
 // Subject is the subject of a customer's confirmations. The customer id
 // passes through natsbus.Token, so no id can add subject levels.

@@ -21,6 +21,7 @@ import (
 
 	"github.com/offerflow/offerflow/internal/confirm"
 	"github.com/offerflow/offerflow/internal/devstack/payload"
+	"github.com/offerflow/offerflow/internal/events"
 	"github.com/offerflow/offerflow/internal/natsbus"
 	"github.com/offerflow/offerflow/internal/offerengine"
 	"github.com/offerflow/offerflow/internal/webhook"
@@ -115,7 +116,7 @@ func newDemo(ctx context.Context, st *stack, customer string, p *printer) (*demo
 	// An ordered consumer on OFFERFLOW from now on: what a downstream
 	// service would see.
 	c, err := js.OrderedConsumer(ctx, natsbus.OutStream, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{"offerflow.>"},
+		FilterSubjects: []string{events.SubjectOut},
 		DeliverPolicy:  jetstream.DeliverNewPolicy,
 	})
 	if err != nil {
@@ -280,7 +281,7 @@ func (d *demo) describe(m *nats.Msg) (confirmation bool) {
 		d.p.line("      %s  dead letter: %s (%s)", m.Subject, m.Header.Get(natsbus.HeaderDLQReason), m.Header.Get(natsbus.HeaderDLQKind))
 		return false
 	}
-	if strings.HasPrefix(m.Subject, "offerflow.offers.") {
+	if strings.HasPrefix(m.Subject, events.OffersPrefix) {
 		var o offerengine.Message
 		_ = json.Unmarshal(m.Data, &o)
 		how := "one click on " + o.Card.Brand + " " + o.Card.Last4

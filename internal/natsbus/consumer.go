@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
+	"github.com/offerflow/offerflow/internal/events"
 	"github.com/offerflow/offerflow/internal/fault"
 )
 
@@ -44,7 +45,7 @@ const (
 	HeaderDLQStreamSeq    = "Offerflow-Dlq-Stream-Seq"
 	HeaderDLQDeliveries   = "Offerflow-Dlq-Deliveries"
 	HeaderDLQDeadAt       = "Offerflow-Dlq-Dead-At"
-	DeadLetterPrefix      = "offerflow.deadletter."
+	DeadLetterPrefix      = events.DeadLetterPrefix
 	DLQKindPermanent      = "permanent"
 	DLQKindMaxDeliveries  = "max_deliveries"
 	maxDeadLetterReasonSz = 1024
@@ -529,5 +530,5 @@ func (r *ConsumerRunner) deadLetter(d Delivery, kind, reason string) error {
 // offerflow.deadletter.<subject without its dodo.events. prefix>, so
 // operators can filter dead letters by event type.
 func DeadLetterSubject(subject string) string {
-	return DeadLetterPrefix + strings.TrimPrefix(subject, "dodo.events.")
+	return DeadLetterPrefix + strings.TrimPrefix(subject, events.SubjectPrefix)
 }

@@ -15,16 +15,17 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/offerflow/offerflow/internal/events"
 	"github.com/offerflow/offerflow/internal/offers"
 )
 
 // Names of the streams and buckets. They are part of offerflow's external
 // contract (see the design brief): downstream services bind to them.
 const (
-	EventsStream   = "DODO_EVENTS"
-	EventsSubjects = "dodo.events.>"
-	OutStream      = "OFFERFLOW"
-	OutSubjects    = "offerflow.>"
+	EventsStream   = events.StreamEvents
+	EventsSubjects = events.SubjectEvents
+	OutStream      = events.StreamOut
+	OutSubjects    = events.SubjectOut
 	LedgerBucket   = "OFFERFLOW_LEDGER"
 	AccessBucket   = "OFFERFLOW_ACCESS"
 	OffersBucket   = "OFFERFLOW_OFFERS"

@@ -1,5 +1,7 @@
 package offers
 
+import "github.com/offerflow/offerflow/internal/events"
+
 // Event is what happened to an offer: the fourth level of its subject.
 type Event string
 
@@ -20,7 +22,7 @@ func Events() []Event {
 
 // SubjectPrefix starts every offer subject:
 // offerflow.offers.{created,accepted,declined,failed,expired,converted}.<customer_id>.
-const SubjectPrefix = "offerflow.offers."
+const SubjectPrefix = events.OffersPrefix
 
 // Subject returns the subject of event ev for a customer, for example
 // offerflow.offers.created.cus_123. customerToken must already be a single

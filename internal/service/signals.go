@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/offerflow/offerflow/internal/events"
 	"github.com/offerflow/offerflow/internal/fault"
 	"github.com/offerflow/offerflow/internal/natsbus"
 	"github.com/offerflow/offerflow/internal/offerengine"
@@ -15,7 +16,7 @@ import (
 // scoped by its customer). Workers share one durable
 // consumer on those subjects.
 const (
-	SignalsSubjectPrefix = "offerflow.signals."
+	SignalsSubjectPrefix = events.SignalsPrefix
 	SignalsSubjects      = SignalsSubjectPrefix + ">"
 	SignalsConsumer      = "offerflow-signals"
 )

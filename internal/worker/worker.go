@@ -39,7 +39,7 @@ import (
 const ledgerWebhook = "webhook."
 
 // Access subjects: offerflow.access.{granted,revoked}.<customer_id>.
-const AccessSubjectPrefix = "offerflow.access."
+const AccessSubjectPrefix = events.AccessPrefix
 
 // Worker handles deliveries from DODO_EVENTS.
 type Worker struct {
