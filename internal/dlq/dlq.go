@@ -50,9 +50,9 @@ const (
 	// HeaderRedrivenFrom is set on a redriven message to the sequence of
 	// the dead letter it came from, so a message that dies again says it
 	// has been redriven before.
-	HeaderRedrivenFrom = "Offerflow-Redriven-From"
+	HeaderRedrivenFrom = events.HeaderRedrivenFrom
 	// dlqHeaderPrefix starts every header the runner adds to a dead letter.
-	dlqHeaderPrefix = "Offerflow-Dlq-"
+	dlqHeaderPrefix = events.HeaderDLQPrefix
 )
 
 // Filter selects dead letters. Its conditions are and-ed; a zero field does

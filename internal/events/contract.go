@@ -30,3 +30,29 @@ const (
 	// letters.
 	DeadLetterPrefix = OutPrefix + "deadletter."
 )
+
+// The headers of the contract. A stored webhook keeps the three webhook-*
+// headers Dodo sent (names in lower case, as sent), so anyone can verify it
+// again; offerflow's own headers start with Offerflow-.
+const (
+	HeaderWebhookID        = "webhook-id"
+	HeaderWebhookTimestamp = "webhook-timestamp"
+	HeaderWebhookSignature = "webhook-signature"
+	// HeaderReconciled marks an event offerflow built itself from Dodo's
+	// API (offerflow reconcile) rather than received from Dodo: it has no
+	// signature, and may be days old.
+	HeaderReconciled = "Offerflow-Reconciled"
+	// HeaderRedrivenFrom is on a webhook an operator redrove from a dead
+	// letter: the dead letter's stream sequence.
+	HeaderRedrivenFrom = "Offerflow-Redriven-From"
+	// HeaderDLQPrefix starts every header a dead letter carries beside
+	// the original's: why it failed, its kind, where it came from.
+	HeaderDLQPrefix     = "Offerflow-Dlq-"
+	HeaderDLQReason     = HeaderDLQPrefix + "Reason"
+	HeaderDLQKind       = HeaderDLQPrefix + "Kind"
+	HeaderDLQSubject    = HeaderDLQPrefix + "Subject"
+	HeaderDLQStream     = HeaderDLQPrefix + "Stream"
+	HeaderDLQStreamSeq  = HeaderDLQPrefix + "Stream-Seq"
+	HeaderDLQDeliveries = HeaderDLQPrefix + "Deliveries"
+	HeaderDLQDeadAt     = HeaderDLQPrefix + "Dead-At"
+)

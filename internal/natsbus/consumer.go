@@ -38,13 +38,13 @@ type Handler func(ctx context.Context, d Delivery) error
 
 // Headers offerflow adds to a dead letter, beside the original's headers.
 const (
-	HeaderDLQReason       = "Offerflow-Dlq-Reason"
-	HeaderDLQKind         = "Offerflow-Dlq-Kind"
-	HeaderDLQSubject      = "Offerflow-Dlq-Subject"
-	HeaderDLQStream       = "Offerflow-Dlq-Stream"
-	HeaderDLQStreamSeq    = "Offerflow-Dlq-Stream-Seq"
-	HeaderDLQDeliveries   = "Offerflow-Dlq-Deliveries"
-	HeaderDLQDeadAt       = "Offerflow-Dlq-Dead-At"
+	HeaderDLQReason       = events.HeaderDLQReason
+	HeaderDLQKind         = events.HeaderDLQKind
+	HeaderDLQSubject      = events.HeaderDLQSubject
+	HeaderDLQStream       = events.HeaderDLQStream
+	HeaderDLQStreamSeq    = events.HeaderDLQStreamSeq
+	HeaderDLQDeliveries   = events.HeaderDLQDeliveries
+	HeaderDLQDeadAt       = events.HeaderDLQDeadAt
 	DeadLetterPrefix      = events.DeadLetterPrefix
 	DLQKindPermanent      = "permanent"
 	DLQKindMaxDeliveries  = "max_deliveries"
@@ -380,7 +380,7 @@ func (r *ConsumerRunner) process(m jetstream.Msg, draining <-chan struct{}) {
 		Published:    meta.Timestamp,
 	}
 	log := r.log.With(zap.String("subject", d.Subject), zap.Uint64("stream_seq", d.StreamSeq),
-		zap.String("webhook_id", d.Header.Get("webhook-id")), zap.Uint64("delivery", d.NumDelivered))
+		zap.String("webhook_id", d.Header.Get(events.HeaderWebhookID)), zap.Uint64("delivery", d.NumDelivered))
 
 	var herr error
 	if d.NumDelivered > uint64(r.cfg.MaxAttempts) {

@@ -152,13 +152,13 @@ func (p *Publisher) PublishAll(ctx context.Context, msgs []*nats.Msg) error {
 
 // Webhook headers, stored with every event so anyone can re-verify it.
 const (
-	HeaderWebhookID = "webhook-id"
+	HeaderWebhookID = events.HeaderWebhookID
 	// HeaderReconciled marks a message offerflow built itself from Dodo's
 	// API (offerflow reconcile) rather than received from Dodo: it has no
 	// signature, and its event may be days old.
-	HeaderReconciled       = "Offerflow-Reconciled"
-	HeaderWebhookTimestamp = "webhook-timestamp"
-	HeaderWebhookSignature = "webhook-signature"
+	HeaderReconciled       = events.HeaderReconciled
+	HeaderWebhookTimestamp = events.HeaderWebhookTimestamp
+	HeaderWebhookSignature = events.HeaderWebhookSignature
 )
 
 // PublishWebhook stores a verified webhook's raw body on subject, with
