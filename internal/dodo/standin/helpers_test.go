@@ -69,6 +69,9 @@ type receiver struct {
 	problems []string
 }
 
+// webhookPath is where the receiver takes deliveries.
+const webhookPath = "/webhooks/dodo"
+
 func newReceiver(t *testing.T, secret webhook.Secret, now func() time.Time) *receiver {
 	t.Helper()
 	// Tests move the stand-in's clock by weeks (renewals) while webhooks
@@ -80,7 +83,13 @@ func newReceiver(t *testing.T, secret webhook.Secret, now func() time.Time) *rec
 		t.Fatal(err)
 	}
 	r := &receiver{t: t, verifier: v, spec: loadSpec(t)}
-	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
+	// Only POSTs to webhookPath are deliveries. The receiver's port was
+	// free a moment ago, and a test elsewhere on the machine that polls a
+	// port it picked the same way (bind, release, wait for its server) can
+	// reach it instead: such strays are answered 404 and not counted.
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+webhookPath, r.serve)
+	r.srv = httptest.NewServer(mux)
 	t.Cleanup(func() {
 		r.srv.Close()
 		r.mu.Lock()
@@ -164,7 +173,7 @@ func newEnv(t *testing.T, now time.Time, mod ...func(*Config)) *env {
 	c := newClock(now)
 	secret := webhook.NewSecret([]byte("standin-test-webhook-secret-32by"))
 	recv := newReceiver(t, secret, c.Now)
-	cfg := Config{BusinessID: "bus_test", APIKey: testAPIKey, WebhookURL: recv.srv.URL, WebhookSecret: secret, Now: c.Now}
+	cfg := Config{BusinessID: "bus_test", APIKey: testAPIKey, WebhookURL: recv.srv.URL + webhookPath, WebhookSecret: secret, Now: c.Now}
 	for _, m := range mod {
 		m(&cfg)
 	}
