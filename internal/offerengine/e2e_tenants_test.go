@@ -219,10 +219,20 @@ func TestDecliningAgainPublishesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := st.CachedInfo().Config
-	cfg.Duplicates = 100 * time.Millisecond // the least JetStream takes
-	if _, err := e.js.UpdateStream(ctx, cfg); err != nil {
-		t.Fatal(err)
+	// The server purges expired ids on a timer that a change of the window
+	// resets, but it can fire before the new window is set, and then waits
+	// out the old one (10 minutes; seen once in CI). Each change of the
+	// window purges again, with the window set by the change before: so
+	// the window alternates between two short values until the probe
+	// shows the purge happened.
+	windows := []time.Duration{100 * time.Millisecond, 200 * time.Millisecond} // 100 ms: the least JetStream takes
+	shrink := func(i int) {
+		cfg.Duplicates = windows[i%2]
+		if _, err := e.js.UpdateStream(ctx, cfg); err != nil {
+			t.Fatal(err)
+		}
 	}
+	shrink(0)
 	probe := func() bool {
 		m := nats.NewMsg("offerflow.test.window_probe")
 		m.Header.Set(jetstream.MsgIDHeader, "window-probe")
@@ -230,7 +240,16 @@ func TestDecliningAgainPublishesNothing(t *testing.T) {
 		return err == nil && !ack.Duplicate
 	}
 	probe()
-	natstest.WaitFor(t, time.Minute, "the duplicate window to lapse", probe)
+	polls := 0
+	natstest.WaitFor(t, time.Minute, "the duplicate window to lapse", func() bool {
+		if probe() {
+			return true
+		}
+		if polls++; polls%10 == 0 {
+			shrink(polls / 10)
+		}
+		return false
+	})
 	decline()
 	e.settle()
 	if n := len(e.messages("declined", c)); n != 1 {
