@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/goleak"
 
@@ -296,6 +297,41 @@ func TestWorkerThatCannotWorkSaysSoAndStops(t *testing.T) {
 			exited <- err // for the cleanup
 		case <-time.After(30 * time.Second):
 			t.Fatalf("the worker still runs 30s after its consumer was deleted (readyz %d)", readyz())
+		}
+	})
+
+	// The server stops accepting the worker's credentials: nats.go gives
+	// up after the same authorization error twice and closes the
+	// connection for good. The worker must say so and exit, not sit idle.
+	t.Run("connection closed for good: not ready, exits non-zero", func(t *testing.T) {
+		opts := &server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(),
+			NoSigs: true, NoLog: true, Username: "worker", Password: "old-password"}
+		srv, err := server.NewServer(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv.Start()
+		t.Cleanup(srv.Shutdown)
+		if !srv.ReadyForConnections(time.Minute) {
+			t.Fatal("nats server not ready")
+		}
+		url := fmt.Sprintf("nats://worker:old-password@%s", srv.Addr().String())
+		_, exited := start(t, url)
+		changed := *opts
+		changed.Password = "new-password"
+		if err := srv.ReloadOptions(&changed); err != nil {
+			t.Fatal(err)
+		}
+		natstest.WaitFor(t, 30*time.Second, "readyz to answer 503 once the connection is closed", func() bool { return readyz() != http.StatusOK })
+		select {
+		case err := <-exited:
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() == 0 {
+				t.Fatalf("worker exited with %v, want a non-zero exit code", err)
+			}
+			exited <- err // for the cleanup
+		case <-time.After(time.Minute):
+			t.Fatalf("the worker still runs a minute after its connection was closed for good (readyz %d)", readyz())
 		}
 	})
 

@@ -1,6 +1,7 @@
 package natsbus
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -293,6 +294,12 @@ func (r *ConsumerRunner) watch(ctx context.Context, cons jetstream.Consumer, cc 
 			r.mu.Lock()
 			gone = r.lastErr
 			r.mu.Unlock()
+			if gone == nil {
+				// Closed without a report (the connection gave up, here
+				// on an authorization error): say why, not "<nil>".
+				nc := r.js.Conn()
+				gone = cmp.Or(nc.LastError(), error(nats.ErrConnectionClosed))
+			}
 		case <-check:
 			ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			_, err := cons.Info(ictx)

@@ -606,8 +606,8 @@ func TestConsumerStopsForGood(t *testing.T) {
 			}
 			select {
 			case err := <-done:
-				if !errors.Is(err, ErrConsumerStopped) {
-					t.Fatalf("Run = %v, want ErrConsumerStopped", err)
+				if !errors.Is(err, ErrConsumerStopped) || strings.Contains(err.Error(), "<nil>") {
+					t.Fatalf("Run = %v, want ErrConsumerStopped with its reason", err)
 				}
 			case <-time.After(20 * time.Second):
 				cancel()
