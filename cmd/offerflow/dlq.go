@@ -16,14 +16,9 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-	"go.uber.org/zap"
-
 	"github.com/offerflow/offerflow/internal/conf"
 	"github.com/offerflow/offerflow/internal/dlq"
 	"github.com/offerflow/offerflow/internal/natsbus"
-	"github.com/offerflow/offerflow/internal/service"
 	"github.com/offerflow/offerflow/internal/webhook"
 )
 
@@ -140,17 +135,8 @@ func (f *dlqFlags) usageError(err error) error {
 
 // connect dials NATS; the caller closes the connection. The dlq commands
 // never create streams: a server without OFFERFLOW is the wrong server.
-func (f *dlqFlags) connect() (*nats.Conn, jetstream.JetStream, error) {
-	nc, err := service.Connect(f.natsURL, f.creds, "offerflow-dlq", zap.NewNop())
-	if err != nil {
-		return nil, nil, err
-	}
-	js, err := jetstream.New(nc)
-	if err != nil {
-		nc.Close()
-		return nil, nil, err
-	}
-	return nc, js, nil
+func (f *dlqFlags) connect() (*natsbus.Conn, error) {
+	return natsbus.Connect(natsbus.Dial{URL: f.natsURL, Creds: f.creds, Name: "offerflow-dlq"})
 }
 
 func (f *dlqFlags) requireURL() error {
@@ -173,11 +159,11 @@ func runDLQList(ctx context.Context, args []string, getenv func(string) string, 
 	if err := errors.Join(f.filter.Validate(), f.requireURL()); err != nil {
 		return f.usageError(err)
 	}
-	nc, js, err := f.connect()
+	conn, err := f.connect()
 	if err != nil {
 		return err
 	}
-	defer nc.Close()
+	defer conn.Close()
 
 	limit := f.filter.Limit
 	if limit > 0 {
@@ -190,7 +176,7 @@ func runDLQList(ctx context.Context, args []string, getenv func(string) string, 
 		fmt.Fprintln(tw, "SEQ\tDEAD AT\tTYPE\tCUSTOMER\tWEBHOOK ID\tDELIVERIES\tKIND\tREASON")
 	}
 	n, more := 0, false
-	err = dlq.Scan(ctx, js, f.filter, func(e dlq.Entry) error {
+	err = dlq.Scan(ctx, conn, f.filter, func(e dlq.Entry) error {
 		if limit > 0 && n == limit {
 			more = true
 			return nil
@@ -239,12 +225,12 @@ func runDLQShow(ctx context.Context, args []string, getenv func(string) string, 
 	if err := f.requireURL(); err != nil {
 		return f.usageError(err)
 	}
-	nc, js, err := f.connect()
+	conn, err := f.connect()
 	if err != nil {
 		return err
 	}
-	defer nc.Close()
-	e, m, err := dlq.Show(ctx, js, seq)
+	defer conn.Close()
+	e, m, err := dlq.Show(ctx, conn, seq)
 	if err != nil {
 		return err
 	}
@@ -259,9 +245,9 @@ func runDLQShow(ctx context.Context, args []string, getenv func(string) string, 
 // and the body, as JSON when it is JSON and as text otherwise.
 type dlqShowJSON struct {
 	dlq.Entry
-	Headers  nats.Header     `json:"headers"`
-	Body     json.RawMessage `json:"body,omitempty"`
-	BodyText *string         `json:"body_text,omitempty"`
+	Headers  map[string][]string `json:"headers"`
+	Body     json.RawMessage     `json:"body,omitempty"`
+	BodyText *string             `json:"body_text,omitempty"`
 }
 
 func showJSON(e dlq.Entry, m dlq.Message) dlqShowJSON {
@@ -347,13 +333,13 @@ func runDLQRedrive(ctx context.Context, args []string, getenv func(string) strin
 	if err := errors.Join(errs...); err != nil {
 		return f.usageError(err)
 	}
-	nc, js, err := f.connect()
+	conn, err := f.connect()
 	if err != nil {
 		return err
 	}
-	defer nc.Close()
+	defer conn.Close()
 
-	entries, err := dlq.List(ctx, js, f.filter)
+	entries, err := dlq.List(ctx, conn, f.filter)
 	if err != nil {
 		return err
 	}
@@ -369,12 +355,12 @@ func runDLQRedrive(ctx context.Context, args []string, getenv func(string) strin
 		}
 		found[seq] = true
 		r := dlq.Result{Seq: seq, Action: dlq.ActionSkipped, Error: "excluded by the filters"}
-		if _, _, err := dlq.Show(ctx, js, seq); err != nil {
+		if _, _, err := dlq.Show(ctx, conn, seq); err != nil {
 			r.Error = err.Error()
 		}
 		missing = append(missing, r)
 	}
-	results, rerr := dlq.Redrive(ctx, js, checker, entries, !execute)
+	results, rerr := dlq.Redrive(ctx, conn, checker, entries, !execute)
 	results = append(missing, results...)
 	permanent := make(map[uint64]bool)
 	for _, e := range entries {

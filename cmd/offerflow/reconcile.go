@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
 	"github.com/offerflow/offerflow/internal/conf"
@@ -69,33 +68,29 @@ func runReconcile(ctx context.Context, args []string, getenv func(string) string
 	if err != nil {
 		return err
 	}
-	nc, err := service.Connect(cfg.natsURL, cfg.natsCreds, "offerflow-reconcile", log)
+	conn, err := natsbus.Connect(natsbus.Dial{URL: cfg.natsURL, Creds: cfg.natsCreds, Name: "offerflow-reconcile", Log: log})
 	if err != nil {
 		return err
 	}
 	// Every publish waited for its PubAck, so nothing is left to flush.
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return err
-	}
+	defer conn.Close()
 	// reconcile does not create the streams: their settings (replicas,
 	// retention) are the services' to choose.
-	if err := natsbus.CheckStreams(ctx, js); err != nil {
+	if err := conn.CheckStreams(ctx); err != nil {
 		return fmt.Errorf("offerflow's streams are not on the NATS server (start the ingest or the worker once to create them): %w", err)
 	}
-	store, err := natsbus.NewAccessStore(ctx, js)
+	store, err := conn.AccessStore(ctx)
 	if err != nil {
 		return err
 	}
-	offerStore, err := natsbus.NewOfferStore(ctx, js)
+	offerStore, err := conn.OfferStore(ctx)
 	if err != nil {
 		return err
 	}
 	log.Info("reconcile starting", zap.String("dodo", client.BaseURL()), zap.Time("since", cfg.since), zap.Time("until", cfg.until),
 		zap.String("customer", cfg.customer), zap.Bool("dry_run", cfg.dryRun))
 
-	rep, runErr := reconcile.Run(ctx, reconcile.Deps{Dodo: client, Publisher: natsbus.NewPublisher(js, 10*time.Second), Access: store, Offers: offerStore, Log: log},
+	rep, runErr := reconcile.Run(ctx, reconcile.Deps{Dodo: client, Publisher: conn.Publisher(10 * time.Second), Access: store, Offers: offerStore, Log: log},
 		reconcile.Options{Since: cfg.since, Until: cfg.until, DryRun: cfg.dryRun, CustomerID: cfg.customer})
 	if cfg.json {
 		enc := json.NewEncoder(stdout)

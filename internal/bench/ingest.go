@@ -31,8 +31,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
@@ -40,6 +38,7 @@ import (
 	"github.com/offerflow/offerflow/internal/events"
 	"github.com/offerflow/offerflow/internal/ingest"
 	"github.com/offerflow/offerflow/internal/natsbus"
+	"github.com/offerflow/offerflow/internal/natsbus/naive"
 	"github.com/offerflow/offerflow/internal/webhook"
 )
 
@@ -147,8 +146,8 @@ type signedReq struct {
 // server, or the publisher alone.
 type ingestTarget struct {
 	name string
-	http *httpServer // nil for jetstream-raw
-	nc   *nats.Conn  // nil for the ceiling
+	http *httpServer   // nil for jetstream-raw
+	conn *natsbus.Conn // nil for the ceiling
 	// send delivers one request and returns nil once it is answered 200
 	// (or, for jetstream-raw, acknowledged).
 	send func(ctx context.Context, r *signedReq) error
@@ -159,8 +158,8 @@ func (t *ingestTarget) close() error {
 	if t.http != nil {
 		err = t.http.close()
 	}
-	if t.nc != nil {
-		t.nc.Close() // every publish has been acknowledged: nothing to drain
+	if t.conn != nil {
+		t.conn.Close() // every publish has been acknowledged: nothing to drain
 	}
 	return err
 }
@@ -280,8 +279,8 @@ func (b *ingestBench) finish(sum map[string]variantSummary, fsyncLines []string)
 // sending to it, each with its own HTTP server and NATS connection.
 type rig struct {
 	ns      *natsServer
-	adm     *nats.Conn // the bench's own connection
-	stream  jetstream.Stream
+	adm     *natsbus.Conn // the bench's own connection
+	stream  *natsbus.Stream
 	targets []*ingestTarget
 }
 
@@ -331,7 +330,7 @@ func (b *ingestBench) warmAll(ctx context.Context, targets []*ingestTarget, n in
 // the machine's drift spreads over all of them, and prints one row per
 // phase.
 // Round r (from 1) sends nFor(r) requests to each target.
-func (b *ingestBench) runRounds(ctx context.Context, mode string, targets []*ingestTarget, stream jetstream.Stream, rounds int, nFor func(round int) int, maxTime time.Duration, boundIsProblem bool) ([]phase, error) {
+func (b *ingestBench) runRounds(ctx context.Context, mode string, targets []*ingestTarget, stream *natsbus.Stream, rounds int, nFor func(round int) int, maxTime time.Duration, boundIsProblem bool) ([]phase, error) {
 	o := b.out
 	o.line("%-6s %-14s %10s %10s %10s %13s %11s %11s %7s  %s", "round", "variant", "req/s", "p50", "p99", "sent", "heap start", "heap peak", "others", "stored")
 	var phases []phase
@@ -355,24 +354,21 @@ func (b *ingestBench) runRounds(ctx context.Context, mode string, targets []*ing
 
 // setupStreams creates the streams on a connection of the bench's own and
 // returns it with DODO_EVENTS, whose message count the checks read.
-func (b *ingestBench) setupStreams(ctx context.Context, url string) (*nats.Conn, jetstream.Stream, error) {
-	nc, err := nats.Connect(url, nats.Name("offerflow-bench-admin"))
+func (b *ingestBench) setupStreams(ctx context.Context, url string) (*natsbus.Conn, *natsbus.Stream, error) {
+	conn, err := natsbus.Connect(natsbus.Dial{URL: url, Name: "offerflow-bench-admin"})
 	if err != nil {
 		return nil, nil, err
 	}
-	js, err := jetstream.New(nc)
+	err = conn.EnsureStreams(ctx, natsbus.DefaultStreamSettings(), zap.NewNop())
+	var s *natsbus.Stream
 	if err == nil {
-		err = natsbus.EnsureStreams(ctx, js, natsbus.DefaultStreamSettings())
-	}
-	var s jetstream.Stream
-	if err == nil {
-		s, err = js.Stream(ctx, natsbus.EventsStream)
+		s, err = conn.Stream(ctx, natsbus.EventsStream)
 	}
 	if err != nil {
-		nc.Close()
+		conn.Close()
 		return nil, nil, err
 	}
-	return nc, s, nil
+	return conn, s, nil
 }
 
 // startTargets starts the named variants, each with its own HTTP server and
@@ -397,7 +393,9 @@ func (b *ingestBench) startTarget(ctx context.Context, url, name string) (*inges
 	if name != varCeiling {
 		var err error
 		// The connection's goroutines inherit the variant's profile label.
-		labelled(ctx, name, func() { t.nc, err = nats.Connect(url, nats.Name("offerflow-bench-"+name)) })
+		labelled(ctx, name, func() {
+			t.conn, err = natsbus.Connect(natsbus.Dial{URL: url, Name: "offerflow-bench-" + name, MaxPending: maxPending, PublishTimeout: publishTimeout})
+		})
 		if err != nil {
 			return nil, err
 		}
@@ -425,17 +423,9 @@ func (b *ingestBench) targetHandler(t *ingestTarget) (http.Handler, error) {
 	case varCeiling:
 		return handleCeiling(b.verifier), nil
 	case varNaive:
-		js, err := jetstream.New(t.nc)
-		if err != nil {
-			return nil, err
-		}
-		return handleNaive(b.verifier, js), nil
+		return naive.Ingest(b.verifier, t.conn, maxBody, publishTimeout), nil
 	case varOfferflow, varRaw:
-		js, err := natsbus.NewPublishJetStream(t.nc, maxPending, publishTimeout)
-		if err != nil {
-			return nil, err
-		}
-		pub := natsbus.NewPublisher(js, publishTimeout)
+		pub := t.conn.Publisher(publishTimeout)
 		if t.name == varRaw {
 			// The ingest's publisher with what the ingest would pass it,
 			// minus HTTP, verification and routing.
@@ -481,7 +471,7 @@ func (b *ingestBench) warm(ctx context.Context, t *ingestTarget, n int) error {
 // measure runs one phase against t and checks that the stream grew by one
 // message per request answered 200. A phase that hits maxTime is a problem
 // only when boundIsProblem.
-func (b *ingestBench) measure(ctx context.Context, t *ingestTarget, stream jetstream.Stream, label string, round, n int, maxTime time.Duration, boundIsProblem bool) (phase, error) {
+func (b *ingestBench) measure(ctx context.Context, t *ingestTarget, stream *natsbus.Stream, label string, round, n int, maxTime time.Duration, boundIsProblem bool) (phase, error) {
 	reqs := b.signedRequests(n)
 	before, err := streamMsgs(ctx, stream)
 	if err != nil {
@@ -495,7 +485,7 @@ func (b *ingestBench) measure(ctx context.Context, t *ingestTarget, stream jetst
 	}
 	p := phase{variant: t.name, round: round, res: res, stored: "-"}
 	b.noteFailures(label, res, boundIsProblem)
-	if t.nc != nil {
+	if t.conn != nil {
 		p.stored, err = b.checkStored(ctx, stream, before, res, label)
 		if err != nil {
 			return phase{}, err
@@ -506,7 +496,7 @@ func (b *ingestBench) measure(ctx context.Context, t *ingestTarget, stream jetst
 
 // checkStored compares the stream's growth with the requests answered 200:
 // each 200 must be a stored message, and no unique id may be de-duplicated.
-func (b *ingestBench) checkStored(ctx context.Context, stream jetstream.Stream, before uint64, res loadResult, label string) (string, error) {
+func (b *ingestBench) checkStored(ctx context.Context, stream *natsbus.Stream, before uint64, res loadResult, label string) (string, error) {
 	after, err := streamMsgs(ctx, stream)
 	if err != nil {
 		return "", err
@@ -528,12 +518,9 @@ func (b *ingestBench) noteFailures(label string, res loadResult, boundIsProblem 
 	}
 }
 
-func streamMsgs(ctx context.Context, s jetstream.Stream) (uint64, error) {
-	info, err := s.Info(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("stream info: %w", err)
-	}
-	return info.State.Msgs, nil
+func streamMsgs(ctx context.Context, s *natsbus.Stream) (uint64, error) {
+	st, err := s.State(ctx)
+	return st.Msgs, err
 }
 
 // post sends one signed request and reads the whole answer, so that the
@@ -654,43 +641,6 @@ func readSized(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 		return buf, err
 	}
 	return io.ReadAll(rd)
-}
-
-// handleNaive is the ingest one writes first: read the body, verify it,
-// decode it to find its type, publish it with one request/reply round trip,
-// and answer once JetStream has acknowledged it. It is correct (no 2xx
-// before the ack, the webhook-id as Nats-Msg-Id); it is only not pipelined.
-func handleNaive(v *webhook.Verifier, js jetstream.JetStream) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
-		if err != nil {
-			http.Error(w, "unreadable body", http.StatusBadRequest)
-			return
-		}
-		id, ts, sig := r.Header.Get(natsbus.HeaderWebhookID), r.Header.Get(natsbus.HeaderWebhookTimestamp), r.Header.Get(natsbus.HeaderWebhookSignature)
-		if _, err := v.Verify(id, ts, sig, body); err != nil {
-			http.Error(w, err.Error(), http.StatusUnauthorized)
-			return
-		}
-		subject := events.SubjectInvalidJSON
-		var env map[string]any
-		if json.Unmarshal(body, &env) == nil {
-			subject = events.SubjectInvalidType
-			if t, ok := env["type"].(string); ok && events.ValidType(t) {
-				subject = events.Subject(t)
-			}
-		}
-		ctx, cancel := context.WithTimeout(r.Context(), publishTimeout)
-		defer cancel()
-		if _, err := natsbus.PublishSync(ctx, js, natsbus.WebhookMsg(subject, id, ts, sig, body)); err != nil {
-			w.Header().Set("Retry-After", "5")
-			http.Error(w, "not stored: "+err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusOK)
-		_, _ = io.WriteString(w, `{"status":"stored"}`+"\n")
-	})
 }
 
 // variantSummary is a variant's figures over its rounds.

@@ -12,12 +12,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/offerflow/offerflow/internal/devstack/payload"
 	"github.com/offerflow/offerflow/internal/events"
-	"github.com/offerflow/offerflow/internal/natsbus"
 	"github.com/offerflow/offerflow/internal/webhook"
 )
 
@@ -51,9 +47,9 @@ type scenarioMsg struct {
 	body                        []byte
 }
 
-func (m scenarioMsg) natsMsg() *nats.Msg {
-	msg := natsbus.WebhookMsg(m.subject, m.id, m.ts, m.sig, m.body)
-	msg.Header[jetstream.MsgIDHeader] = []string{m.msgID}
+func (m scenarioMsg) message() events.Message {
+	msg := events.WebhookMessage(m.subject, m.id, m.ts, m.sig, m.body)
+	msg.ID = m.msgID
 	return msg
 }
 

@@ -21,17 +21,15 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
 	"github.com/offerflow/offerflow/internal/conf"
 	"github.com/offerflow/offerflow/internal/events"
 	"github.com/offerflow/offerflow/internal/natsbus"
+	"github.com/offerflow/offerflow/internal/natsbus/naive"
 	"github.com/offerflow/offerflow/internal/service"
 	"github.com/offerflow/offerflow/internal/webhook"
 )
@@ -81,9 +79,6 @@ func (c WorkerConfig) validate() error {
 	return nil
 }
 
-// naiveConsumer is the durable consumer of the naive reference.
-const naiveConsumer = "offerflow-bench-naive"
-
 // Worker fills a stream with access events, measures how fast one worker
 // drains it (and, with cfg.Refs, the naive references), checks every
 // customer's resulting access against a model, and writes the report to
@@ -118,7 +113,7 @@ type drainRun struct {
 	handlers int
 	handled  int // messages acknowledged: all of them unless a time bound hit
 	elapsed  time.Duration
-	info     *jetstream.ConsumerInfo
+	info     natsbus.ConsumerState
 	heapPeak uint64
 	others   float64 // share of CPU time other processes took meanwhile
 	failures int64   // naive reference: steps that failed and were retried
@@ -199,13 +194,12 @@ func workerDefaults() (service.WorkerConfig, error) {
 // filledStream is a fresh nats-server with the streams, filled with the
 // scenario, and the bench's own connection to it.
 type filledStream struct {
-	ns *natsServer
-	nc *nats.Conn
-	js jetstream.JetStream
+	ns   *natsServer
+	conn *natsbus.Conn
 }
 
 func (s *filledStream) close() {
-	s.nc.Close()
+	s.conn.Close()
 	s.ns.stop()
 }
 
@@ -214,12 +208,12 @@ func (b *workerBench) newStream(ctx context.Context, name string) (*filledStream
 	if err != nil {
 		return nil, err
 	}
-	nc, err := nats.Connect(ns.url, nats.Name("offerflow-bench-fill"))
+	conn, err := natsbus.Connect(natsbus.Dial{URL: ns.url, Name: "offerflow-bench-fill", MaxPending: maxPending, PublishTimeout: 30 * time.Second})
 	if err != nil {
 		ns.stop()
 		return nil, err
 	}
-	s := &filledStream{ns: ns, nc: nc}
+	s := &filledStream{ns: ns, conn: conn}
 	if err := b.fill(ctx, s); err != nil {
 		s.close()
 		return nil, err
@@ -230,41 +224,36 @@ func (b *workerBench) newStream(ctx context.Context, name string) (*filledStream
 // fill creates the streams and publishes the scenario, pipelined with the
 // ingest's publisher.
 func (b *workerBench) fill(ctx context.Context, s *filledStream) error {
-	js, err := natsbus.NewPublishJetStream(s.nc, maxPending, 30*time.Second)
-	if err != nil {
+	if err := s.conn.EnsureStreams(ctx, natsbus.DefaultStreamSettings(), zap.NewNop()); err != nil {
 		return err
 	}
-	s.js = js
-	if err := natsbus.EnsureStreams(ctx, js, natsbus.DefaultStreamSettings()); err != nil {
-		return err
-	}
-	pub := natsbus.NewPublisher(js, 30*time.Second)
+	pub := s.conn.Publisher(30 * time.Second)
 	start := time.Now()
 	var ferr error
 	labelled(ctx, "fill", func() {
 		const batch = 1000
 		for i := 0; i < len(b.sc.msgs) && ferr == nil; i += batch {
-			msgs := make([]*nats.Msg, 0, batch)
+			msgs := make([]events.Message, 0, batch)
 			for _, m := range b.sc.msgs[i:min(i+batch, len(b.sc.msgs))] {
-				msgs = append(msgs, m.natsMsg())
+				msgs = append(msgs, m.message())
 			}
-			ferr = pub.PublishAll(ctx, msgs)
+			ferr = pub.SendAll(ctx, msgs)
 		}
 	})
 	if ferr != nil {
 		return fmt.Errorf("fill: %w", ferr)
 	}
 	elapsed := time.Since(start)
-	st, err := js.Stream(ctx, natsbus.EventsStream)
+	st, err := s.conn.Stream(ctx, natsbus.EventsStream)
 	if err != nil {
 		return err
 	}
-	info, err := st.Info(ctx)
+	state, err := st.State(ctx)
 	if err != nil {
 		return err
 	}
-	if info.State.Msgs != uint64(len(b.sc.msgs)) {
-		return fmt.Errorf("fill: DODO_EVENTS holds %d messages, want %d", info.State.Msgs, len(b.sc.msgs))
+	if state.Msgs != uint64(len(b.sc.msgs)) {
+		return fmt.Errorf("fill: DODO_EVENTS holds %d messages, want %d", state.Msgs, len(b.sc.msgs))
 	}
 	b.out.line("filled DODO_EVENTS on %s with %d messages in %s (%s msg/s)", s.ns.url, len(b.sc.msgs), elapsed.Round(time.Millisecond),
 		thousands(float64(len(b.sc.msgs))/elapsed.Seconds()))
@@ -302,7 +291,7 @@ func (b *workerBench) measureWorker(ctx context.Context, wc service.WorkerConfig
 			runErr = service.RunWorker(wctx, wc, log, service.WorkerOptions{})
 		}()
 	})
-	info, drained, drainErr := waitDrained(ctx, s.js, natsbus.WorkerConsumer, b.cfg.Timeout, done)
+	info, drained, drainErr := waitDrained(ctx, s.conn, natsbus.WorkerConsumer, b.cfg.Timeout, done)
 	elapsed := time.Since(start)
 	others := watch.others()
 	stop()
@@ -313,7 +302,7 @@ func (b *workerBench) measureWorker(ctx context.Context, wc service.WorkerConfig
 	}
 	if !drained {
 		// The correctness check below needs every message handled.
-		return drainRun{}, fmt.Errorf("worker: not drained within %s (-timeout): %d pending, %d unacknowledged", b.cfg.Timeout, info.NumPending, info.NumAckPending)
+		return drainRun{}, fmt.Errorf("worker: not drained within %s (-timeout): %d pending, %d unacknowledged", b.cfg.Timeout, info.Pending, info.AckPending)
 	}
 	r := drainRun{name: fmt.Sprintf("offerflow worker (%d handlers)", wc.Concurrency), handlers: wc.Concurrency, handled: len(b.sc.msgs),
 		elapsed: elapsed, info: info, heapPeak: heapPeak, others: others}
@@ -321,11 +310,11 @@ func (b *workerBench) measureWorker(ctx context.Context, wc service.WorkerConfig
 	o := b.out
 	o.line("worker: %d handlers (max ack pending %d, ack wait %s): %d messages in %s = %s events/s; redelivered %d; peak heap %s; others %s",
 		wc.Concurrency, wc.MaxAckPending, wc.AckWait, len(b.sc.msgs), elapsed.Round(time.Millisecond), thousands(r.rate()),
-		info.NumRedelivered, mib(heapPeak), othersPct(others))
+		info.Redelivered, mib(heapPeak), othersPct(others))
 	for _, l := range tally.lines() {
 		o.line("worker log: %s", l)
 	}
-	if err := b.verify(ctx, s.js); err != nil {
+	if err := b.verify(ctx, s.conn); err != nil {
 		return drainRun{}, err
 	}
 	o.line("")
@@ -334,8 +323,8 @@ func (b *workerBench) measureWorker(ctx context.Context, wc service.WorkerConfig
 
 // verify compares every customer's stored access with the model and counts
 // dead letters and published changes.
-func (b *workerBench) verify(ctx context.Context, js jetstream.JetStream) error {
-	store, err := natsbus.NewAccessStore(ctx, js)
+func (b *workerBench) verify(ctx context.Context, conn *natsbus.Conn) error {
+	store, err := conn.AccessStore(ctx)
 	if err != nil {
 		return err
 	}
@@ -359,11 +348,15 @@ func (b *workerBench) verify(ctx context.Context, js jetstream.JetStream) error 
 			}
 		}
 	}
-	dead, err := countSubjects(ctx, js, natsbus.OutStream, natsbus.DeadLetterPrefix+">")
+	out, err := conn.Stream(ctx, natsbus.OutStream)
 	if err != nil {
 		return err
 	}
-	changes, err := countSubjects(ctx, js, natsbus.OutStream, events.AccessPrefix+">")
+	dead, err := out.Count(ctx, natsbus.DeadLetterPrefix+">")
+	if err != nil {
+		return err
+	}
+	changes, err := out.Count(ctx, events.AccessPrefix+">")
 	if err != nil {
 		return err
 	}
@@ -387,23 +380,6 @@ func (b *workerBench) verify(ctx context.Context, js jetstream.JetStream) error 
 	return nil
 }
 
-// countSubjects counts a stream's messages on subjects matching filter.
-func countSubjects(ctx context.Context, js jetstream.JetStream, stream, filter string) (uint64, error) {
-	s, err := js.Stream(ctx, stream)
-	if err != nil {
-		return 0, err
-	}
-	info, err := s.Info(ctx, jetstream.WithSubjectFilter(filter))
-	if err != nil {
-		return 0, fmt.Errorf("stream %s info: %w", stream, err)
-	}
-	var n uint64
-	for _, c := range info.State.Subjects {
-		n += c
-	}
-	return n, nil
-}
-
 // measureNaive runs the naive step on a fresh, filled stream with the given
 // number of handlers: claim the webhook-id (KV create in the ledger bucket),
 // publish one message to OFFERFLOW and wait for its ack, commit (KV update),
@@ -416,11 +392,12 @@ func (b *workerBench) measureNaive(ctx context.Context, handlers int) (drainRun,
 		return drainRun{}, err
 	}
 	defer s.close()
-	nc, js, kv, err := connectNaive(ctx, s.ns.url, part)
+	var conn *natsbus.Conn
+	labelled(ctx, part, func() { conn, err = natsbus.Connect(natsbus.Dial{URL: s.ns.url, Name: "offerflow-bench-" + part}) })
 	if err != nil {
 		return drainRun{}, err
 	}
-	defer nc.Close()
+	defer conn.Close()
 	procs := runtime.GOMAXPROCS(0)
 	if handlers == 1 && b.cfg.SerialProcs > 0 {
 		// One message at a time is a chain of loopback round trips between
@@ -437,117 +414,24 @@ func (b *workerBench) measureNaive(ctx context.Context, handlers int) (drainRun,
 	sampler := startHeapSampler(5 * time.Millisecond)
 	watch := startCPUWatch()
 	start := time.Now()
-	cons, err := js.CreateOrUpdateConsumer(ctx, natsbus.EventsStream, jetstream.ConsumerConfig{
-		Durable:       naiveConsumer,
-		FilterSubject: natsbus.EventsSubjects,
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       30 * time.Second,
-		MaxAckPending: maxPending,
-		MaxDeliver:    -1,
-	})
-	if err != nil {
-		sampler.finish()
-		return drainRun{}, err
-	}
 	var (
-		info    *jetstream.ConsumerInfo
+		info    natsbus.ConsumerState
 		drained bool
+		runner  *naive.Worker
 	)
-	runner, err := startNaive(ctx, part, cons, js, kv, handlers)
+	labelled(ctx, part, func() { runner, err = naive.StartWorker(ctx, conn, handlers, maxPending) })
 	if err == nil {
-		info, drained, err = waitDrained(ctx, js, naiveConsumer, b.cfg.RefTime, nil)
+		info, drained, err = waitDrained(ctx, conn, naive.Consumer, b.cfg.RefTime, nil)
 	}
 	elapsed := time.Since(start)
 	others := watch.others()
-	runner.stop()
+	runner.Stop()
 	_, heapPeak := sampler.finish()
 	if err != nil {
 		return drainRun{}, fmt.Errorf("naive reference with %d handlers: %w", handlers, err)
 	}
-	r := drainRun{handlers: handlers, elapsed: elapsed, info: info, heapPeak: heapPeak, others: others, failures: runner.failures.Load()}
+	r := drainRun{handlers: handlers, elapsed: elapsed, info: info, heapPeak: heapPeak, others: others, failures: runner.Failures()}
 	return b.reportNaive(r, procs, drained), nil
-}
-
-// connectNaive opens the naive reference's own connection, labelled part
-// in CPU profiles, and its ledger bucket.
-func connectNaive(ctx context.Context, url, part string) (*nats.Conn, jetstream.JetStream, jetstream.KeyValue, error) {
-	var (
-		nc  *nats.Conn
-		err error
-	)
-	labelled(ctx, part, func() { nc, err = nats.Connect(url, nats.Name("offerflow-bench-"+part)) })
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	js, err := jetstream.New(nc)
-	if err != nil {
-		nc.Close()
-		return nil, nil, nil, err
-	}
-	kv, err := js.KeyValue(ctx, natsbus.LedgerBucket)
-	if err != nil {
-		nc.Close()
-		return nil, nil, nil, err
-	}
-	return nc, js, kv, nil
-}
-
-// naiveRunner is the naive reference's handlers and the consumer feeding
-// them.
-type naiveRunner struct {
-	failures atomic.Int64 // steps that failed and were redelivered
-	wg       sync.WaitGroup
-	// stopping ends the handlers and any callback waiting for one; the
-	// channel of jobs is never closed, since a callback may still be
-	// running after Stop.
-	stopping chan struct{}
-	cc       jetstream.ConsumeContext // nil if Consume failed
-}
-
-// startNaive starts handlers running naiveStep on what cons delivers, all
-// labelled part in CPU profiles. The runner it returns must be stopped,
-// even with an error.
-func startNaive(ctx context.Context, part string, cons jetstream.Consumer, js jetstream.JetStream, kv jetstream.KeyValue, handlers int) (*naiveRunner, error) {
-	r := &naiveRunner{stopping: make(chan struct{})}
-	jobs := make(chan jetstream.Msg)
-	var err error
-	labelled(ctx, part, func() {
-		for range handlers {
-			r.wg.Add(1)
-			go func() {
-				defer r.wg.Done()
-				for {
-					select {
-					case m := <-jobs:
-						if err := naiveStep(ctx, js, kv, m); err != nil {
-							r.failures.Add(1)
-							_ = m.Nak() // redelivered; the failure is counted
-						}
-					case <-r.stopping:
-						return
-					}
-				}
-			}()
-		}
-		// As the worker's runner: at most twice the handlers buffered.
-		r.cc, err = cons.Consume(func(m jetstream.Msg) {
-			select {
-			case jobs <- m:
-			case <-r.stopping:
-			}
-		}, jetstream.PullMaxMessages(2*handlers))
-	})
-	return r, err
-}
-
-// stop ends the handlers and the consumer and waits for both.
-func (r *naiveRunner) stop() {
-	close(r.stopping)
-	if r.cc != nil {
-		r.cc.Stop()
-		<-r.cc.Closed()
-	}
-	r.wg.Wait()
 }
 
 // reportNaive names a naive reference's run, counts what it handled, and
@@ -562,7 +446,7 @@ func (b *workerBench) reportNaive(r drainRun, procs int, drained bool) drainRun 
 	r.handled = len(b.sc.msgs)
 	bound := ""
 	if !drained {
-		r.handled = int(r.info.Delivered.Stream) - r.info.NumAckPending
+		r.handled = int(r.info.Delivered) - r.info.AckPending
 		bound = fmt.Sprintf(" (stopped at the -ref-time bound of %s)", b.cfg.RefTime)
 	}
 	b.out.line("%s: %d of %d messages in %s%s = %s events/s; failed steps %d; peak heap %s; others %s", r.name, r.handled, len(b.sc.msgs),
@@ -571,57 +455,32 @@ func (b *workerBench) reportNaive(r drainRun, procs int, drained bool) drainRun 
 	return r
 }
 
-// naiveStep is the naive handling of one message: claim its webhook-id,
-// publish, commit, ack.
-func naiveStep(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValue, m jetstream.Msg) error {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	id := m.Headers().Get(natsbus.HeaderWebhookID)
-	key := natsbus.LedgerKey("webhook." + id)
-	rev, err := kv.Create(ctx, key, []byte(`{"state":"claimed"}`))
-	if errors.Is(err, jetstream.ErrKeyExists) {
-		return m.Ack() // a second delivery: handled before
-	}
-	if err != nil {
-		return err
-	}
-	out := &nats.Msg{Subject: events.OutPrefix + "bench.naive", Data: []byte(id), Header: nats.Header{jetstream.MsgIDHeader: []string{"naive." + id}}}
-	if _, err := js.PublishMsg(ctx, out); err != nil {
-		return err
-	}
-	if _, err := kv.Update(ctx, key, []byte(`{"state":"done"}`), rev); err != nil {
-		return err
-	}
-	return m.Ack()
-}
-
 // waitDrained polls a consumer of DODO_EVENTS every 20 ms until it has
 // nothing pending and nothing unacknowledged, and reports whether it got
 // there. It stops waiting after timeout (returning the last info, not
 // drained), and fails when stopped is closed (the consumer's runner ended
 // early; a nil stopped never fires). A consumer not created yet is waited
 // for.
-func waitDrained(ctx context.Context, js jetstream.JetStream, consumer string, timeout time.Duration, stopped <-chan struct{}) (*jetstream.ConsumerInfo, bool, error) {
+func waitDrained(ctx context.Context, conn *natsbus.Conn, consumer string, timeout time.Duration, stopped <-chan struct{}) (natsbus.ConsumerState, bool, error) {
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	var (
-		cons jetstream.Consumer
-		last *jetstream.ConsumerInfo
+		last  natsbus.ConsumerState
+		found bool
 	)
 	// Drained means the consumer's ack floor reached the stream's last
-	// message. NumPending alone is not enough: a consumer just created
-	// may report 0 before it has counted the stream.
-	st, err := js.Stream(ctx, natsbus.EventsStream)
+	// message. Pending alone is not enough: a consumer just created may
+	// report 0 before it has counted the stream.
+	st, err := conn.Stream(ctx, natsbus.EventsStream)
 	if err != nil {
-		return nil, false, err
+		return last, false, err
 	}
-	sinfo, err := st.Info(ctx)
+	state, err := st.State(ctx)
 	if err != nil {
-		return nil, false, err
+		return last, false, err
 	}
-	lastSeq := sinfo.State.LastSeq
 	for {
 		select {
 		case <-ctx.Done():
@@ -629,29 +488,22 @@ func waitDrained(ctx context.Context, js jetstream.JetStream, consumer string, t
 		case <-stopped:
 			return last, false, errors.New("stopped before the stream was drained")
 		case <-deadline.C:
-			if last == nil {
-				return nil, false, fmt.Errorf("consumer %s not created within %s", consumer, timeout)
+			if !found {
+				return last, false, fmt.Errorf("consumer %s not created within %s", consumer, timeout)
 			}
 			return last, false, nil
 		case <-tick.C:
 		}
-		if cons == nil {
-			c, err := js.Consumer(ctx, natsbus.EventsStream, consumer)
-			if errors.Is(err, jetstream.ErrConsumerNotFound) {
-				continue
-			}
-			if err != nil {
-				return last, false, err
-			}
-			cons = c
+		cs, err := st.ConsumerState(ctx, consumer)
+		if errors.Is(err, natsbus.ErrNoConsumer) {
+			continue
 		}
-		info, err := cons.Info(ctx)
 		if err != nil {
 			return last, false, err
 		}
-		last = info
-		if info.AckFloor.Stream >= lastSeq && info.NumPending == 0 && info.NumAckPending == 0 {
-			return info, true, nil
+		last, found = cs, true
+		if cs.AckFloor >= state.LastSeq && cs.Pending == 0 && cs.AckPending == 0 {
+			return cs, true, nil
 		}
 	}
 }
@@ -665,7 +517,7 @@ func (b *workerBench) printSummary(runs []drainRun) {
 	maxOthers := 0.0
 	for _, r := range runs {
 		o.line("%-34s %10s %13s %10s %12d %11s %7s", r.name, thousands(r.rate()), fmt.Sprintf("%d/%d", r.handled, n), r.elapsed.Round(time.Millisecond),
-			r.info.NumRedelivered, mib(r.heapPeak), othersPct(r.others))
+			r.info.Redelivered, mib(r.heapPeak), othersPct(r.others))
 		maxOthers = max(maxOthers, r.others)
 	}
 	o.line("others: the share of all CPUs' time other processes on this machine took during the run. %s", contention(maxOthers))

@@ -16,9 +16,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/offerflow/offerflow/internal/confirm"
 	"github.com/offerflow/offerflow/internal/devstack/payload"
 	"github.com/offerflow/offerflow/internal/events"
@@ -80,12 +77,8 @@ func (p *printer) header(natsURL, baseURL, token, secretPath, customer string, s
 
 // demo sends the journey and follows what offerflow publishes.
 type demo struct {
-	nc   *nats.Conn
-	cons jetstream.ConsumeContext
-	out  chan *nats.Msg
-	// closing ends a consume callback waiting for room in out, so that
-	// nats.go's delivery goroutine can end.
-	closing  chan struct{}
+	conn     *natsbus.Conn
+	tail     *natsbus.Follower
 	baseURL  string
 	secret   webhook.Secret
 	token    string
@@ -104,48 +97,25 @@ func money(minor int64) string { return fmt.Sprintf("%d.%02d", minor/100, minor%
 // newDemo connects to st's NATS server and starts following what
 // offerflow publishes; close stops it.
 func newDemo(ctx context.Context, st *stack, customer string, p *printer) (*demo, error) {
-	nc, err := nats.Connect(st.natsURL, nats.Name("offerflow-dev-demo"))
+	conn, err := natsbus.Connect(natsbus.Dial{URL: st.natsURL, Name: "offerflow-dev-demo"})
 	if err != nil {
 		return nil, err
 	}
-	js, err := jetstream.New(nc)
+	// What a downstream service would see.
+	f, err := conn.Follow(ctx, natsbus.OutStream, events.SubjectOut)
 	if err != nil {
-		nc.Close()
+		conn.Close()
 		return nil, err
 	}
-	// An ordered consumer on OFFERFLOW from now on: what a downstream
-	// service would see.
-	c, err := js.OrderedConsumer(ctx, natsbus.OutStream, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{events.SubjectOut},
-		DeliverPolicy:  jetstream.DeliverNewPolicy,
-	})
-	if err != nil {
-		nc.Close()
-		return nil, err
-	}
-	out := make(chan *nats.Msg, 64)
-	closing := make(chan struct{})
-	cc, err := c.Consume(func(m jetstream.Msg) {
-		select {
-		case out <- &nats.Msg{Subject: m.Subject(), Data: m.Data(), Header: m.Headers()}:
-		case <-closing:
-		}
-	})
-	if err != nil {
-		nc.Close()
-		return nil, err
-	}
-	return &demo{nc: nc, cons: cc, out: out, closing: closing, baseURL: st.baseURL, secret: st.keys.webhook, token: st.keys.apiToken,
+	return &demo{conn: conn, tail: f, baseURL: st.baseURL, secret: st.keys.webhook, token: st.keys.apiToken,
 		customer: customer, runID: st.runID, p: p,
 		http: &http.Client{Timeout: 10 * time.Second}, lastOffers: map[string]offerengine.Message{}}, nil
 }
 
 // close stops following and waits until the consumer has ended.
 func (d *demo) close() {
-	close(d.closing)
-	d.cons.Stop()
-	<-d.cons.Closed()
-	d.nc.Close()
+	d.tail.Close()
+	d.conn.Close()
 }
 
 // step is one webhook of the journey and how many messages offerflow
@@ -243,7 +213,7 @@ func (d *demo) follow(ctx context.Context, want int) error {
 	deadline := time.After(10 * time.Second)
 	for got := 0; got < want; {
 		select {
-		case m := <-d.out:
+		case m := <-d.tail.C:
 			// Confirmations are printed, not counted: they follow the
 			// changes they confirm.
 			if !d.describe(m) {
@@ -258,7 +228,7 @@ func (d *demo) follow(ctx context.Context, want int) error {
 	grace := time.After(300 * time.Millisecond)
 	for {
 		select {
-		case m := <-d.out:
+		case m := <-d.tail.C:
 			d.describe(m)
 		case <-grace:
 			if want == 0 {
@@ -270,7 +240,7 @@ func (d *demo) follow(ctx context.Context, want int) error {
 }
 
 // describe prints a message; it reports whether it was a confirmation.
-func (d *demo) describe(m *nats.Msg) (confirmation bool) {
+func (d *demo) describe(m natsbus.StoredMsg) (confirmation bool) {
 	if strings.HasPrefix(m.Subject, confirm.SubjectPrefix) {
 		var c confirm.Sent
 		_ = json.Unmarshal(m.Data, &c)
@@ -278,7 +248,7 @@ func (d *demo) describe(m *nats.Msg) (confirmation bool) {
 		return true
 	}
 	if strings.HasPrefix(m.Subject, natsbus.DeadLetterPrefix) {
-		d.p.line("      %s  dead letter: %s (%s)", m.Subject, m.Header.Get(natsbus.HeaderDLQReason), m.Header.Get(natsbus.HeaderDLQKind))
+		d.p.line("      %s  dead letter: %s (%s)", m.Subject, m.HeaderValue(natsbus.HeaderDLQReason), m.HeaderValue(natsbus.HeaderDLQKind))
 		return false
 	}
 	if strings.HasPrefix(m.Subject, events.OffersPrefix) {

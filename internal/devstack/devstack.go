@@ -24,7 +24,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"go.uber.org/zap"
 
 	"github.com/offerflow/offerflow/internal/conf"
@@ -197,7 +196,7 @@ func newKeys(dir string) (keys, error) {
 
 // startNATS starts the embedded NATS server with its store in dir. It
 // listens on a loopback port too, so that the nats CLI can watch.
-func startNATS(cfg Config, dir string) (*server.Server, error) {
+func startNATS(cfg Config, dir string) (*natsserver.Server, error) {
 	host, port, err := freeAddr(cfg.NATSAddr)
 	if err != nil {
 		return nil, err

@@ -25,9 +25,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/offerflow/offerflow/internal/events"
 	"github.com/offerflow/offerflow/internal/natsbus"
 )
@@ -179,13 +176,13 @@ type Entry struct {
 // Message is a dead letter as stored: the original's headers plus the
 // Offerflow-Dlq-* ones, and the original body byte for byte.
 type Message struct {
-	Headers nats.Header
+	Headers map[string][]string
 	Body    []byte
 }
 
 // newEntry reads what an operator needs from a stored dead letter. It
 // trusts nothing: a header that does not parse leaves its field empty.
-func newEntry(seq uint64, subject string, h nats.Header, body []byte) Entry {
+func newEntry(seq uint64, subject string, h map[string][]string, body []byte) Entry {
 	e := Entry{
 		Seq:             seq,
 		Subject:         subject,
@@ -214,9 +211,9 @@ func newEntry(seq uint64, subject string, h nats.Header, body []byte) Entry {
 // case-sensitive, and the webhook-* ones are stored in Dodo's lower case
 // while offerflow's are canonical; a publisher that wrote either in another
 // case should not make a dead letter unreadable.
-func header(h nats.Header, name string) string {
-	if v := h.Get(name); v != "" {
-		return v
+func header(h map[string][]string, name string) string {
+	if v := h[name]; len(v) > 0 {
+		return v[0]
 	}
 	for k, v := range h {
 		if len(v) > 0 && strings.EqualFold(k, name) {
@@ -226,179 +223,80 @@ func header(h nats.Header, name string) string {
 	return ""
 }
 
-// outStream looks up OFFERFLOW, with an error that says what to check.
-func outStream(ctx context.Context, js jetstream.JetStream) (jetstream.Stream, error) {
-	st, err := js.Stream(ctx, natsbus.OutStream)
-	if err != nil {
-		return nil, fmt.Errorf("stream %s (is NATS_URL offerflow's server?): %w", natsbus.OutStream, err)
-	}
-	return st, nil
-}
-
 // Show returns the dead letter at seq in OFFERFLOW with all its headers and
 // its body. It wraps ErrNotFound or ErrNotDeadLetter when there is none.
-func Show(ctx context.Context, js jetstream.JetStream, seq uint64) (Entry, Message, error) {
-	st, err := outStream(ctx, js)
+func Show(ctx context.Context, conn *natsbus.Conn, seq uint64) (Entry, Message, error) {
+	st, err := conn.Stream(ctx, natsbus.OutStream)
 	if err != nil {
 		return Entry{}, Message{}, err
 	}
 	return get(ctx, st, seq)
 }
 
-func get(ctx context.Context, st jetstream.Stream, seq uint64) (Entry, Message, error) {
+func get(ctx context.Context, st *natsbus.Stream, seq uint64) (Entry, Message, error) {
 	if seq == 0 {
 		return Entry{}, Message{}, fmt.Errorf("sequence 0: %w (sequences start at 1)", ErrNotFound)
 	}
-	m, err := st.GetMsg(ctx, seq)
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
+	m, err := st.Get(ctx, seq)
+	if errors.Is(err, natsbus.ErrNoMessage) {
 		return Entry{}, Message{}, fmt.Errorf("sequence %d in %s: %w (never stored, aged out, or deleted by a redrive)", seq, natsbus.OutStream, ErrNotFound)
 	}
 	if err != nil {
-		return Entry{}, Message{}, fmt.Errorf("get sequence %d: %w", seq, err)
+		return Entry{}, Message{}, err
 	}
 	if !strings.HasPrefix(m.Subject, natsbus.DeadLetterPrefix) {
 		return Entry{}, Message{}, fmt.Errorf("sequence %d is on %s: %w", seq, m.Subject, ErrNotDeadLetter)
 	}
-	return newEntry(m.Sequence, m.Subject, m.Header, m.Data), Message{Headers: m.Header, Body: m.Data}, nil
+	return newEntry(m.Seq, m.Subject, m.Header, m.Data), Message{Headers: m.Header, Body: m.Data}, nil
 }
 
 // List returns the dead letters f selects, oldest first, at most f.Limit
 // of them. It holds only the entries, never the bodies; Scan streams
 // without holding even those.
-func List(ctx context.Context, js jetstream.JetStream, f Filter) ([]Entry, error) {
+func List(ctx context.Context, conn *natsbus.Conn, f Filter) ([]Entry, error) {
 	var out []Entry
-	err := Scan(ctx, js, f, func(e Entry) error {
+	err := Scan(ctx, conn, f, func(e Entry) error {
 		out = append(out, e)
 		return nil
 	})
 	return out, err
 }
 
-// scanBatch is how many dead letters one pull asks for: few enough that a
-// batch of 1 MiB bodies stays small in memory, many enough to need few
-// round trips.
-const scanBatch = 64
-
 // Scan calls fn with each dead letter f selects, oldest first, stopping at
 // f.Limit matches or at fn's first error, which it returns.
 //
 // It reads what was in the stream when it started: a dead letter added
 // during the scan (a redriven message failing again, say) is left for the
-// next one, so a caller that redrives as it scans cannot loop.
-func Scan(ctx context.Context, js jetstream.JetStream, f Filter, fn func(Entry) error) error {
+// next one, so a caller that redrives as it scans cannot loop. It changes
+// nothing (see natsbus.Stream.Scan).
+func Scan(ctx context.Context, conn *natsbus.Conn, f Filter, fn func(Entry) error) error {
 	if err := f.Validate(); err != nil {
 		return err
 	}
-	st, err := outStream(ctx, js)
+	st, err := conn.Stream(ctx, natsbus.OutStream)
 	if err != nil {
 		return err
 	}
 	if len(f.Seqs) > 0 {
 		return scanSeqs(ctx, st, f, fn)
 	}
-	info, err := st.Info(ctx)
-	if err != nil {
-		return fmt.Errorf("stream %s: %w", natsbus.OutStream, err)
-	}
-	if info.State.Msgs == 0 {
-		return nil
-	}
-	last := info.State.LastSeq
-	// An ephemeral consumer of our own: the workers' durable one is not
-	// touched, AckNone means nothing is ever acknowledged or removed, and
-	// memory storage with one replica keeps it cheap. It is deleted when
-	// the scan ends, and the server drops it after a minute if we crash.
-	cons, err := st.CreateConsumer(ctx, jetstream.ConsumerConfig{
-		Description:       "offerflow dlq: read-only scan of dead letters",
-		FilterSubjects:    f.subjects(),
-		DeliverPolicy:     jetstream.DeliverAllPolicy,
-		AckPolicy:         jetstream.AckNonePolicy,
-		InactiveThreshold: time.Minute,
-		MemoryStorage:     true,
-		Replicas:          1,
-	})
-	if err != nil {
-		return fmt.Errorf("create scan consumer on %s: %w", natsbus.OutStream, err)
-	}
-	defer func() {
-		// The scan's context may be cancelled already; the delete is
-		// best effort (the inactive threshold cleans up otherwise).
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		_ = js.DeleteConsumer(dctx, natsbus.OutStream, cons.CachedInfo().Name)
-	}()
-
-	pending := cons.CachedInfo().NumPending
-	var delivered uint64 // the consumer sequence of the last message read
 	matched := 0
-	for pending > 0 {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		// NoWait: the server sends what it has and ends the request at
-		// once, so the last, partial batch costs no timeout.
-		batch, err := cons.FetchNoWait(int(min(pending, scanBatch)))
-		if err != nil {
-			return fmt.Errorf("fetch dead letters: %w", err)
-		}
-		got, done, err := readBatch(batch, f, fn, &delivered, &pending, &matched, last)
-		if err != nil || done {
-			return err
-		}
-		if got == 0 {
-			// What was pending was deleted meanwhile.
-			return nil
-		}
-	}
-	return nil
-}
-
-// readBatch reads one fetched batch. However it returns, it first reads the
-// batch to its end: nats.go's goroutine behind a batch ends only when the
-// server ends the request, and one left running outlives the scan (and the
-// connection, where it waits out the request's expiry).
-func readBatch(batch jetstream.MessageBatch, f Filter, fn func(Entry) error, delivered, pending *uint64, matched *int, last uint64) (got int, done bool, err error) {
-	defer func() {
-		for range batch.Messages() {
-		}
-	}()
-	for m := range batch.Messages() {
-		got++
-		meta, err := m.Metadata()
-		if err != nil {
-			return got, false, fmt.Errorf("dead letter metadata: %w", err)
-		}
-		// With AckNone nothing is redelivered: a message lost on the
-		// way would silently be missing from the listing.
-		if meta.Sequence.Consumer != *delivered+1 {
-			return got, false, fmt.Errorf("dead letters %d to %d were lost while reading; run again", *delivered+1, meta.Sequence.Consumer-1)
-		}
-		*delivered = meta.Sequence.Consumer
-		*pending = meta.NumPending
-		if meta.Sequence.Stream > last {
-			return got, true, nil
-		}
-		e := newEntry(meta.Sequence.Stream, m.Subject(), m.Headers(), m.Data())
+	return st.Scan(ctx, f.subjects(), func(m natsbus.StoredMsg) (bool, error) {
+		e := newEntry(m.Seq, m.Subject, m.Header, m.Data)
 		if !f.Match(e) {
-			continue
+			return false, nil
 		}
 		if err := fn(e); err != nil {
-			return got, false, err
+			return false, err
 		}
-		*matched++
-		if f.Limit > 0 && *matched >= f.Limit {
-			return got, true, nil
-		}
-	}
-	if err := batch.Error(); err != nil {
-		return got, false, fmt.Errorf("fetch dead letters: %w", err)
-	}
-	return got, false, nil
+		matched++
+		return f.Limit > 0 && matched >= f.Limit, nil
+	})
 }
 
 // scanSeqs reads the given sequences one by one, in the order given,
 // leaving out those that are not (or no longer) dead letters.
-func scanSeqs(ctx context.Context, st jetstream.Stream, f Filter, fn func(Entry) error) error {
+func scanSeqs(ctx context.Context, st *natsbus.Stream, f Filter, fn func(Entry) error) error {
 	matched := 0
 	seen := make(map[uint64]bool, len(f.Seqs))
 	for _, seq := range f.Seqs {

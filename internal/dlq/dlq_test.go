@@ -29,6 +29,7 @@ import (
 // server is down, so messages exhaust their attempts and are
 // dead-lettered with kind max_deliveries.
 type harness struct {
+	conn   *natsbus.Conn
 	js     jetstream.JetStream
 	secret webhook.Secret
 	outage atomic.Bool
@@ -42,17 +43,11 @@ var signedAt = time.Date(2026, 1, 5, 9, 30, 0, 0, time.UTC)
 
 func startHarness(t *testing.T) *harness {
 	t.Helper()
-	srv := natstest.Start(t)
-	nc := natstest.Connect(t, srv)
-	js, err := natsbus.NewPublishJetStream(nc, 256, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := connect(t)
+	js := conn.JetStream()
 	ctx := context.Background()
-	if err := natsbus.EnsureStreams(ctx, js, natsbus.StreamSettings{}); err != nil {
-		t.Fatal(err)
-	}
-	h := &harness{js: js, secret: webhook.NewSecret([]byte("dlq-test-secret-dlq-test-secret"))}
+	h := &harness{conn: conn, js: js, secret: webhook.NewSecret([]byte("dlq-test-secret-dlq-test-secret"))}
+	var err error
 	if h.ledger, err = natsbus.NewLedger(ctx, js, "dlq-test", 2*time.Second, time.Now); err != nil {
 		t.Fatal(err)
 	}
@@ -185,9 +180,9 @@ func ids(entries []Entry) []string {
 	return out
 }
 
-func mustList(t *testing.T, js jetstream.JetStream, f Filter) []Entry {
+func mustList(t *testing.T, conn *natsbus.Conn, f Filter) []Entry {
 	t.Helper()
-	entries, err := List(context.Background(), js, f)
+	entries, err := List(context.Background(), conn, f)
 	if err != nil {
 		t.Fatalf("List(%+v): %v", f, err)
 	}
@@ -230,7 +225,7 @@ func TestDLQEndToEnd(t *testing.T) {
 	h.waitSettled(t)
 	events0 := h.eventCount(t)
 
-	all := mustList(t, h.js, Filter{})
+	all := mustList(t, h.conn, Filter{})
 	if got, want := ids(all), []string{"msg_poison", "msg_a", "msg_b", "msg_c"}; !slices.Equal(got, want) {
 		t.Fatalf("List() = %v, want %v", got, want)
 	}
@@ -287,7 +282,7 @@ func TestDLQEndToEnd(t *testing.T) {
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				if got := ids(mustList(t, h.js, tt.f)); !slices.Equal(got, tt.want) {
+				if got := ids(mustList(t, h.conn, tt.f)); !slices.Equal(got, tt.want) {
 					t.Fatalf("List(%+v) = %v, want %v", tt.f, got, tt.want)
 				}
 			})
@@ -303,7 +298,7 @@ func TestDLQEndToEnd(t *testing.T) {
 			{Limit: -1},
 			{Since: mark, Until: mark},
 		} {
-			if _, err := List(ctx, h.js, f); err == nil {
+			if _, err := List(ctx, h.conn, f); err == nil {
 				t.Errorf("List(%+v) succeeded, want an error", f)
 			}
 		}
@@ -326,7 +321,7 @@ func TestDLQEndToEnd(t *testing.T) {
 	})
 
 	t.Run("show", func(t *testing.T) {
-		e, m, err := Show(ctx, h.js, seqOf["msg_a"])
+		e, m, err := Show(ctx, h.conn, seqOf["msg_a"])
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -335,24 +330,24 @@ func TestDLQEndToEnd(t *testing.T) {
 		}
 		want := h.signed("payment.succeeded", "msg_a", bodies["msg_a"]).Header
 		for _, k := range []string{"webhook-id", "webhook-timestamp", "webhook-signature"} {
-			if m.Headers.Get(k) != want.Get(k) {
-				t.Errorf("header %s = %q, want %q", k, m.Headers.Get(k), want.Get(k))
+			if header(m.Headers, k) != want.Get(k) {
+				t.Errorf("header %s = %q, want %q", k, header(m.Headers, k), want.Get(k))
 			}
 		}
 		for _, k := range []string{natsbus.HeaderDLQReason, natsbus.HeaderDLQKind, natsbus.HeaderDLQSubject, natsbus.HeaderDLQStream,
 			natsbus.HeaderDLQStreamSeq, natsbus.HeaderDLQDeliveries, natsbus.HeaderDLQDeadAt} {
-			if m.Headers.Get(k) == "" {
+			if header(m.Headers, k) == "" {
 				t.Errorf("header %s missing", k)
 			}
 		}
-		if _, _, err := Show(ctx, h.js, 999); !errors.Is(err, ErrNotFound) {
+		if _, _, err := Show(ctx, h.conn, 999); !errors.Is(err, ErrNotFound) {
 			t.Errorf("Show(999) error = %v, want ErrNotFound", err)
 		}
-		if _, _, err := Show(ctx, h.js, 0); !errors.Is(err, ErrNotFound) {
+		if _, _, err := Show(ctx, h.conn, 0); !errors.Is(err, ErrNotFound) {
 			t.Errorf("Show(0) error = %v, want ErrNotFound", err)
 		}
 		other := h.publish(t, &nats.Msg{Subject: "offerflow.test.other", Data: []byte("{}")})
-		if _, _, err := Show(ctx, h.js, other); !errors.Is(err, ErrNotDeadLetter) {
+		if _, _, err := Show(ctx, h.conn, other); !errors.Is(err, ErrNotDeadLetter) {
 			t.Errorf("Show(access grant) error = %v, want ErrNotDeadLetter", err)
 		}
 	})
@@ -363,7 +358,7 @@ func TestDLQEndToEnd(t *testing.T) {
 	}
 
 	t.Run("dry run changes nothing", func(t *testing.T) {
-		results, err := Redrive(ctx, h.js, checker, all, true)
+		results, err := Redrive(ctx, h.conn, checker, all, true)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -382,10 +377,10 @@ func TestDLQEndToEnd(t *testing.T) {
 	})
 
 	h.outage.Store(false)
-	outaged := mustList(t, h.js, Filter{Kind: natsbus.DLQKindMaxDeliveries})
+	outaged := mustList(t, h.conn, Filter{Kind: natsbus.DLQKindMaxDeliveries})
 
 	t.Run("redrive after the outage", func(t *testing.T) {
-		results, err := Redrive(ctx, h.js, checker, outaged, false)
+		results, err := Redrive(ctx, h.conn, checker, outaged, false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -394,7 +389,7 @@ func TestDLQEndToEnd(t *testing.T) {
 				t.Errorf("result %d = %+v, want redriven with signature_ok", i, r)
 			}
 		}
-		if got := ids(mustList(t, h.js, Filter{})); !slices.Equal(got, []string{"msg_poison"}) {
+		if got := ids(mustList(t, h.conn, Filter{})); !slices.Equal(got, []string{"msg_poison"}) {
 			t.Fatalf("dead letters after the redrive: %v, want only the poison", got)
 		}
 		h.waitSettled(t)
@@ -435,7 +430,7 @@ func TestDLQEndToEnd(t *testing.T) {
 
 	t.Run("redrive again does nothing", func(t *testing.T) {
 		before := h.eventCount(t)
-		results, err := Redrive(ctx, h.js, checker, outaged, false)
+		results, err := Redrive(ctx, h.conn, checker, outaged, false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -452,13 +447,13 @@ func TestDLQEndToEnd(t *testing.T) {
 	t.Run("redriven and failing again", func(t *testing.T) {
 		// The poison is permanent: redriving it dead-letters it again,
 		// and the new dead letter says where it came from.
-		results, err := Redrive(ctx, h.js, checker, []Entry{{Seq: seqOf["msg_poison"]}}, false)
+		results, err := Redrive(ctx, h.conn, checker, []Entry{{Seq: seqOf["msg_poison"]}}, false)
 		if err != nil || results[0].Action != ActionRedriven {
 			t.Fatalf("Redrive = %+v, %v", results, err)
 		}
 		var again []Entry
 		natstest.WaitFor(t, time.Minute, "the poison's second dead letter", func() bool {
-			again = mustList(t, h.js, Filter{Kind: natsbus.DLQKindPermanent})
+			again = mustList(t, h.conn, Filter{Kind: natsbus.DLQKindPermanent})
 			return len(again) == 1 && again[0].Seq != seqOf["msg_poison"]
 		})
 		if e := again[0]; e.WebhookID != "msg_poison" || e.RedrivenFrom != seqOf["msg_poison"] || e.Deliveries != 1 {
@@ -472,7 +467,7 @@ func TestDLQEndToEnd(t *testing.T) {
 		h.publish(t, h.signed("payment.succeeded", "msg_d", payment("cus_d", "pay_d", "pdt_d")))
 		var e Entry
 		natstest.WaitFor(t, time.Minute, "msg_d's dead letter", func() bool {
-			l := mustList(t, h.js, Filter{CustomerID: "cus_d"})
+			l := mustList(t, h.conn, Filter{CustomerID: "cus_d"})
 			if len(l) == 1 {
 				e = l[0]
 			}
@@ -480,21 +475,23 @@ func TestDLQEndToEnd(t *testing.T) {
 		})
 		h.outage.Store(false)
 		// The first redrive published and crashed before deleting.
-		_, m, err := Show(ctx, h.js, e.Seq)
+		_, m, err := Show(ctx, h.conn, e.Seq)
 		if err != nil {
 			t.Fatal(err)
 		}
-		h.publish(t, RedriveMsg(e, m))
+		if _, err := h.conn.Publisher(5*time.Second).Send(ctx, RedriveMsg(e, m)); err != nil {
+			t.Fatal(err)
+		}
 		h.waitSettled(t)
 		before := h.eventCount(t)
-		results, err := Redrive(ctx, h.js, checker, []Entry{e}, false)
+		results, err := Redrive(ctx, h.conn, checker, []Entry{e}, false)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if r := results[0]; r.Action != ActionRedriven || !r.Duplicate || r.Error != "" {
 			t.Fatalf("result = %+v, want redriven as a duplicate", r)
 		}
-		if _, _, err := Show(ctx, h.js, e.Seq); !errors.Is(err, ErrNotFound) {
+		if _, _, err := Show(ctx, h.conn, e.Seq); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("dead letter still there: %v", err)
 		}
 		h.waitSettled(t)
@@ -542,7 +539,7 @@ func TestDLQEndToEnd(t *testing.T) {
 			t.Run(tt.name, func(t *testing.T) {
 				seq := h.fakeDeadLetter(t, tt.msg, natsbus.DeadLetterSubject(tt.msg.Subject))
 				before := h.eventCount(t)
-				results, err := Redrive(ctx, h.js, checker, []Entry{{Seq: seq}}, false)
+				results, err := Redrive(ctx, h.conn, checker, []Entry{{Seq: seq}}, false)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -550,7 +547,7 @@ func TestDLQEndToEnd(t *testing.T) {
 				if r.Action != tt.action || r.Verified != tt.verified || (tt.errContains == "") != (r.Error == "") || !strings.Contains(r.Error, tt.errContains) {
 					t.Fatalf("result = %+v, want action %s, verified %s, error containing %q", r, tt.action, tt.verified, tt.errContains)
 				}
-				_, _, err = Show(ctx, h.js, seq)
+				_, _, err = Show(ctx, h.conn, seq)
 				if stays := err == nil; stays != tt.deadLetterOK {
 					t.Fatalf("dead letter stays: %v, want %v (%v)", stays, tt.deadLetterOK, err)
 				}
@@ -574,7 +571,7 @@ func TestDLQEndToEnd(t *testing.T) {
 	})
 
 	t.Run("no checker", func(t *testing.T) {
-		if _, err := Redrive(ctx, h.js, nil, all, true); err == nil {
+		if _, err := Redrive(ctx, h.conn, nil, all, true); err == nil {
 			t.Fatal("Redrive without a checker succeeded")
 		}
 		if _, err := NewChecker(nil); err == nil {
@@ -587,24 +584,17 @@ func TestDLQEndToEnd(t *testing.T) {
 // scan runs (a redriven message failing again) are left for the next
 // scan, so redriving while scanning cannot loop.
 func TestDLQScanStopsAtTheStartingPoint(t *testing.T) {
-	srv := natstest.Start(t)
-	js, err := jetstream.New(natstest.Connect(t, srv))
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := connect(t)
 	ctx := context.Background()
-	if err := natsbus.EnsureStreams(ctx, js, natsbus.StreamSettings{}); err != nil {
-		t.Fatal(err)
-	}
-	h := &harness{js: js, secret: webhook.NewSecret([]byte("k"))}
+	h := &harness{conn: conn, js: conn.JetStream(), secret: webhook.NewSecret([]byte("k"))}
 	// More than a batch, with other subjects in between.
-	for i := 0; i < scanBatch+10; i++ {
+	for i := 0; i < natsbus.ScanBatch+10; i++ {
 		id := "msg_" + strconv.Itoa(i)
 		h.fakeDeadLetter(t, h.signed("payment.succeeded", id, payment("cus_"+strconv.Itoa(i%3), "pay_"+id, "pdt")), "offerflow.deadletter.payment.succeeded")
 		h.publish(t, &nats.Msg{Subject: "offerflow.access.granted.cus_" + strconv.Itoa(i), Data: []byte("{}")})
 	}
 	n := 0
-	err = Scan(ctx, js, Filter{}, func(e Entry) error {
+	err := Scan(ctx, conn, Filter{}, func(e Entry) error {
 		n++
 		// Each one seen adds a new dead letter behind the scan.
 		h.fakeDeadLetter(t, h.signed("payment.succeeded", "new_"+e.WebhookID, payment("cus_new", "pay_new", "pdt")), "offerflow.deadletter.payment.succeeded")
@@ -613,19 +603,35 @@ func TestDLQScanStopsAtTheStartingPoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n != scanBatch+10 {
-		t.Fatalf("scan saw %d dead letters, want the %d there when it started", n, scanBatch+10)
+	if n != natsbus.ScanBatch+10 {
+		t.Fatalf("scan saw %d dead letters, want the %d there when it started", n, natsbus.ScanBatch+10)
 	}
-	if got := len(mustList(t, js, Filter{})); got != 2*(scanBatch+10) {
-		t.Fatalf("second scan saw %d, want %d", got, 2*(scanBatch+10))
+	if got := len(mustList(t, conn, Filter{})); got != 2*(natsbus.ScanBatch+10) {
+		t.Fatalf("second scan saw %d, want %d", got, 2*(natsbus.ScanBatch+10))
 	}
-	if got := len(mustList(t, js, Filter{CustomerID: "cus_1"})); got != (scanBatch+10+1)/3 {
-		t.Fatalf("cus_1 has %d dead letters, want %d", got, (scanBatch+10+1)/3)
+	if got := len(mustList(t, conn, Filter{CustomerID: "cus_1"})); got != (natsbus.ScanBatch+10+1)/3 {
+		t.Fatalf("cus_1 has %d dead letters, want %d", got, (natsbus.ScanBatch+10+1)/3)
 	}
 	stop := errors.New("stop")
-	if err := Scan(ctx, js, Filter{}, func(Entry) error { return stop }); !errors.Is(err, stop) {
+	if err := Scan(ctx, conn, Filter{}, func(Entry) error { return stop }); !errors.Is(err, stop) {
 		t.Fatalf("Scan returned %v, want fn's error", err)
 	}
+}
+
+// connect starts an embedded server and connects to it as the dlq command
+// does, with offerflow's streams created.
+func connect(t *testing.T) *natsbus.Conn {
+	t.Helper()
+	srv := natstest.Start(t)
+	conn, err := natsbus.Connect(natsbus.Dial{URL: srv.ClientURL(), Name: "dlq-test", MaxPending: 256, PublishTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(conn.Close)
+	if err := natsbus.EnsureStreams(context.Background(), conn.JetStream(), natsbus.StreamSettings{}); err != nil {
+		t.Fatal(err)
+	}
+	return conn
 }
 
 func consumerNames(t *testing.T, st jetstream.Stream) []string {

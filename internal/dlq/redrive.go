@@ -8,9 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/offerflow/offerflow/internal/events"
 	"github.com/offerflow/offerflow/internal/natsbus"
 	"github.com/offerflow/offerflow/internal/webhook"
@@ -74,7 +71,7 @@ func NewChecker(secrets []webhook.Secret) (*Checker, error) {
 // check is freshness: a dead letter is hours or days old by design, so
 // "now" is the stored webhook-timestamp itself. The signature covers that
 // timestamp, so it cannot be altered either.
-func (c *Checker) Check(h nats.Header, body []byte) error {
+func (c *Checker) Check(h map[string][]string, body []byte) error {
 	id, ts, sig := header(h, natsbus.HeaderWebhookID), header(h, natsbus.HeaderWebhookTimestamp), header(h, natsbus.HeaderWebhookSignature)
 	var at time.Time
 	if sec, err := strconv.ParseInt(ts, 10, 64); err == nil {
@@ -131,25 +128,26 @@ func (c *Checker) Check(h nats.Header, body []byte) error {
 // Redrive returns an error only when it cannot go on at all (OFFERFLOW is
 // missing, ctx ends); what happened to each dead letter, failures included,
 // is in its Result.
-func Redrive(ctx context.Context, js jetstream.JetStream, c *Checker, entries []Entry, dryRun bool) ([]Result, error) {
+func Redrive(ctx context.Context, conn *natsbus.Conn, c *Checker, entries []Entry, dryRun bool) ([]Result, error) {
 	if c == nil {
 		return nil, errors.New("redrive: no webhook secrets to verify signatures with")
 	}
-	st, err := outStream(ctx, js)
+	st, err := conn.Stream(ctx, natsbus.OutStream)
 	if err != nil {
 		return nil, err
 	}
+	pub := conn.Publisher(10 * time.Second)
 	results := make([]Result, 0, len(entries))
 	for _, e := range entries {
 		if err := ctx.Err(); err != nil {
 			return results, err
 		}
-		results = append(results, redriveOne(ctx, js, st, c, e.Seq, dryRun))
+		results = append(results, redriveOne(ctx, pub, st, c, e.Seq, dryRun))
 	}
 	return results, nil
 }
 
-func redriveOne(ctx context.Context, js jetstream.JetStream, st jetstream.Stream, c *Checker, seq uint64, dryRun bool) Result {
+func redriveOne(ctx context.Context, pub *natsbus.Publisher, st *natsbus.Stream, c *Checker, seq uint64, dryRun bool) Result {
 	e, m, err := get(ctx, st, seq)
 	r := Result{Seq: seq, WebhookID: e.WebhookID, Subject: e.OriginalSubject, Action: ActionSkipped}
 	if err != nil {
@@ -184,7 +182,7 @@ func redriveOne(ctx context.Context, js jetstream.JetStream, st jetstream.Stream
 	// redriven message that failed again could never be dead-lettered in
 	// OFFERFLOW. redrivable's subject check and the ack's stream below
 	// do the same job.
-	ack, err := js.PublishMsg(ctx, RedriveMsg(e, m))
+	ack, err := pub.Send(ctx, RedriveMsg(e, m))
 	if err != nil {
 		r.Error = fmt.Sprintf("publish to %s: %v (nothing changed; safe to run again)", natsbus.EventsStream, err)
 		return r
@@ -194,7 +192,7 @@ func redriveOne(ctx context.Context, js jetstream.JetStream, st jetstream.Stream
 		r.Error = fmt.Sprintf("stored in stream %s, not %s; dead letter kept", ack.Stream, natsbus.EventsStream)
 		return r
 	}
-	if err := deleteDeadLetter(ctx, st, seq); err != nil {
+	if err := st.Delete(ctx, seq); err != nil {
 		r.Error = fmt.Sprintf("republished, but the dead letter was not deleted: %v (redriving it again is deduplicated)", err)
 	}
 	return r
@@ -208,8 +206,8 @@ func redriveOne(ctx context.Context, js jetstream.JetStream, st jetstream.Stream
 // Nats-* headers are instructions to JetStream (an expected stream or
 // sequence, a TTL, a rollup) that held for the first publish, not for this
 // one; only the new Nats-Msg-Id is meant.
-func RedriveMsg(e Entry, m Message) *nats.Msg {
-	h := make(nats.Header, len(m.Headers)+1)
+func RedriveMsg(e Entry, m Message) events.Message {
+	h := make(map[string][]string, len(m.Headers)+1)
 	for k, v := range m.Headers {
 		if hasPrefixFold(k, dlqHeaderPrefix) || hasPrefixFold(k, "Nats-") || strings.EqualFold(k, HeaderRedrivenFrom) {
 			continue
@@ -217,22 +215,8 @@ func RedriveMsg(e Entry, m Message) *nats.Msg {
 		h[k] = append([]string(nil), v...)
 	}
 	seq := strconv.FormatUint(e.Seq, 10)
-	h[jetstream.MsgIDHeader] = []string{"redrive." + e.WebhookID + "." + seq}
 	h[HeaderRedrivenFrom] = []string{seq}
-	return &nats.Msg{Subject: e.OriginalSubject, Data: m.Body, Header: h}
-}
-
-// deleteDeadLetter removes a redriven dead letter. If it is gone already,
-// someone else redrove (or deleted) it at the same time: that is success.
-func deleteDeadLetter(ctx context.Context, st jetstream.Stream, seq uint64) error {
-	err := st.DeleteMsg(ctx, seq)
-	if err == nil {
-		return nil
-	}
-	if _, gerr := st.GetMsg(ctx, seq); errors.Is(gerr, jetstream.ErrMsgNotFound) {
-		return nil
-	}
-	return fmt.Errorf("delete sequence %d from %s: %w", seq, natsbus.OutStream, err)
+	return events.Message{Subject: e.OriginalSubject, ID: "redrive." + e.WebhookID + "." + seq, Data: m.Body, Header: h}
 }
 
 // redrivable reports whether subject is a literal event subject in

@@ -192,7 +192,7 @@ func TestDLQChecker(t *testing.T) {
 
 func TestDLQRedriveMsg(t *testing.T) {
 	e := Entry{Seq: 42, WebhookID: "msg_1", OriginalSubject: "dodo.events.payment.succeeded"}
-	m := Message{Body: []byte("body"), Headers: nats.Header{
+	m := Message{Body: []byte("body"), Headers: map[string][]string{
 		"Nats-Msg-Id":             {"dlq.DODO_EVENTS.7"},
 		"webhook-id":              {"msg_1"},
 		"webhook-timestamp":       {"1700000000"},
@@ -206,16 +206,15 @@ func TestDLQRedriveMsg(t *testing.T) {
 		HeaderRedrivenFrom:        {"3"},
 	}}
 	got := RedriveMsg(e, m)
-	want := nats.Header{
-		"Nats-Msg-Id":       {"redrive.msg_1.42"},
+	want := map[string][]string{
 		"webhook-id":        {"msg_1"},
 		"webhook-timestamp": {"1700000000"},
 		"webhook-signature": {"v1,abc v1,def"},
 		"X-Custom":          {"a", "b"},
 		HeaderRedrivenFrom:  {"42"},
 	}
-	if got.Subject != e.OriginalSubject || string(got.Data) != "body" || len(got.Header) != len(want) {
-		t.Fatalf("RedriveMsg = %s %q %v", got.Subject, got.Data, got.Header)
+	if got.Subject != e.OriginalSubject || got.ID != "redrive.msg_1.42" || string(got.Data) != "body" || len(got.Header) != len(want) {
+		t.Fatalf("RedriveMsg = %s %s %q %v", got.Subject, got.ID, got.Data, got.Header)
 	}
 	for k, v := range want {
 		if strings.Join(got.Header[k], "|") != strings.Join(v, "|") {
@@ -223,7 +222,7 @@ func TestDLQRedriveMsg(t *testing.T) {
 		}
 	}
 	// The stored message is not modified.
-	if m.Headers.Get(natsbus.HeaderDLQReason) != "boom" || m.Headers.Get("Nats-Msg-Id") != "dlq.DODO_EVENTS.7" {
+	if header(m.Headers, natsbus.HeaderDLQReason) != "boom" || header(m.Headers, "Nats-Msg-Id") != "dlq.DODO_EVENTS.7" {
 		t.Fatalf("RedriveMsg changed the stored headers: %v", m.Headers)
 	}
 }

@@ -35,3 +35,20 @@ func (m Message) Check() error {
 	}
 	return nil
 }
+
+// WebhookMessage is a verified webhook as offerflow stores it: the raw body
+// on subject, its webhook-id as the message ID (so Dodo's retries within
+// the duplicate window are stored once), and the three webhook-* headers
+// under Dodo's lower-case names, so anyone can verify it again.
+func WebhookMessage(subject, id, timestamp, signature string, body []byte) Message {
+	return Message{
+		Subject: subject,
+		ID:      id,
+		Header: map[string][]string{
+			HeaderWebhookID:        {id},
+			HeaderWebhookTimestamp: {timestamp},
+			HeaderWebhookSignature: {signature},
+		},
+		Data: body,
+	}
+}

@@ -111,17 +111,24 @@ func (p *Publisher) SendAll(ctx context.Context, msgs []events.Message) error {
 	return p.PublishAll(ctx, out)
 }
 
-// natsMsg is m as JetStream takes it: its ID as the Nats-Msg-Id.
+// natsMsg is m as JetStream takes it, or the reason it cannot be sent.
 func natsMsg(m events.Message) (*nats.Msg, error) {
 	if err := m.Check(); err != nil {
 		return nil, err
 	}
+	return toNATS(m), nil
+}
+
+// toNATS is m with its ID as the Nats-Msg-Id. Assigning the header map
+// directly keeps the names exactly as given (the webhook-* ones stay lower
+// case) instead of canonicalising them.
+func toNATS(m events.Message) *nats.Msg {
 	h := make(nats.Header, len(m.Header)+1)
 	for k, v := range m.Header {
 		h[k] = v
 	}
 	h[jetstream.MsgIDHeader] = []string{m.ID}
-	return &nats.Msg{Subject: m.Subject, Data: m.Data, Header: h}, nil
+	return &nats.Msg{Subject: m.Subject, Data: m.Data, Header: h}
 }
 
 // PublishAll publishes msgs pipelined and waits for every acknowledgement.
@@ -168,14 +175,8 @@ func (p *Publisher) PublishWebhook(ctx context.Context, subject, id, timestamp, 
 	return p.Publish(ctx, WebhookMsg(subject, id, timestamp, signature, body))
 }
 
-// WebhookMsg builds the message PublishWebhook sends.
+// WebhookMsg builds the message PublishWebhook sends
+// (events.WebhookMessage, with its ID as the Nats-Msg-Id).
 func WebhookMsg(subject, id, timestamp, signature string, body []byte) *nats.Msg {
-	h := make(nats.Header, 4)
-	// Assigning the map directly keeps the header names exactly as Dodo
-	// sent them (lower case) instead of canonicalising them.
-	h[jetstream.MsgIDHeader] = []string{id}
-	h[HeaderWebhookID] = []string{id}
-	h[HeaderWebhookTimestamp] = []string{timestamp}
-	h[HeaderWebhookSignature] = []string{signature}
-	return &nats.Msg{Subject: subject, Data: body, Header: h}
+	return toNATS(events.WebhookMessage(subject, id, timestamp, signature, body))
 }

@@ -1,10 +1,12 @@
-// Package natsbus holds all of offerflow's JetStream wiring: the streams and
-// key-value buckets, the ingest's publisher, the worker's consumer runtime
-// with its single ack policy, the idempotency ledger, the access store, and
-// the offer store with its single-use token nonces.
+// Package natsbus holds all of offerflow's JetStream wiring: the connection
+// (Conn), the streams and key-value buckets, the publisher of
+// events.Message, the worker's consumer runtime with its single ack policy,
+// the idempotency ledger, the access store, the offer store with its
+// single-use token nonces, and reading stored messages (Stream, Follow).
 //
-// No other package imports nats.go; the domain packages (events, access,
-// rules) stay free of it, and cmd/* only wires.
+// Outside natsbus (and its naive reference) only the embedded server and
+// tests import nats.go: the domain packages (events, access, rules) stay
+// free of it, and the services and cmd/* hold a *Conn and natsbus's types.
 package natsbus
 
 import (

@@ -12,6 +12,10 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 )
 
+// Server is a running embedded server. The alias lets callers hold one
+// without importing nats-server themselves.
+type Server = server.Server
+
 // Config is an embedded server's configuration.
 type Config struct {
 	// Name is the server name (required in a cluster).

@@ -120,10 +120,15 @@ func TestConfirmationSMTPOutageDeadLetterRedrive(t *testing.T) {
 	pm := e.customer("cus_down", card(goodCard))
 	in.stop()
 	e.buy("cus_down", pm, "pdt_course")
+	ops, err := natsbus.Connect(natsbus.Dial{URL: e.natsURL, Name: "offerflow-dlq"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ops.Close()
 	var dead []dlq.Entry
 	natstest.WaitFor(t, time.Minute, "the webhook to be dead-lettered", func() bool {
 		var err error
-		dead, err = dlq.List(context.Background(), e.js, dlq.Filter{CustomerID: "cus_down"})
+		dead, err = dlq.List(context.Background(), ops, dlq.Filter{CustomerID: "cus_down"})
 		return err == nil && len(dead) == 1
 	})
 	if dead[0].Kind != natsbus.DLQKindMaxDeliveries || !strings.Contains(strings.ToLower(dead[0].Reason), "email") {
@@ -137,7 +142,7 @@ func TestConfirmationSMTPOutageDeadLetterRedrive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := dlq.Redrive(context.Background(), e.js, checker, dead, false)
+	res, err := dlq.Redrive(context.Background(), ops, checker, dead, false)
 	if err != nil || len(res) != 1 || res[0].Action != dlq.ActionRedriven {
 		t.Fatalf("redrive: %+v, %v", res, err)
 	}
@@ -146,11 +151,11 @@ func TestConfirmationSMTPOutageDeadLetterRedrive(t *testing.T) {
 		t.Fatalf("after the redrive: %d emails, want 1 about the course", len(got))
 	}
 	// The dead letter is gone; redriving what is left does nothing.
-	left, err := dlq.List(context.Background(), e.js, dlq.Filter{CustomerID: "cus_down"})
+	left, err := dlq.List(context.Background(), ops, dlq.Filter{CustomerID: "cus_down"})
 	if err != nil || len(left) != 0 {
 		t.Fatalf("dead letters left: %+v %v", left, err)
 	}
-	if _, err := dlq.Redrive(context.Background(), e.js, checker, dead, false); err != nil {
+	if _, err := dlq.Redrive(context.Background(), ops, checker, dead, false); err != nil {
 		t.Logf("second redrive: %v", err)
 	}
 	e.settle()

@@ -98,13 +98,16 @@ func date(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, 0, 0
 // binaries run them (service.RunIngest, service.RunWorker), and the Dodo
 // stand-in delivering signed webhooks to the ingest.
 type env struct {
-	t      *testing.T
-	clock  *clock
-	js     jetstream.JetStream
-	dodo   *standin.Server
-	client *dodo.Client
-	api    string
-	secret webhook.Secret
+	t     *testing.T
+	clock *clock
+	js    jetstream.JetStream
+	// natsURL is the embedded server's, for tools that dial it as an
+	// operator would (offerflow dlq).
+	natsURL string
+	dodo    *standin.Server
+	client  *dodo.Client
+	api     string
+	secret  webhook.Secret
 	// delivered is every webhook a test delivered itself (deliver).
 	delivered []standin.HeldWebhook
 }
@@ -212,7 +215,7 @@ func newEnvWith(t *testing.T, smtpURL string, opts ...func(*service.WorkerConfig
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, clock: clk, js: js, dodo: sd, client: client, api: api, secret: secret}
+	return &env{t: t, clock: clk, js: js, natsURL: srv.ClientURL(), dodo: sd, client: client, api: api, secret: secret}
 }
 
 func seedProducts(t *testing.T, sd *standin.Server) {

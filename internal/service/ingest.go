@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -88,9 +87,6 @@ func (c *IngestConfig) Validate() error {
 
 // IngestOptions are what a caller may supply besides the configuration.
 type IngestOptions struct {
-	// NATSOptions are added to the connection (offerflow dev uses an
-	// in-process connection).
-	NATSOptions []nats.Option
 	// Listener, if set, is served instead of listening on Addr.
 	Listener net.Listener
 	// MetricsListener, if set, serves /metrics instead of listening on
@@ -131,12 +127,12 @@ func runIngest(ctx context.Context, cfg IngestConfig, log *zap.Logger, opt Inges
 		return err
 	}
 
-	nc, js, err := cfg.open(ctx, "offerflow-ingest", log, opt.NATSOptions, cfg.MaxPending, cfg.PublishTimeout)
+	conn, err := cfg.open(ctx, "offerflow-ingest", log, cfg.MaxPending, cfg.PublishTimeout)
 	if err != nil {
 		return err
 	}
-	defer drainConn(nc, 10*time.Second)
-	store, err := natsbus.NewAccessStore(ctx, js)
+	defer conn.Drain(10 * time.Second)
+	store, err := conn.AccessStore(ctx)
 	if err != nil {
 		return err
 	}
@@ -144,7 +140,7 @@ func runIngest(ctx context.Context, cfg IngestConfig, log *zap.Logger, opt Inges
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	var offersAPI ingest.OffersAPI
-	engine, err := cfg.Offers.newEngine(ctx, js, catalog, log, reg, now, 0)
+	engine, err := cfg.Offers.newEngine(ctx, conn, catalog, log, reg, now, 0)
 	if err != nil {
 		return err
 	}
@@ -162,17 +158,17 @@ func runIngest(ctx context.Context, cfg IngestConfig, log *zap.Logger, opt Inges
 	handler := ingest.NewServer(ingest.Deps{
 		Log:       log,
 		Verifier:  verifier,
-		Publisher: natsbus.NewPublisher(js, cfg.PublishTimeout),
+		Publisher: conn.Publisher(cfg.PublishTimeout),
 		Ready: func(rctx context.Context) error {
 			// Not ready from the moment a stop is asked (SIGTERM), before
 			// the drain: load balancers stop sending new webhooks.
 			if ctx.Err() != nil {
 				return errors.New("shutting down")
 			}
-			if !nc.IsConnected() {
+			if !conn.Connected() {
 				return errors.New("nats is not connected")
 			}
-			return natsbus.CheckStreams(rctx, js)
+			return conn.CheckStreams(rctx)
 		},
 		Access:      store,
 		Catalog:     catalog,
@@ -185,7 +181,7 @@ func runIngest(ctx context.Context, cfg IngestConfig, log *zap.Logger, opt Inges
 		Offers:      offersAPI,
 		// Signals are stored like webhooks, for the workers' signal
 		// consumer; a publish answers only once JetStream has them.
-		Signals:       natsbus.NewPublisher(js, cfg.PublishTimeout),
+		Signals:       conn.Publisher(cfg.PublishTimeout),
 		SignalSubject: SignalSubject,
 	})
 	return serveIngest(ctx, cfg, opt, log, handler, reg)
@@ -199,7 +195,7 @@ func logIngestStart(log *zap.Logger, cfg IngestConfig, secrets []webhook.Secret)
 		fps[i] = s.Fingerprint()
 	}
 	log.Info("ingest starting",
-		zap.String("addr", cfg.Addr), zap.String("nats_url", redactURL(cfg.NATSURL)),
+		zap.String("addr", cfg.Addr), zap.String("nats_url", natsbus.RedactURL(cfg.NATSURL)),
 		zap.Strings("webhook_secrets", fps), zap.Duration("tolerance", cfg.Tolerance),
 		zap.Bool("api_token_set", cfg.APIToken != ""), zap.Int64("max_body", cfg.MaxBody),
 		zap.Duration("publish_timeout", cfg.PublishTimeout), zap.Int("stream_replicas", cfg.Streams.Replicas),

@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
@@ -75,7 +74,7 @@ func (c *OffersConfig) Validate(required bool) error {
 }
 
 // newEngine builds the offer engine, or returns nil when offers are off.
-func (c *OffersConfig) newEngine(ctx context.Context, js jetstream.JetStream, catalog *rules.Catalog, log *zap.Logger,
+func (c *OffersConfig) newEngine(ctx context.Context, conn *natsbus.Conn, catalog *rules.Catalog, log *zap.Logger,
 	reg prometheus.Registerer, now func() time.Time, httpTimeout time.Duration) (*offerengine.Engine, error) {
 	if !c.Enabled() {
 		return nil, nil
@@ -92,11 +91,11 @@ func (c *OffersConfig) newEngine(ctx context.Context, js jetstream.JetStream, ca
 	if err != nil {
 		return nil, err
 	}
-	store, err := natsbus.NewOfferStore(ctx, js)
+	store, err := conn.OfferStore(ctx)
 	if err != nil {
 		return nil, err
 	}
-	accessStore, err := natsbus.NewAccessStore(ctx, js)
+	accessStore, err := conn.AccessStore(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -104,7 +103,7 @@ func (c *OffersConfig) newEngine(ctx context.Context, js jetstream.JetStream, ca
 	cfg.ReturnURL = c.ReturnURL
 	log.Info("offers on", zap.String("dodo", client.BaseURL()), zap.Stringer("offer_keys", signer))
 	return offerengine.New(offerengine.Deps{
-		Dodo: client, Store: store, Access: accessStore, Pub: natsbus.NewPublisher(js, 10*time.Second),
+		Dodo: client, Store: store, Access: accessStore, Pub: conn.Publisher(10 * time.Second),
 		Catalog: catalog, Signer: signer, Now: now, Log: log, Metrics: offerengine.NewMetrics(reg),
 	}, cfg)
 }

@@ -8,11 +8,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
@@ -84,83 +81,18 @@ func NewLogger(level string, console bool) (*zap.Logger, error) {
 	return cfg.Build()
 }
 
-// Connect dials NATS and keeps reconnecting forever: a service that lost its
-// server should wait for it, answering 503, not exit.
-func Connect(url, creds, name string, log *zap.Logger, extra ...nats.Option) (*nats.Conn, error) {
-	opts := []nats.Option{
-		nats.Name(name),
-		nats.MaxReconnects(-1),
-		nats.ReconnectWait(250 * time.Millisecond),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			if err != nil { // nil: our own Close or Drain
-				log.Warn("nats disconnected", zap.Error(err))
-			}
-		}),
-		nats.ReconnectHandler(func(nc *nats.Conn) {
-			log.Info("nats reconnected", zap.String("url", nc.ConnectedUrlRedacted()))
-		}),
-		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
-			log.Warn("nats async error", zap.Error(err))
-		}),
-	}
-	if creds != "" {
-		opts = append(opts, nats.UserCredentials(creds))
-	}
-	opts = append(opts, extra...)
-	nc, err := nats.Connect(url, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("connect to nats at %s: %w", redactURL(url), err)
-	}
-	return nc, nil
-}
-
-// redactURL hides passwords in NATS URLs before they reach a log.
-func redactURL(u string) string {
-	parts := strings.Split(u, ",")
-	for i, p := range parts {
-		if at := strings.LastIndex(p, "@"); at >= 0 {
-			if scheme := strings.Index(p, "://"); scheme >= 0 && scheme < at {
-				parts[i] = p[:scheme+3] + "***@" + p[at+1:]
-			}
-		}
-	}
-	return strings.Join(parts, ",")
-}
-
 // open connects to NATS as name and makes sure the streams and buckets
 // exist, as every service does at start. The caller drains the connection.
-func (c *Common) open(ctx context.Context, name string, log *zap.Logger, opts []nats.Option, maxPending int, timeout time.Duration) (*nats.Conn, jetstream.JetStream, error) {
-	nc, err := Connect(c.NATSURL, c.NATSCreds, name, log, opts...)
+func (c *Common) open(ctx context.Context, name string, log *zap.Logger, maxPending int, timeout time.Duration) (*natsbus.Conn, error) {
+	conn, err := natsbus.Connect(natsbus.Dial{URL: c.NATSURL, Creds: c.NATSCreds, Name: name, Log: log, MaxPending: maxPending, PublishTimeout: timeout})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	js, err := natsbus.NewPublishJetStream(nc, maxPending, timeout)
-	if err == nil {
-		err = ensureStreams(ctx, js, c.Streams, log)
+	if err := conn.EnsureStreams(ctx, c.Streams, log); err != nil {
+		conn.Close()
+		return nil, err
 	}
-	if err != nil {
-		nc.Close()
-		return nil, nil, err
-	}
-	return nc, js, nil
-}
-
-// ensureStreams makes sure the streams and buckets exist. NATS that does
-// not answer in time (a loaded or recovering server: seen under
-// scripts/stress.sh, where one setup outlasted 30 s) is asked again until
-// ctx ends, as a lost connection is waited for: the service is simply not
-// ready yet. Any other error (JetStream disabled, a stream that cannot take
-// these settings) stops the start.
-func ensureStreams(ctx context.Context, js jetstream.JetStream, settings natsbus.StreamSettings, log *zap.Logger) error {
-	for attempt := 1; ; attempt++ {
-		setupCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		err := natsbus.EnsureStreams(setupCtx, js, settings)
-		cancel()
-		if err == nil || ctx.Err() != nil || !(errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout)) {
-			return err
-		}
-		log.Warn("NATS did not answer in time while setting up streams; asking again", zap.Int("attempt", attempt), zap.Error(err))
-	}
+	return conn, nil
 }
 
 // LoadCatalog loads the rules file, or returns nil when path is empty.
@@ -181,22 +113,6 @@ func stoppedWhileStarting(ctx context.Context, log *zap.Logger, name string, err
 		return nil
 	}
 	return err
-}
-
-// drainConn drains nc (flushing what is buffered) and waits until it is
-// closed, at most timeout.
-func drainConn(nc *nats.Conn, timeout time.Duration) {
-	closed := make(chan struct{})
-	nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
-	if err := nc.Drain(); err != nil {
-		nc.Close()
-		return
-	}
-	select {
-	case <-closed:
-	case <-time.After(timeout):
-		nc.Close()
-	}
 }
 
 // ctxWithTimeout is context.WithTimeout detached from a parent that is

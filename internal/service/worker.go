@@ -10,8 +10,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -109,7 +107,6 @@ func (c *WorkerConfig) ConsumerConfig() natsbus.ConsumerConfig {
 
 // WorkerOptions are what a caller may supply besides the configuration.
 type WorkerOptions struct {
-	NATSOptions []nats.Option
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// DodoTimeout bounds each Dodo API attempt; 0 means the client's
@@ -142,7 +139,7 @@ func runWorker(ctx context.Context, cfg WorkerConfig, log *zap.Logger, opt Worke
 	host, _ := os.Hostname()
 	owner := host + "/" + strconv.Itoa(os.Getpid())
 	log.Info("worker starting",
-		zap.String("nats_url", redactURL(cfg.NATSURL)), zap.String("owner", owner),
+		zap.String("nats_url", natsbus.RedactURL(cfg.NATSURL)), zap.String("owner", owner),
 		zap.Int("concurrency", cfg.Concurrency), zap.Duration("ack_wait", cfg.AckWait),
 		zap.Int("max_attempts", cfg.MaxAttempts), zap.String("rules", cfg.RulesPath))
 	catalog, err := LoadCatalog(cfg.RulesPath)
@@ -152,20 +149,20 @@ func runWorker(ctx context.Context, cfg WorkerConfig, log *zap.Logger, opt Worke
 	if err := cfg.Offers.Validate(catalog.HasOfferRules()); err != nil {
 		return err
 	}
-	nc, js, err := cfg.open(ctx, "offerflow-worker", log, opt.NATSOptions, 4096, 10*time.Second)
+	conn, err := cfg.open(ctx, "offerflow-worker", log, 4096, 10*time.Second)
 	if err != nil {
 		return err
 	}
-	defer drainConn(nc, 10*time.Second)
+	defer conn.Drain(10 * time.Second)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	w, engine, err := buildWorker(ctx, cfg, opt, js, catalog, log, reg, owner, now)
+	w, engine, err := buildWorker(ctx, cfg, opt, conn, catalog, log, reg, owner, now)
 	if err != nil {
 		return err
 	}
-	runner, signals := consumers(cfg, js, w, engine, log, reg)
+	runner, signals := consumers(cfg, conn, w, engine, log, reg)
 	ready := func(context.Context) error {
-		if !nc.IsConnected() {
+		if !conn.Connected() {
 			return errors.New("nats is not connected")
 		}
 		if err := runner.Ready(); err != nil {
@@ -200,27 +197,27 @@ func runWorker(ctx context.Context, cfg WorkerConfig, log *zap.Logger, opt Worke
 
 // buildWorker assembles what handles each webhook: the ledger, the access
 // store, the offer engine (nil when offers are off) and the confirmations.
-func buildWorker(ctx context.Context, cfg WorkerConfig, opt WorkerOptions, js jetstream.JetStream, catalog *rules.Catalog,
+func buildWorker(ctx context.Context, cfg WorkerConfig, opt WorkerOptions, conn *natsbus.Conn, catalog *rules.Catalog,
 	log *zap.Logger, reg prometheus.Registerer, owner string, now func() time.Time) (*worker.Worker, *offerengine.Engine, error) {
 	// A claim outlives the consumer's AckWait, so a slow but alive worker
 	// keeps it while the message is redelivered to nobody else.
-	ledger, err := natsbus.NewLedger(ctx, js, owner, 2*cfg.AckWait, now)
+	ledger, err := conn.Ledger(ctx, owner, 2*cfg.AckWait, now)
 	if err != nil {
 		return nil, nil, err
 	}
-	store, err := natsbus.NewAccessStore(ctx, js)
+	store, err := conn.AccessStore(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	w := worker.New(ledger, store, natsbus.NewPublisher(js, 10*time.Second), catalog, now)
-	engine, err := cfg.Offers.newEngine(ctx, js, catalog, log, reg, now, opt.DodoTimeout)
+	w := worker.New(ledger, store, conn.Publisher(10*time.Second), catalog, now)
+	engine, err := cfg.Offers.newEngine(ctx, conn, catalog, log, reg, now, opt.DodoTimeout)
 	if err != nil {
 		return nil, nil, err
 	}
 	if engine != nil {
 		w.WithOffers(engine)
 	}
-	confirmer, err := newConfirmer(cfg, opt, ledger, natsbus.NewPublisher(js, 10*time.Second), log, now)
+	confirmer, err := newConfirmer(cfg, opt, ledger, conn.Publisher(10*time.Second), log, now)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -238,7 +235,7 @@ func buildWorker(ctx context.Context, cfg WorkerConfig, opt WorkerOptions, js je
 // consumers returns the webhook consumer's runner and, while offers are on,
 // the runner of the merchant app's signals (nil otherwise), both counted in
 // reg.
-func consumers(cfg WorkerConfig, js jetstream.JetStream, w *worker.Worker, engine *offerengine.Engine,
+func consumers(cfg WorkerConfig, conn *natsbus.Conn, w *worker.Worker, engine *offerengine.Engine,
 	log *zap.Logger, reg prometheus.Registerer) (runner, signals *natsbus.ConsumerRunner) {
 	handled := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "offerflow_worker_handled_seconds",
@@ -254,7 +251,7 @@ func consumers(cfg WorkerConfig, js jetstream.JetStream, w *worker.Worker, engin
 		Handled:     func(outcome string, d time.Duration) { handled.WithLabelValues(outcome).Observe(d.Seconds()) },
 		DeadLetters: func(kind string) { dead.WithLabelValues(kind).Inc() },
 	}
-	runner = natsbus.NewConsumerRunner(js, cfg.ConsumerConfig(), w.Handle, log, metrics)
+	runner = conn.ConsumerRunner(cfg.ConsumerConfig(), w.Handle, log, metrics)
 	if engine == nil {
 		return runner, nil
 	}
@@ -262,7 +259,7 @@ func consumers(cfg WorkerConfig, js jetstream.JetStream, w *worker.Worker, engin
 	sc.Stream, sc.Durable, sc.Filter = natsbus.OutStream, SignalsConsumer, SignalsSubjects
 	sc.Concurrency = max(1, min(cfg.Concurrency, 16))
 	sc.MaxAckPending = max(sc.Concurrency, min(cfg.MaxAckPending, 256))
-	return runner, natsbus.NewConsumerRunner(js, sc, signalHandler(engine), log, metrics)
+	return runner, conn.ConsumerRunner(sc, signalHandler(engine), log, metrics)
 }
 
 // serveHealth serves /healthz, /readyz and /metrics on addr until the
