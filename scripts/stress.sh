@@ -21,6 +21,8 @@
 # STEADY_BIN, steady on PATH, or .tools/ (run check.sh once to install it).
 set -uo pipefail
 cd "$(dirname "$0")/.."
+# The toolchain check.sh tests with (see there).
+export GOTOOLCHAIN="${GOTOOLCHAIN_CHECK:-go1.27.3}"
 
 runs="${1:-20}"
 case "$runs" in
