@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/offerflow/offerflow/internal/natsbus"
 	"github.com/offerflow/offerflow/internal/natsserver/natstest"
+	"github.com/offerflow/offerflow/internal/testenv"
 	"github.com/offerflow/offerflow/internal/webhook"
 )
 
@@ -76,20 +76,14 @@ func TestGracefulShutdown(t *testing.T) {
 	go func() { done <- run(ctx, []string{"ingest"}, func(k string) string { return env[k] }, io.Discard) }()
 
 	base := "http://" + addr
-	deadline := time.Now().Add(2 * time.Minute) // a bound for a hung start, not a wait
-	for {
+	natstest.WaitFor(t, 2*time.Minute, "the ingest to be ready", func() bool {
 		resp, err := http.Get(base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
+		if err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("ingest not ready: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
 
 	var mu sync.Mutex
 	stored := map[string]bool{}
@@ -105,9 +99,7 @@ func TestGracefulShutdown(t *testing.T) {
 				body := []byte(`{"business_id":"b","type":"payment.succeeded","timestamp":"2026-09-01T10:00:00Z","data":{}}`)
 				now := time.Now()
 				req, _ := http.NewRequest(http.MethodPost, base+"/webhooks/dodo", bytes.NewReader(body))
-				req.Header.Set("webhook-id", id)
-				req.Header.Set("webhook-timestamp", strconv.FormatInt(now.Unix(), 10))
-				req.Header.Set("webhook-signature", webhook.Sign(secret, id, now, body))
+				testenv.SignWebhook(req.Header, secret, id, now, body)
 				resp, err := client.Do(req)
 				if err != nil {
 					return // the server has closed: what was not sent is Dodo's to retry

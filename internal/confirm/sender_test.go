@@ -17,32 +17,15 @@ import (
 	"github.com/offerflow/offerflow/internal/fault"
 	"github.com/offerflow/offerflow/internal/natsbus"
 	"github.com/offerflow/offerflow/internal/natsserver/natstest"
+	"github.com/offerflow/offerflow/internal/testenv/fakeclock"
 )
-
-// clock is a test clock: the ledger's leases run out when the test says.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 const testLease = time.Minute
 
 // env is a Service on an embedded JetStream server and a real SMTP server.
 type env struct {
 	js     jetstream.JetStream
-	clock  *clock
+	clock  *fakeclock.Clock // the ledger's leases run out when the test says
 	smtp   *smtpServer
 	ledger *natsbus.Ledger
 	svc    *Service
@@ -61,7 +44,7 @@ func newEnv(t *testing.T) *env {
 	if err := natsbus.EnsureStreams(ctx, js, natsbus.StreamSettings{}); err != nil {
 		t.Fatalf("EnsureStreams: %v", err)
 	}
-	e := &env{js: js, clock: &clock{t: time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)}, smtp: startSMTP(t, smtpOptions{tls: true, user: "shop", pass: "s3cret"})}
+	e := &env{js: js, clock: fakeclock.At(time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)), smtp: startSMTP(t, smtpOptions{tls: true, user: "shop", pass: "s3cret"})}
 	e.ledger = e.newLedger(t, "worker-1")
 	e.svc = NewService(e.ledger, natsbus.NewPublisher(js, 5*time.Second), e.smtp.mailer(t), newRenderer(t, ""), zap.NewNop(), e.clock.Now)
 	return e

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -19,6 +18,7 @@ import (
 	"github.com/offerflow/offerflow/internal/ingest"
 	"github.com/offerflow/offerflow/internal/natsbus"
 	"github.com/offerflow/offerflow/internal/natsserver/natstest"
+	"github.com/offerflow/offerflow/internal/testenv"
 	"github.com/offerflow/offerflow/internal/webhook"
 )
 
@@ -83,9 +83,7 @@ func TestClusterFailover(t *testing.T) {
 				body := []byte(`{"type":"payment.succeeded","data":{}}`)
 				now := time.Now()
 				req, _ := http.NewRequest(http.MethodPost, srv.URL+"/webhooks/dodo", bytes.NewReader(body))
-				req.Header.Set("webhook-id", id)
-				req.Header.Set("webhook-timestamp", strconv.FormatInt(now.Unix(), 10))
-				req.Header.Set("webhook-signature", webhook.Sign(secret, id, now, body))
+				testenv.SignWebhook(req.Header, secret, id, now, body)
 				resp, err := http.DefaultClient.Do(req)
 				if err != nil {
 					t.Errorf("request: %v", err)

@@ -2,10 +2,8 @@ package offerengine_test
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +16,7 @@ import (
 	"github.com/offerflow/offerflow/internal/natsbus"
 	"github.com/offerflow/offerflow/internal/natsserver/natstest"
 	"github.com/offerflow/offerflow/internal/service"
+	"github.com/offerflow/offerflow/internal/testenv"
 	"github.com/offerflow/offerflow/internal/webhook"
 )
 
@@ -25,15 +24,7 @@ import (
 // customer.
 func (e *env) confirmations(customer string) []confirm.Sent {
 	e.t.Helper()
-	var out []confirm.Sent
-	for _, m := range natstest.Messages(e.t, e.js, natsbus.OutStream, confirm.Subject(customer)) {
-		var s confirm.Sent
-		if err := json.Unmarshal(m.Data, &s); err != nil {
-			e.t.Fatal(err)
-		}
-		out = append(out, s)
-	}
-	return out
+	return testenv.Decode[confirm.Sent](e.t, e.Messages(e.t, natsbus.OutStream, confirm.Subject(customer)))
 }
 
 // Each flow that changes what the customer has or pays sends one email
@@ -43,7 +34,7 @@ func (e *env) confirmations(customer string) []confirm.Sent {
 // send nothing more.
 func TestConfirmationsOnePerBusinessChange(t *testing.T) {
 	in := startInbox(t)
-	e := newEnvWith(t, "smtp://"+in.addr+"?starttls=none&from=shop@example.com")
+	e := newEnv(t, testenv.WithSMTP("smtp://"+in.addr+"?starttls=none&from=shop@example.com"))
 	pm := e.customer("cus_mail", card(goodCard))
 
 	e.buy("cus_mail", pm, "pdt_course")
@@ -93,7 +84,7 @@ func TestConfirmationsOnePerBusinessChange(t *testing.T) {
 
 	// Every stored webhook again, newest first, under new message ids (as
 	// Dodo's retries after JetStream's window would arrive).
-	stored := natstest.Messages(t, e.js, natsbus.EventsStream, "dodo.events.")
+	stored := e.Messages(t, natsbus.EventsStream, "dodo.events.")
 	for i := len(stored) - 1; i >= 0; i-- {
 		m := nats.NewMsg(stored[i].Subject)
 		m.Data = stored[i].Data
@@ -101,7 +92,7 @@ func TestConfirmationsOnePerBusinessChange(t *testing.T) {
 			m.Header[k] = v
 		}
 		m.Header.Set(jetstream.MsgIDHeader, "replay."+m.Header.Get(natsbus.HeaderWebhookID))
-		if _, err := e.js.PublishMsg(context.Background(), m); err != nil {
+		if _, err := e.Conn.JetStream().PublishMsg(context.Background(), m); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -116,11 +107,11 @@ func TestConfirmationsOnePerBusinessChange(t *testing.T) {
 // checked again) sends the email once, and a second redrive nothing.
 func TestConfirmationSMTPOutageDeadLetterRedrive(t *testing.T) {
 	in := startInbox(t)
-	e := newEnvWith(t, "smtp://"+in.addr+"?starttls=none&timeout=2s")
+	e := newEnv(t, testenv.WithSMTP("smtp://"+in.addr+"?starttls=none&timeout=2s"))
 	pm := e.customer("cus_down", card(goodCard))
 	in.stop()
 	e.buy("cus_down", pm, "pdt_course")
-	ops, err := natsbus.Connect(natsbus.Dial{URL: e.natsURL, Name: "offerflow-dlq"})
+	ops, err := natsbus.Connect(natsbus.Dial{URL: e.NATSURL, Name: "offerflow-dlq"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +129,7 @@ func TestConfirmationSMTPOutageDeadLetterRedrive(t *testing.T) {
 		t.Fatal("an email was sent during the outage")
 	}
 	in.start()
-	checker, err := dlq.NewChecker([]webhook.Secret{e.secret})
+	checker, err := dlq.NewChecker([]webhook.Secret{e.Secret})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,31 +160,19 @@ func TestConfirmationSMTPOutageDeadLetterRedrive(t *testing.T) {
 // granted and confirmed as usual.
 func TestOfferRefusedByDodoDoesNotDeadLetter(t *testing.T) {
 	e := newEnv(t)
-	now := e.clock.Now()
+	now := e.Clock.Now()
 	body := []byte(`{"business_id":"bus_standin","type":"payment.succeeded","timestamp":"` + now.Format(time.RFC3339) + `","data":{"payload_type":"Payment",
 		"payment_id":"pay_ghost","total_amount":4900,"currency":"USD","status":"succeeded","created_at":"` + now.Format(time.RFC3339) + `",
 		"customer":{"customer_id":"cus_ghost","email":"ghost@example.com","name":"Ghost"},"billing":{"country":"US","zipcode":"94102"},
 		"metadata":{},"product_cart":[{"product_id":"pdt_course","quantity":1}]}}`)
-	req, err := http.NewRequest(http.MethodPost, e.api+"/webhooks/dodo", strings.NewReader(string(body)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("webhook-id", "msg_ghost")
-	req.Header.Set("webhook-timestamp", strconv.FormatInt(now.Unix(), 10))
-	req.Header.Set("webhook-signature", webhook.Sign(e.secret, "msg_ghost", now, body))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("webhook: %d", resp.StatusCode)
+	if code := e.Post(t, "msg_ghost", body); code != http.StatusOK {
+		t.Fatalf("webhook: %d", code)
 	}
 	e.settle()
-	if dead := natstest.Messages(t, e.js, natsbus.OutStream, natsbus.DeadLetterPrefix); len(dead) != 0 {
+	if dead := e.Messages(t, natsbus.OutStream, natsbus.DeadLetterPrefix); len(dead) != 0 {
 		t.Fatalf("dead letters: %d, want 0", len(dead))
 	}
-	if got := natstest.Messages(t, e.js, natsbus.OutStream, "offerflow.access.granted."+natsbus.Token("cus_ghost")); len(got) != 1 {
+	if got := e.Messages(t, natsbus.OutStream, "offerflow.access.granted."+natsbus.Token("cus_ghost")); len(got) != 1 {
 		t.Fatalf("grants: %d, want 1", len(got))
 	}
 	if got := e.messages("created", "cus_ghost"); len(got) != 0 {
@@ -206,7 +185,7 @@ func TestOfferRefusedByDodoDoesNotDeadLetter(t *testing.T) {
 func TestReconciledEventMakesNoOffer(t *testing.T) {
 	e := newEnv(t)
 	e.customer("cus_rec", card(goodCard))
-	now := e.clock.Now().Format(time.RFC3339)
+	now := e.Clock.Now().Format(time.RFC3339)
 	body := []byte(`{"business_id":"bus_standin","type":"payment.succeeded","timestamp":"` + now + `","data":{"payload_type":"Payment",
 		"payment_id":"pay_rec","total_amount":4900,"currency":"USD","status":"succeeded","created_at":"` + now + `",
 		"customer":{"customer_id":"cus_rec","email":"rec@example.com","name":"Rec"},"billing":{"country":"US","zipcode":"94102"},
@@ -220,13 +199,13 @@ func TestReconciledEventMakesNoOffer(t *testing.T) {
 		if reconciled {
 			m.Header.Set(natsbus.HeaderReconciled, "true")
 		}
-		if _, err := e.js.PublishMsg(context.Background(), m); err != nil {
+		if _, err := e.Conn.JetStream().PublishMsg(context.Background(), m); err != nil {
 			t.Fatal(err)
 		}
 	}
 	publish("reconcile_1", true)
 	e.settle()
-	if got := natstest.Messages(t, e.js, natsbus.OutStream, "offerflow.access.granted."+natsbus.Token("cus_rec")); len(got) != 1 {
+	if got := e.Messages(t, natsbus.OutStream, "offerflow.access.granted."+natsbus.Token("cus_rec")); len(got) != 1 {
 		t.Fatalf("grants: %d, want 1", len(got))
 	}
 	if got := e.messages("created", "cus_rec"); len(got) != 0 {
@@ -243,9 +222,9 @@ func TestReconciledEventMakesNoOffer(t *testing.T) {
 // none of them is emailed or published, and the others still are.
 func TestConfirmationKindsTurnedOff(t *testing.T) {
 	in := startInbox(t)
-	e := newEnvWith(t, "smtp://"+in.addr+"?starttls=none&from=shop@example.com", func(wc *service.WorkerConfig) {
+	e := newEnv(t, testenv.WithSMTP("smtp://"+in.addr+"?starttls=none&from=shop@example.com"), testenv.WithWorker(func(wc *service.WorkerConfig) {
 		wc.ConfirmationsOff = "access_granted, access_revoked"
-	})
+	}))
 	const c = "cus_quiet"
 	pm := e.customer(c, card(goodCard))
 	e.buy(c, pm, "pdt_course") // access_granted: off

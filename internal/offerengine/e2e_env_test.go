@@ -1,33 +1,17 @@
 package offerengine_test
 
 import (
-	"bytes"
-	"context"
-	"crypto/rand"
-	"encoding/base64"
-	"encoding/json"
-	"io"
-	"net"
 	"net/http"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-	"go.uber.org/zap"
-
-	"github.com/offerflow/offerflow/internal/conf"
-	"github.com/offerflow/offerflow/internal/dodo"
 	"github.com/offerflow/offerflow/internal/dodo/standin"
 	"github.com/offerflow/offerflow/internal/natsbus"
-	"github.com/offerflow/offerflow/internal/natsserver/natstest"
 	"github.com/offerflow/offerflow/internal/offerengine"
 	"github.com/offerflow/offerflow/internal/service"
-	"github.com/offerflow/offerflow/internal/webhook"
+	"github.com/offerflow/offerflow/internal/testenv"
+	"github.com/offerflow/offerflow/internal/testenv/fakeclock"
 )
 
 // The catalog of the end-to-end tests: Dodo's plan-change guide's plans
@@ -68,154 +52,38 @@ rules:
 `
 
 const (
-	serverToken = "srv_e2e_token_0123456789"
 	goodCard    = "4242424242424242"
 	declineCard = "4000000000000002"
 )
 
-// clock is the shared fake time of Dodo, ingest and worker: plan changes
-// are priced from it, and tests move it to expire offers.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
 func date(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, 0, 0, 0, 0, time.UTC) }
 
-// env is one offerflow: an embedded NATS server, ingest and worker as the
-// binaries run them (service.RunIngest, service.RunWorker), and the Dodo
-// stand-in delivering signed webhooks to the ingest.
+// env is one offerflow (testenv) with the offer engine on, the catalog
+// above in the rules file and in Dodo's stand-in, and a clock that stands
+// still at 2026-04-01 09:00 until a test moves it: plan changes are priced
+// from it, and tests move it to expire offers.
 type env struct {
-	t     *testing.T
-	clock *clock
-	js    jetstream.JetStream
-	// natsURL is the embedded server's, for tools that dial it as an
-	// operator would (offerflow dlq).
-	natsURL string
-	dodo    *standin.Server
-	client  *dodo.Client
-	api     string
-	secret  webhook.Secret
+	*testenv.Env
+	// t is the test (or subtest) the helpers below report to.
+	t *testing.T
 	// delivered is every webhook a test delivered itself (deliver).
 	delivered []standin.HeldWebhook
 }
 
-func newEnv(t *testing.T) *env { return newEnvWith(t, "") }
-
-// newEnvWith is newEnv with the worker's SMTP_URL set to smtpURL; opts
-// change the worker's settings further.
-func newEnvWith(t *testing.T, smtpURL string, opts ...func(*service.WorkerConfig)) *env {
+// newEnv starts an env; opts add to (or override) its settings.
+func newEnv(t *testing.T, opts ...testenv.Option) *env {
 	t.Helper()
-	clk := &clock{t: date(2026, 4, 1).Add(9 * time.Hour)}
-	srv := natstest.Start(t)
-	nc := natstest.Connect(t, srv)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	rulesPath := filepath.Join(dir, "rules.yaml")
-	if err := os.WriteFile(rulesPath, []byte(e2eRules), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	api := "http://" + ln.Addr().String()
-	secret := webhook.NewSecret(random(t, 32))
-	const dodoKey = "sk_test_e2e_offers"
-	sd := standin.New(standin.Config{APIKey: dodoKey, WebhookURL: api + "/webhooks/dodo", WebhookSecret: secret, Now: clk.Now})
-	hs := httptest.NewServer(sd.Handler())
-	seedProducts(t, sd)
-
-	var ic service.IngestConfig
-	var wc service.WorkerConfig
-	empty := func(string) string { return "" }
-	si, sw := conf.New("ingest", empty, io.Discard), conf.New("worker", empty, io.Discard)
-	ic.Declare(si)
-	wc.Declare(sw)
-	if err := si.Parse(nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := sw.Parse(nil); err != nil {
-		t.Fatal(err)
-	}
-	key := "k1:" + base64.RawURLEncoding.EncodeToString(random(t, 32))
-	for _, c := range []*service.Common{&ic.Common, &wc.Common} {
-		c.NATSURL = srv.ClientURL()
-		c.RulesPath = rulesPath
-		c.Offers.DodoAPIKey, c.Offers.DodoBaseURL, c.Offers.OfferKey = dodoKey, hs.URL, key
-		c.Offers.SweepInterval = time.Second
-	}
-	ic.Secrets, ic.APIToken = secret.Encode(), serverToken
-	wc.MetricsAddr = ""
-	wc.SMTPURL = smtpURL
-	wc.BackoffBase, wc.BackoffMax, wc.MaxAttempts = 50*time.Millisecond, 200*time.Millisecond, 5
-	wc.AckWait = 5 * time.Second
-	for _, o := range opts {
-		o(&wc)
-	}
-	log := zap.NewNop()
-	if testing.Verbose() {
-		log, _ = zap.NewDevelopment()
-	}
-
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	ready := make(chan struct{})
-	errs := make(chan error, 2)
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		errs <- service.RunIngest(ctx, ic, log.Named("ingest"), service.IngestOptions{Listener: ln, Ready: func(string) { close(ready) }, Now: clk.Now})
-	}()
-	go func() {
-		defer wg.Done()
-		errs <- service.RunWorker(ctx, wc, log.Named("worker"), service.WorkerOptions{Now: clk.Now})
-	}()
-	t.Cleanup(func() {
-		sd.Close()
-		hs.Close()
-		cancel()
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			if err != nil {
-				t.Errorf("service: %v", err)
-			}
-		}
-	})
-	// Wait for the ingest to listen, or a service to fail: on the
-	// condition, not a clock. Under a loaded machine (scripts/stress.sh)
-	// the start took more than the 10 s this wait once allowed; a start
-	// that never ends is caught by go test's -timeout, with every stack.
-	started := time.Now()
-	select {
-	case <-ready:
-	case err := <-errs:
-		t.Fatalf("a service stopped at start: %v", err)
-	}
-	if d := time.Since(started); d > 5*time.Second {
-		t.Logf("the ingest took %s to start", d)
-	}
-	client, err := dodo.New(dodo.Config{APIKey: dodoKey, BaseURL: hs.URL, Now: clk.Now, RateLimit: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &env{t: t, clock: clk, js: js, natsURL: srv.ClientURL(), dodo: sd, client: client, api: api, secret: secret}
+	te := testenv.Start(t, append([]testenv.Option{
+		testenv.WithClock(fakeclock.At(date(2026, 4, 1).Add(9 * time.Hour))),
+		testenv.WithRules(e2eRules),
+		testenv.WithOffers(),
+		testenv.WithWorker(func(wc *service.WorkerConfig) {
+			wc.MaxAttempts = 5
+			wc.AckWait = 5 * time.Second
+		}),
+	}, opts...)...)
+	seedProducts(t, te.Dodo)
+	return &env{Env: te, t: t}
 }
 
 func seedProducts(t *testing.T, sd *standin.Server) {
@@ -236,25 +104,16 @@ func seedProducts(t *testing.T, sd *standin.Server) {
 	}
 }
 
-func random(t *testing.T, n int) []byte {
-	t.Helper()
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 // customer adds a customer with the given saved cards (none: no saved
 // method) and returns the first card's id.
 func (e *env) customer(id string, cards ...standin.Card) string {
 	e.t.Helper()
-	if _, err := e.dodo.AddCustomer(standin.Customer{ID: id, Name: "Ana " + id, Email: id + "@example.com", Country: "US", Zipcode: "94102"}); err != nil {
+	if _, err := e.Dodo.AddCustomer(standin.Customer{ID: id, Name: "Ana " + id, Email: id + "@example.com", Country: "US", Zipcode: "94102"}); err != nil {
 		e.t.Fatal(err)
 	}
 	first := ""
 	for _, c := range cards {
-		pm, err := e.dodo.AddPaymentMethod(id, c)
+		pm, err := e.Dodo.AddPaymentMethod(id, c)
 		if err != nil {
 			e.t.Fatal(err)
 		}
@@ -274,13 +133,7 @@ func card(number string) standin.Card {
 // handled every webhook it caused.
 func (e *env) buy(customer, pm, product string) {
 	e.t.Helper()
-	_, err := e.client.CreateCheckout(context.Background(), dodo.OneClickCheckout(dodo.OneClick{
-		CustomerID: customer, PaymentMethodID: pm, ProductID: product, Country: "US", Zipcode: "94102",
-		IdempotencyKey: "buy-" + customer + "-" + product + "-" + e.clock.Now().Format(time.RFC3339),
-	}))
-	if err != nil {
-		e.t.Fatalf("buy %s for %s: %v", product, customer, err)
-	}
+	e.Buy(e.t, customer, pm, product, nil)
 	e.settle()
 }
 
@@ -288,33 +141,14 @@ func (e *env) buy(customer, pm, product string) {
 // every stored event and signal.
 func (e *env) settle() {
 	e.t.Helper()
-	// Deadlines far above what settling takes (well under a second): they
-	// only bound a test that would otherwise hang, and must not fire on a
-	// slow, loaded machine.
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := e.dodo.Flush(ctx); err != nil {
-		e.t.Fatalf("webhooks not delivered: %v", err)
-	}
-	natstest.WaitFor(e.t, time.Minute, "the worker to settle", func() bool {
-		return natstest.Settled(e.js, natsbus.EventsStream, natsbus.WorkerConsumer)() &&
-			natstest.Settled(e.js, natsbus.OutStream, service.SignalsConsumer)()
-	})
+	e.Settle(e.t)
 }
 
 // messages returns the offer messages of one event ("created", ...) for a
 // customer, in order.
 func (e *env) messages(event, customer string) []offerengine.Message {
 	e.t.Helper()
-	var out []offerengine.Message
-	for _, m := range natstest.Messages(e.t, e.js, natsbus.OutStream, "offerflow.offers."+event+"."+natsbus.Token(customer)) {
-		var msg offerengine.Message
-		if err := json.Unmarshal(m.Data, &msg); err != nil {
-			e.t.Fatalf("offer message %s: %v", m.Subject, err)
-		}
-		out = append(out, msg)
-	}
-	return out
+	return testenv.Decode[offerengine.Message](e.t, e.Messages(e.t, natsbus.OutStream, "offerflow.offers."+event+"."+natsbus.Token(customer)))
 }
 
 // created returns the one offers.created message for customer and product.
@@ -332,49 +166,14 @@ func (e *env) created(customer, product string) offerengine.Message {
 	return found[0]
 }
 
-// call makes an API request; auth is "server", "" (no Authorization) or a
-// bearer token to send as is.
+// call makes an API request; auth is "server" (the server-to-server
+// token), "" (no Authorization) or a bearer token to send as is.
 func (e *env) call(method, path, auth string, body any) (int, map[string]any) {
 	e.t.Helper()
-	var rd io.Reader
-	switch b := body.(type) {
-	case nil:
-	case string:
-		rd = strings.NewReader(b)
-	default:
-		data, err := json.Marshal(b)
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		rd = bytes.NewReader(data)
+	if auth == "server" {
+		auth = e.APIToken
 	}
-	req, err := http.NewRequest(method, e.api+path, rd)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	switch auth {
-	case "":
-	case "server":
-		req.Header.Set("Authorization", "Bearer "+serverToken)
-	default:
-		req.Header.Set("Authorization", "Bearer "+auth)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	var out map[string]any
-	if len(data) > 0 {
-		if err := json.Unmarshal(data, &out); err != nil {
-			e.t.Fatalf("%s %s: body %q: %v", method, path, data, err)
-		}
-	}
-	return resp.StatusCode, out
+	return e.Call(e.t, method, path, auth, body)
 }
 
 // accept accepts an offer with its token and returns the status and body.

@@ -1,7 +1,6 @@
 package offerengine_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"net/http"
 	"net/mail"
 	"slices"
-	"strconv"
 	"testing"
 	"time"
 
@@ -19,7 +17,7 @@ import (
 	"github.com/offerflow/offerflow/internal/natsserver/natstest"
 	"github.com/offerflow/offerflow/internal/offers"
 	"github.com/offerflow/offerflow/internal/service"
-	"github.com/offerflow/offerflow/internal/webhook"
+	"github.com/offerflow/offerflow/internal/testenv"
 )
 
 // A journey is one business change: how to bring a new customer up to it,
@@ -41,7 +39,7 @@ type journey struct {
 // offerflow.confirmations.>: exactly one, of the right kind, every time.
 func TestConfirmationOnePerBusinessChangeInEveryOrder(t *testing.T) {
 	in := startInbox(t)
-	e := newEnvWith(t, "smtp://"+in.addr+"?starttls=none&from=shop@example.com")
+	e := newEnv(t, testenv.WithSMTP("smtp://"+in.addr+"?starttls=none&from=shop@example.com"))
 
 	journeys := []journey{
 		{name: "one-click purchase through an offer", want: "offer_purchased", change: func(e *env, c string) []standin.HeldWebhook {
@@ -71,7 +69,7 @@ func TestConfirmationOnePerBusinessChangeInEveryOrder(t *testing.T) {
 			e.customer(c, card(goodCard))
 			sub := e.checkout(c, "pdt_basic")
 			return e.held(func() {
-				err := e.client.ChangePlan(context.Background(), sub, dodo.ChangePlanRequest{
+				err := e.Client.ChangePlan(context.Background(), sub, dodo.ChangePlanRequest{
 					ProductID: "pdt_pro", Quantity: 1, ProrationBillingMode: offers.ProratedImmediately,
 					EffectiveAt: dodo.EffectiveImmediately, OnPaymentFailure: dodo.PreventChange,
 				})
@@ -92,7 +90,7 @@ func TestConfirmationOnePerBusinessChangeInEveryOrder(t *testing.T) {
 				"brand_id": "bus_e2e", "status": "succeeded", "is_partial": false, "amount": p.TotalAmount,
 				"currency": p.Currency, "reason": nil, "metadata": map[string]any{},
 				"customer":   map[string]any{"customer_id": c, "email": c + "@example.com", "name": "Ana " + c},
-				"created_at": e.clock.Now().Format(time.RFC3339),
+				"created_at": e.Clock.Now().Format(time.RFC3339),
 			})
 			return []standin.HeldWebhook{refund}
 		}},
@@ -111,7 +109,7 @@ func TestConfirmationOnePerBusinessChangeInEveryOrder(t *testing.T) {
 				}
 				data := env["data"].(map[string]any)
 				data["status"] = "cancelled"
-				data["cancelled_at"] = e.clock.Now().Format(time.RFC3339)
+				data["cancelled_at"] = e.Clock.Now().Format(time.RFC3339)
 				out = append(out, e.event(typ, data))
 			}
 			return out
@@ -159,25 +157,25 @@ func TestConfirmationOnePerBusinessChangeInEveryOrder(t *testing.T) {
 // with Dodo's webhooks in between.
 func TestPlanChangeWebhookWaitsForTheOfferOutcome(t *testing.T) {
 	in := startInbox(t)
-	e := newEnvWith(t, "smtp://"+in.addr+"?starttls=none&from=shop@example.com", func(wc *service.WorkerConfig) {
+	e := newEnv(t, testenv.WithSMTP("smtp://"+in.addr+"?starttls=none&from=shop@example.com"), testenv.WithWorker(func(wc *service.WorkerConfig) {
 		wc.MaxAttempts = 1_000_000 // retried for as long as the test takes
-	})
+	}))
 	ctx := context.Background()
 	const c = "cus_race"
 	e.customer(c, card(goodCard))
 	sub := e.checkout(c, "pdt_basic")
 	pro := e.created(c, "pdt_pro")
-	store, err := natsbus.NewOfferStore(ctx, e.js)
+	store, err := e.Conn.OfferStore(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The accept's first write...
-	if _, err := store.Transition(ctx, pro.ID, func(o offers.Offer) (offers.Offer, error) { return offers.Accept(o, e.clock.Now()) }); err != nil {
+	if _, err := store.Transition(ctx, pro.ID, func(o offers.Offer) (offers.Offer, error) { return offers.Accept(o, e.Clock.Now()) }); err != nil {
 		t.Fatal(err)
 	}
 	// ...Dodo changes the plan and charges...
 	hooks := e.held(func() {
-		err := e.client.ChangePlan(ctx, sub, dodo.ChangePlanRequest{
+		err := e.Client.ChangePlan(ctx, sub, dodo.ChangePlanRequest{
 			ProductID: "pdt_pro", Quantity: 1, ProrationBillingMode: offers.ProratedImmediately,
 			EffectiveAt: dodo.EffectiveImmediately, OnPaymentFailure: dodo.PreventChange,
 		})
@@ -191,7 +189,7 @@ func TestPlanChangeWebhookWaitsForTheOfferOutcome(t *testing.T) {
 		e.post(h, h.ID)
 	}
 	natstest.WaitFor(t, time.Minute, "the plan change's webhooks to be retried", func() bool {
-		cons, err := e.js.Consumer(ctx, natsbus.EventsStream, natsbus.WorkerConsumer)
+		cons, err := e.Conn.JetStream().Consumer(ctx, natsbus.EventsStream, natsbus.WorkerConsumer)
 		if err != nil {
 			return false
 		}
@@ -203,7 +201,7 @@ func TestPlanChangeWebhookWaitsForTheOfferOutcome(t *testing.T) {
 	}
 	// The accept's second write: the charge.
 	pay := e.lastPayment(c)
-	if _, err := store.Transition(ctx, pro.ID, func(o offers.Offer) (offers.Offer, error) { return offers.Convert(o, pay.ID, e.clock.Now()) }); err != nil {
+	if _, err := store.Transition(ctx, pro.ID, func(o offers.Offer) (offers.Offer, error) { return offers.Convert(o, pay.ID, e.Clock.Now()) }); err != nil {
 		t.Fatal(err)
 	}
 	e.settle()
@@ -284,7 +282,7 @@ func slug(s string) string {
 }
 
 // later moves the shared clock on.
-func (e *env) later(d time.Duration) { e.clock.Set(e.clock.Now().Add(d)) }
+func (e *env) later(d time.Duration) { e.Clock.Set(e.Clock.Now().Add(d)) }
 
 // checkout buys product for c with the first saved card, delivers Dodo's
 // webhooks in Dodo's order and waits until they are handled; it returns the
@@ -292,13 +290,13 @@ func (e *env) later(d time.Duration) { e.clock.Set(e.clock.Now().Add(d)) }
 func (e *env) checkout(c, product string) string {
 	e.t.Helper()
 	e.later(time.Minute)
-	pms, err := e.client.ListPaymentMethods(context.Background(), c)
+	pms, err := e.Client.ListPaymentMethods(context.Background(), c)
 	if err != nil || len(pms) == 0 {
 		e.t.Fatalf("payment methods of %s: %v %v", c, pms, err)
 	}
 	var sub string
 	hooks := e.held(func() {
-		_, err := e.client.CreateCheckout(context.Background(), dodo.OneClickCheckout(dodo.OneClick{
+		_, err := e.Client.CreateCheckout(context.Background(), dodo.OneClickCheckout(dodo.OneClick{
 			CustomerID: c, PaymentMethodID: pms[0].PaymentMethodID, ProductID: product, Country: "US", Zipcode: "94102",
 			IdempotencyKey: "buy-" + c + "-" + product,
 		}))
@@ -320,10 +318,10 @@ func (e *env) checkout(c, product string) string {
 // webhooks it caused, undelivered.
 func (e *env) held(action func()) []standin.HeldWebhook {
 	e.t.Helper()
-	e.dodo.SetDelivery(standin.Delivery{Hold: true})
-	defer e.dodo.SetDelivery(standin.Delivery{})
+	e.Dodo.SetDelivery(standin.Delivery{Hold: true})
+	defer e.Dodo.SetDelivery(standin.Delivery{})
 	action()
-	return e.dodo.TakeHeld()
+	return e.Dodo.TakeHeld()
 }
 
 func (e *env) mustAccept(id, token string) {
@@ -344,23 +342,10 @@ func (e *env) deliver(h standin.HeldWebhook, id string) {
 // post signs h as Dodo would, under webhook id, and posts it to the ingest.
 func (e *env) post(h standin.HeldWebhook, id string) {
 	e.t.Helper()
-	ts := e.clock.Now()
-	req, err := http.NewRequest(http.MethodPost, e.api+"/webhooks/dodo", bytes.NewReader(h.Body))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("webhook-id", id)
-	req.Header.Set("webhook-timestamp", strconv.FormatInt(ts.Unix(), 10))
-	req.Header.Set("webhook-signature", webhook.Sign(e.secret, id, ts, h.Body))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	resp.Body.Close()
+	code := e.Post(e.t, id, h.Body)
 	e.delivered = append(e.delivered, h)
-	if resp.StatusCode/100 != 2 {
-		e.t.Fatalf("deliver %s %s: status %d", h.Type, id, resp.StatusCode)
+	if code/100 != 2 {
+		e.t.Fatalf("deliver %s %s: status %d", h.Type, id, code)
 	}
 }
 
@@ -369,18 +354,18 @@ func (e *env) post(h standin.HeldWebhook, id string) {
 func (e *env) event(typ string, data map[string]any) standin.HeldWebhook {
 	e.t.Helper()
 	body, err := json.Marshal(map[string]any{
-		"business_id": "bus_e2e", "type": typ, "timestamp": e.clock.Now().Format(time.RFC3339Nano), "data": data,
+		"business_id": "bus_e2e", "type": typ, "timestamp": e.Clock.Now().Format(time.RFC3339Nano), "data": data,
 	})
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	return standin.HeldWebhook{ID: fmt.Sprintf("msg_built_%s_%d", typ, e.clock.Now().UnixNano()), Type: typ, Body: body}
+	return standin.HeldWebhook{ID: fmt.Sprintf("msg_built_%s_%d", typ, e.Clock.Now().UnixNano()), Type: typ, Body: body}
 }
 
 func (e *env) lastPayment(c string) standin.Payment {
 	e.t.Helper()
 	var last *standin.Payment
-	for _, p := range e.dodo.Payments() {
+	for _, p := range e.Dodo.Payments() {
 		if p.CustomerID == c {
 			last = &p
 		}

@@ -25,17 +25,17 @@ func TestOfferRequestWhenDodoRefuses(t *testing.T) {
 			map[string]any{"request_id": "req-down", "product_id": "pdt_starter"})
 	}
 
-	e.dodo.FailNext(previewRoute, 1, http.StatusUnprocessableEntity, "PLAN_CHANGE_NOT_ALLOWED_FOR_SCHEDULED_CANCELLATION", "cancelled at its next billing date")
+	e.Dodo.FailNext(previewRoute, 1, http.StatusUnprocessableEntity, "PLAN_CHANGE_NOT_ALLOWED_FOR_SCHEDULED_CANCELLATION", "cancelled at its next billing date")
 	if status, body := ask(); status != http.StatusUnprocessableEntity || str(body, "error") != "dodo_refused" {
 		t.Fatalf("Dodo refuses the preview: %d %v, want 422 dodo_refused", status, body)
 	}
 	// Every retry of the client (and of our own client) fails too.
-	e.dodo.FailNext(previewRoute, 100, http.StatusInternalServerError, "INTERNAL_SERVER_ERROR", "boom")
+	e.Dodo.FailNext(previewRoute, 100, http.StatusInternalServerError, "INTERNAL_SERVER_ERROR", "boom")
 	status, body := ask()
 	if status != http.StatusServiceUnavailable {
 		t.Fatalf("Dodo fails the preview: %d %v, want 503", status, body)
 	}
-	e.dodo.FailNext(previewRoute, 0, 0, "", "")
+	e.Dodo.FailNext(previewRoute, 0, 0, "", "")
 	_, offs := e.call(http.MethodGet, "/v1/customers/cus_ref/offers", "server", nil)
 	for _, o := range offs["offers"].([]any) {
 		if str(o.(map[string]any), "product_id") == "pdt_starter" {
@@ -56,9 +56,9 @@ func TestDeclineWhenDodoRefusesTheDownsell(t *testing.T) {
 	e.buy("cus_drf", pm, "pdt_course")
 	o := e.created("cus_drf", "pdt_workbook")
 	// Making the downsell reads the customer's payments at Dodo first.
-	e.dodo.FailNext("GET /payments", 100, http.StatusUnprocessableEntity, "INVALID_REQUEST_BODY", "refused")
+	e.Dodo.FailNext("GET /payments", 100, http.StatusUnprocessableEntity, "INVALID_REQUEST_BODY", "refused")
 	status, body := e.call(http.MethodPost, "/v1/offers/"+o.ID+"/decline", "", map[string]string{"token": o.AcceptToken})
-	e.dodo.FailNext("GET /payments", 0, 0, "", "")
+	e.Dodo.FailNext("GET /payments", 0, 0, "", "")
 	if status != http.StatusOK || str(body, "offer.state") != "declined" || body["downsell"] != nil {
 		t.Fatalf("decline: %d %v, want 200, declined, no downsell", status, body)
 	}
@@ -83,7 +83,7 @@ func TestRecoveredPaymentMustMatchTheOffer(t *testing.T) {
 	e.buy("cus_rpm", pm, "pdt_course")
 	o := e.created("cus_rpm", "pdt_workbook")
 	// Another purchase of the customer's that carries the offer's key.
-	if _, err := e.client.CreateCheckout(context.Background(), dodo.OneClickCheckout(dodo.OneClick{
+	if _, err := e.Client.CreateCheckout(context.Background(), dodo.OneClickCheckout(dodo.OneClick{
 		CustomerID: "cus_rpm", PaymentMethodID: pm, ProductID: "pdt_course_2", Country: "US", Zipcode: "94102",
 		IdempotencyKey: o.ID,
 	})); err != nil {
@@ -92,7 +92,7 @@ func TestRecoveredPaymentMustMatchTheOffer(t *testing.T) {
 	e.settle()
 	// Dodo's answer to the offer's charge is lost: the client looks the
 	// payment up by the key and finds that purchase.
-	e.dodo.FailNext("POST /checkouts", 1, http.StatusBadGateway, "BAD_GATEWAY", "lost")
+	e.Dodo.FailNext("POST /checkouts", 1, http.StatusBadGateway, "BAD_GATEWAY", "lost")
 	status, body := e.accept(o.ID, o.AcceptToken)
 	if status != http.StatusOK || str(body, "outcome") != "pending" {
 		t.Fatalf("accept: %d %v, want 200 pending (the payment found is not the offer's)", status, body)
@@ -108,7 +108,7 @@ func TestRecoveredPaymentMustMatchTheOffer(t *testing.T) {
 	if failed := e.messages("failed", "cus_rpm"); len(failed) != 1 || failed[0].ID != o.ID {
 		t.Fatalf("offers.failed: %+v, want the offer, with its fallback", failed)
 	}
-	if got := e.dodo.Charges("cus_rpm"); got != 2 {
+	if got := e.Dodo.Charges("cus_rpm"); got != 2 {
 		t.Fatalf("charges %d, want 2 (the two courses): the offer's charge was never made", got)
 	}
 }

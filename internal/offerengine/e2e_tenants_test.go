@@ -29,7 +29,7 @@ func TestTwoCustomersSameClientIDs(t *testing.T) {
 	// one-click charge needs.
 	e.buy(a, e.customer(a, card(goodCard)), "pdt_course_2")
 	e.buy(b, e.customer(b, card(goodCard)), "pdt_course_2")
-	baseA, baseB := e.dodo.Charges(a), e.dodo.Charges(b)
+	baseA, baseB := e.Dodo.Charges(a), e.Dodo.Charges(b)
 
 	// The same request id, the same body, from both.
 	offerOf := func(c string) map[string]any {
@@ -53,7 +53,7 @@ func TestTwoCustomersSameClientIDs(t *testing.T) {
 		t.Fatalf("accept of %s: %d %v", b, status, res)
 	}
 	e.settle()
-	if ca, cb := e.dodo.Charges(a)-baseA, e.dodo.Charges(b)-baseB; ca != 0 || cb != 1 {
+	if ca, cb := e.Dodo.Charges(a)-baseA, e.Dodo.Charges(b)-baseB; ca != 0 || cb != 1 {
 		t.Fatalf("charges for the offers: %s %d, %s %d; want 0 and 1", a, ca, b, cb)
 	}
 	// A token of one customer's offer does not accept the other's.
@@ -73,7 +73,7 @@ func TestTwoCustomersSameClientIDs(t *testing.T) {
 	for _, c := range []string{a, b} {
 		e.created(c, "pdt_course") // exactly one each
 	}
-	if ca, cb := e.dodo.Charges(a)-baseA, e.dodo.Charges(b)-baseB; ca != 0 || cb != 1 {
+	if ca, cb := e.Dodo.Charges(a)-baseA, e.Dodo.Charges(b)-baseB; ca != 0 || cb != 1 {
 		t.Fatalf("charges after the signals: %s %d, %s %d; want 0 and 1", a, ca, b, cb)
 	}
 }
@@ -118,7 +118,7 @@ func TestRequestIDReusedForAnotherRequest(t *testing.T) {
 	if n := len(e.messages("created", c)); n != 1 {
 		t.Fatalf("%d offers made, want 1", n)
 	}
-	if n := e.dodo.Charges(c); n != 0 {
+	if n := e.Dodo.Charges(c); n != 0 {
 		t.Fatalf("%d charges, want 0", n)
 	}
 }
@@ -140,7 +140,7 @@ func TestPaymentNamingAnotherOfferDoesNotSettleIt(t *testing.T) {
 	}
 	payNaming := func(c, pm, product string) {
 		t.Helper()
-		_, err := e.client.CreateCheckout(context.Background(), dodo.OneClickCheckout(dodo.OneClick{
+		_, err := e.Client.CreateCheckout(context.Background(), dodo.OneClickCheckout(dodo.OneClick{
 			CustomerID: c, PaymentMethodID: pm, ProductID: product, Country: "US", Zipcode: "94102",
 			Metadata:       dodo.Metadata{offerengine.MetadataOfferID: o.ID},
 			IdempotencyKey: "hostile-" + c + "-" + product,
@@ -164,7 +164,7 @@ func TestPaymentNamingAnotherOfferDoesNotSettleIt(t *testing.T) {
 		t.Fatalf("after another customer's payment naming it, the offer is %s, want open", s)
 	}
 	// The customer's own payment of another product, naming it.
-	pm, err := e.dodo.AddPaymentMethod(victim, card(goodCard))
+	pm, err := e.Dodo.AddPaymentMethod(victim, card(goodCard))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +214,7 @@ func TestDecliningAgainPublishesNothing(t *testing.T) {
 	// Shrink the OFFERFLOW stream's duplicate window and wait until it
 	// has lapsed: a probe published twice under one id is stored twice.
 	ctx := context.Background()
-	st, err := e.js.Stream(ctx, natsbus.OutStream)
+	st, err := e.Conn.JetStream().Stream(ctx, natsbus.OutStream)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,7 +228,7 @@ func TestDecliningAgainPublishesNothing(t *testing.T) {
 	windows := []time.Duration{100 * time.Millisecond, 200 * time.Millisecond} // 100 ms: the least JetStream takes
 	shrink := func(i int) {
 		cfg.Duplicates = windows[i%2]
-		if _, err := e.js.UpdateStream(ctx, cfg); err != nil {
+		if _, err := e.Conn.JetStream().UpdateStream(ctx, cfg); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -236,7 +236,7 @@ func TestDecliningAgainPublishesNothing(t *testing.T) {
 	probe := func() bool {
 		m := nats.NewMsg("offerflow.test.window_probe")
 		m.Header.Set(jetstream.MsgIDHeader, "window-probe")
-		ack, err := e.js.PublishMsg(ctx, m)
+		ack, err := e.Conn.JetStream().PublishMsg(ctx, m)
 		return err == nil && !ack.Duplicate
 	}
 	probe()

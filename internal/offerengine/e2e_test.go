@@ -39,22 +39,22 @@ func TestUpsellAcceptedChargedOnceConverted(t *testing.T) {
 	case !slices.Equal(o.Gains, []string{"api", "sso"}) || o.Display.Badge != "most popular":
 		t.Fatalf("gains %v display %+v: want [api sso] and the rule's badge", o.Gains, o.Display)
 	}
-	before := e.dodo.Charges("cus_ana")
+	before := e.Dodo.Charges("cus_ana")
 
 	status, body := e.accept(o.ID, o.AcceptToken)
 	if status != http.StatusOK || str(body, "outcome") != "charged" {
 		t.Fatalf("accept: %d %v, want 200 charged", status, body)
 	}
 	e.settle()
-	if got := e.dodo.Charges("cus_ana"); got != before+1 {
+	if got := e.Dodo.Charges("cus_ana"); got != before+1 {
 		t.Fatalf("charges %d -> %d, want exactly one more", before, got)
 	}
-	pays := e.dodo.Payments()
+	pays := e.Dodo.Payments()
 	last := pays[len(pays)-1]
 	if last.TotalAmount != o.Amounts.DueNow || last.Metadata["offerflow_offer_id"] != o.ID {
 		t.Fatalf("charge %d with metadata %v: want %d for offer %s", last.TotalAmount, last.Metadata, o.Amounts.DueNow, o.ID)
 	}
-	if sub, ok := e.dodo.Subscription(last.SubscriptionID); !ok || sub.ProductID != "pdt_pro" {
+	if sub, ok := e.Dodo.Subscription(last.SubscriptionID); !ok || sub.ProductID != "pdt_pro" {
 		t.Fatalf("subscription after accept: %+v", sub)
 	}
 
@@ -66,7 +66,7 @@ func TestUpsellAcceptedChargedOnceConverted(t *testing.T) {
 		t.Fatalf("accept with the server token: %d %v, want 409 already_accepted", status, body)
 	}
 	e.settle()
-	if got := e.dodo.Charges("cus_ana"); got != before+1 {
+	if got := e.Dodo.Charges("cus_ana"); got != before+1 {
 		t.Fatalf("charges after more clicks: %d, want %d", got, before+1)
 	}
 	if n := len(e.messages("accepted", "cus_ana")); n != 1 {
@@ -111,7 +111,7 @@ func TestCrossSellAfterCoursePurchase(t *testing.T) {
 		t.Fatalf("accept: %d %v", status, body)
 	}
 	e.settle()
-	if got := e.dodo.Charges("cus_bo"); got != 2 {
+	if got := e.Dodo.Charges("cus_bo"); got != 2 {
 		t.Fatalf("charges %d, want 2 (course, workbook)", got)
 	}
 	if n := len(e.messages("converted", "cus_bo")); n != 1 {
@@ -145,19 +145,19 @@ func TestPlanChangeEachProrationMode(t *testing.T) {
 		{"pdt_pro", "pdt_starter", "do_not_bill", want{0, 0}},
 	}
 	// Every customer subscribes on April 1; the changes happen on the 16th.
-	e.clock.Set(date(2026, 4, 1))
+	e.Clock.Set(date(2026, 4, 1))
 	subs := map[string]string{}
 	for i, tt := range tests {
 		c := "cus_plan_" + string(rune('a'+i))
 		pm := e.customer(c, card(goodCard))
 		e.buy(c, pm, tt.from)
-		for _, p := range e.dodo.Payments() {
+		for _, p := range e.Dodo.Payments() {
 			if p.CustomerID == c && p.SubscriptionID != "" {
 				subs[c] = p.SubscriptionID
 			}
 		}
 	}
-	e.clock.Set(date(2026, 4, 16))
+	e.Clock.Set(date(2026, 4, 16))
 	for i, tt := range tests {
 		c := "cus_plan_" + string(rune('a'+i))
 		t.Run(tt.from+"->"+tt.to+" "+tt.mode, func(t *testing.T) {
@@ -176,7 +176,7 @@ func TestPlanChangeEachProrationMode(t *testing.T) {
 			if due, kept := num(body, "amounts.due_now"), num(body, "amounts.credit_kept"); due != float64(tt.want.dueNow) || kept != float64(tt.want.creditKept) {
 				t.Fatalf("due now %v, credit kept %v: want %d and %d", due, kept, tt.want.dueNow, tt.want.creditKept)
 			}
-			before := e.dodo.Charges(c)
+			before := e.Dodo.Charges(c)
 			status, res := e.accept(str(body, "id"), str(body, "accept_token"))
 			if status != http.StatusOK || str(res, "outcome") != "charged" {
 				t.Fatalf("accept: %d %v", status, res)
@@ -186,16 +186,16 @@ func TestPlanChangeEachProrationMode(t *testing.T) {
 			if tt.want.dueNow > 0 {
 				wantCharges++
 			}
-			if got := e.dodo.Charges(c); got != wantCharges {
+			if got := e.Dodo.Charges(c); got != wantCharges {
 				t.Fatalf("charges %d, want %d", got, wantCharges)
 			}
 			if tt.want.dueNow > 0 {
-				pays := e.dodo.Payments()
+				pays := e.Dodo.Payments()
 				if last := pays[len(pays)-1]; last.CustomerID != c || last.TotalAmount != tt.want.dueNow {
 					t.Fatalf("last charge %+v: want %d for %s", last, tt.want.dueNow, c)
 				}
 			}
-			sub, _ := e.dodo.Subscription(subs[c])
+			sub, _ := e.Dodo.Subscription(subs[c])
 			if sub.ProductID != tt.to || sub.Credit != tt.want.creditKept {
 				t.Fatalf("subscription on %s with credit %d: want %s with %d kept for renewals", sub.ProductID, sub.Credit, tt.to, tt.want.creditKept)
 			}
@@ -246,7 +246,7 @@ func TestDeclineDownsellNeverOfferedAgain(t *testing.T) {
 	if status, body := e.accept(o.ID, o.AcceptToken); status != http.StatusConflict || str(body, "error") != "declined" {
 		t.Fatalf("accepting the declined offer: %d %v", status, body)
 	}
-	if got := e.dodo.Charges("cus_cy"); got != 2 {
+	if got := e.Dodo.Charges("cus_cy"); got != 2 {
 		t.Fatalf("charges %d, want 2 (the two courses)", got)
 	}
 }
@@ -266,7 +266,7 @@ func TestNoSavedMethodGetsFallback(t *testing.T) {
 		t.Fatalf("accept: %d %v, want the checkout link", status, body)
 	}
 	e.settle()
-	if got := e.dodo.Charges("cus_dee"); got != 0 {
+	if got := e.Dodo.Charges("cus_dee"); got != 0 {
 		t.Fatalf("charges %d, want 0", got)
 	}
 	// The same signal id again makes no second offer.
@@ -291,7 +291,7 @@ func TestNotEligible(t *testing.T) {
 		if status, body := e.accept(o.ID, o.AcceptToken); status != http.StatusOK || str(body, "outcome") != "checkout" {
 			t.Fatalf("accept: %d %v", status, body)
 		}
-		if got := e.dodo.Charges("cus_exp"); got != 0 {
+		if got := e.Dodo.Charges("cus_exp"); got != 0 {
 			t.Fatalf("charges %d, want 0", got)
 		}
 	})
@@ -323,8 +323,8 @@ func TestFailedChargeFallbackNoSecondCharge(t *testing.T) {
 	// one was used more recently, so the one-click offer picks it.
 	good := e.customer("cus_fay", card(goodCard))
 	bad := card(declineCard)
-	bad.LastUsedAt = e.clock.Now().Add(24 * time.Hour)
-	if _, err := e.dodo.AddPaymentMethod("cus_fay", bad); err != nil {
+	bad.LastUsedAt = e.Clock.Now().Add(24 * time.Hour)
+	if _, err := e.Dodo.AddPaymentMethod("cus_fay", bad); err != nil {
 		t.Fatal(err)
 	}
 	e.buy("cus_fay", good, "pdt_course")
@@ -348,7 +348,7 @@ func TestFailedChargeFallbackNoSecondCharge(t *testing.T) {
 		t.Fatalf("accepting a failed offer: %d, want 409", status)
 	}
 	e.settle()
-	if got := e.dodo.Charges("cus_fay"); got != 2 {
+	if got := e.Dodo.Charges("cus_fay"); got != 2 {
 		t.Fatalf("charges %d, want 2 (the course, the failed workbook): a failed one-click charge is never retried", got)
 	}
 }
@@ -389,7 +389,7 @@ func TestAcceptSecurity(t *testing.T) {
 			}
 		})
 	}
-	if got := e.dodo.Charges("cus_sa"); got != 1 {
+	if got := e.Dodo.Charges("cus_sa"); got != 1 {
 		t.Fatalf("charges %d after refused accepts, want 1 (the course)", got)
 	}
 
@@ -420,8 +420,8 @@ func TestAcceptSecurity(t *testing.T) {
 		}
 	}
 	e.settle()
-	if ok != 1 || e.dodo.Charges("cus_sb") != 2 {
-		t.Fatalf("%d accepts succeeded and cus_sb has %d charges; want 1 and 2 (course, workbook)", ok, e.dodo.Charges("cus_sb"))
+	if ok != 1 || e.Dodo.Charges("cus_sb") != 2 {
+		t.Fatalf("%d accepts succeeded and cus_sb has %d charges; want 1 and 2 (course, workbook)", ok, e.Dodo.Charges("cus_sb"))
 	}
 	// The token was used: presenting it again is refused.
 	if status, body := e.accept(b.ID, b.AcceptToken); status != http.StatusConflict {
@@ -429,7 +429,7 @@ func TestAcceptSecurity(t *testing.T) {
 	}
 
 	// An expired offer (and token) is refused, and the sweep expires it.
-	e.clock.Set(e.clock.Now().Add(2 * time.Hour))
+	e.Clock.Set(e.Clock.Now().Add(2 * time.Hour))
 	if status, body := e.accept(a.ID, a.AcceptToken); status != http.StatusGone {
 		t.Fatalf("expired token: %d %v, want 410", status, body)
 	}
@@ -437,7 +437,7 @@ func TestAcceptSecurity(t *testing.T) {
 	if expired := len(e.messages("expired", "cus_sa")); expired != 1 {
 		t.Fatalf("offers.expired for cus_sa: %d, want 1", expired)
 	}
-	if got := e.dodo.Charges("cus_sa"); got != 1 {
+	if got := e.Dodo.Charges("cus_sa"); got != 1 {
 		t.Fatalf("charges %d, want 1", got)
 	}
 }
@@ -465,7 +465,7 @@ func TestSignalOverNATS(t *testing.T) {
 		msg := nats.NewMsg(service.SignalSubject("cus_nats"))
 		msg.Data = body
 		msg.Header.Set(jetstream.MsgIDHeader, "signal."+id)
-		if _, err := e.js.PublishMsg(context.Background(), msg); err != nil {
+		if _, err := e.Conn.JetStream().PublishMsg(context.Background(), msg); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -475,8 +475,8 @@ func TestSignalOverNATS(t *testing.T) {
 	if o := e.created("cus_nats", "pdt_course"); o.Trigger.Signal != "onboarding_completed" || o.Trigger.SignalID != "s1" {
 		t.Fatalf("offer trigger %+v", o.Trigger)
 	}
-	dead := natstest.Messages(t, e.js, natsbus.OutStream, "offerflow.deadletter.offerflow.signals.")
-	if len(dead) != 1 || !strings.Contains(dead[0].Header.Get(natsbus.HeaderDLQReason), `name "lunch"`) {
+	dead := e.Messages(t, natsbus.OutStream, "offerflow.deadletter.offerflow.signals.")
+	if len(dead) != 1 || !strings.Contains(dead[0].HeaderValue(natsbus.HeaderDLQReason), `name "lunch"`) {
 		t.Fatalf("dead letters %d, want the bad signal with its reason", len(dead))
 	}
 }
@@ -491,7 +491,7 @@ func TestOfferRecordGoneAfterRetention(t *testing.T) {
 	e.buy("cus_ret", pm, "pdt_course")
 	o := e.created("cus_ret", "pdt_workbook")
 	ctx := context.Background()
-	store, err := natsbus.NewOfferStore(ctx, e.js)
+	store, err := e.Conn.OfferStore(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,142 +1,33 @@
 package worker_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"net"
-	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"go.uber.org/zap"
 
 	"github.com/offerflow/offerflow/internal/access"
-	"github.com/offerflow/offerflow/internal/conf"
 	"github.com/offerflow/offerflow/internal/natsbus"
 	"github.com/offerflow/offerflow/internal/natsserver/natstest"
 	"github.com/offerflow/offerflow/internal/service"
-	"github.com/offerflow/offerflow/internal/webhook"
+	"github.com/offerflow/offerflow/internal/testenv"
 )
 
-// stack is the real ingest and worker on an embedded NATS server.
-type stack struct {
-	js      jetstream.JetStream
-	nc      *nats.Conn
-	baseURL string
-	secret  webhook.Secret
-	store   *natsbus.AccessStore
-}
-
-func startStack(t *testing.T) *stack {
+// startStack runs the real ingest and worker on an embedded NATS server
+// (testenv), 16 handlers at once, dead-lettering after 3 attempts.
+func startStack(t *testing.T) *testenv.Env {
 	t.Helper()
-	srv := natstest.Start(t)
-	secret := webhook.NewSecret([]byte("e2e-secret-e2e-secret-e2e-secret"))
-
-	var ic service.IngestConfig
-	var wc service.WorkerConfig
-	empty := func(string) string { return "" }
-	si, sw := conf.New("ingest", empty, io.Discard), conf.New("worker", empty, io.Discard)
-	ic.Declare(si)
-	wc.Declare(sw)
-	if err := si.Parse(nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := sw.Parse(nil); err != nil {
-		t.Fatal(err)
-	}
-	ic.NATSURL, wc.NATSURL = srv.ClientURL(), srv.ClientURL()
-	ic.Secrets = secret.Encode()
-	wc.MetricsAddr = ""
-	wc.Concurrency = 16
-	wc.BackoffBase, wc.BackoffMax = 50*time.Millisecond, 200*time.Millisecond
-	wc.MaxAttempts = 3
-
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	ready := make(chan struct{})
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		if err := service.RunIngest(ctx, ic, zap.NewNop(), service.IngestOptions{Listener: ln, Ready: func(string) { close(ready) }}); err != nil {
-			t.Errorf("ingest: %v", err)
-		}
-	}()
-	go func() {
-		defer wg.Done()
-		if err := service.RunWorker(ctx, wc, zap.NewNop(), service.WorkerOptions{}); err != nil {
-			t.Errorf("worker: %v", err)
-		}
-	}()
-	t.Cleanup(func() { cancel(); wg.Wait() })
-	<-ready
-
-	nc := natstest.Connect(t, srv)
-	js, _ := jetstream.New(nc)
-	// The worker creates the streams concurrently; wait for the bucket.
-	var store *natsbus.AccessStore
-	waitFor(t, time.Minute, "the access bucket", func() bool {
-		store, err = natsbus.NewAccessStore(context.Background(), js)
-		return err == nil
-	})
-	return &stack{js: js, nc: nc, baseURL: "http://" + ln.Addr().String(), secret: secret, store: store}
-}
-
-func (s *stack) post(t *testing.T, id string, body []byte) int {
-	t.Helper()
-	now := time.Now()
-	req, _ := http.NewRequest(http.MethodPost, s.baseURL+"/webhooks/dodo", bytes.NewReader(body))
-	req.Header.Set("webhook-id", id)
-	req.Header.Set("webhook-timestamp", strconv.FormatInt(now.Unix(), 10))
-	req.Header.Set("webhook-signature", webhook.Sign(s.secret, id, now, body))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode
-}
-
-// settled reports whether the worker consumer has settled everything stored.
-func (s *stack) settled() bool {
-	return natstest.Settled(s.js, natsbus.EventsStream, natsbus.WorkerConsumer)()
-}
-
-// published returns what offerflow published on subjects under prefix.
-func (s *stack) published(t *testing.T, prefix string) []*jetstream.RawStreamMsg {
-	t.Helper()
-	return natstest.Messages(t, s.js, natsbus.OutStream, prefix)
-}
-
-func (s *stack) access(t *testing.T, customer string) []string {
-	t.Helper()
-	doc, _, err := s.store.Get(context.Background(), customer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, p := range doc.View(nil).Products {
-		out = append(out, p.ProductID+"="+string(p.Status))
-	}
-	return out
-}
-
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	natstest.WaitFor(t, d, what, cond)
+	return testenv.Start(t, testenv.WithWorker(func(wc *service.WorkerConfig) {
+		wc.Concurrency = 16
+		wc.MaxAttempts = 3
+	}))
 }
 
 var base = time.Date(2026, 9, 1, 10, 0, 0, 0, time.UTC)
@@ -174,39 +65,36 @@ func TestDuplicateWebhookOneEffect(t *testing.T) {
 	s := startStack(t)
 	body := payment(0, "cus_dup", "pay_dup", "pdt_course")
 	for i := 0; i < 3; i++ {
-		if code := s.post(t, "msg_dup", body); code != 200 {
+		if code := s.Post(t, "msg_dup", body); code != 200 {
 			t.Fatalf("delivery %d: status %d, want 200", i+1, code)
 		}
 	}
-	waitFor(t, time.Minute, "the worker to settle", s.settled)
+	s.Settle(t)
 	// Dodo retrying after JetStream's duplicate window: the same
 	// webhook-id stored a second time. The ledger must absorb it.
-	p := natsbus.NewPublisher(s.js, 5*time.Second)
+	p := s.Conn.Publisher(5 * time.Second)
 	late := natsbus.WebhookMsg("dodo.events.payment.succeeded", "msg_dup", "0", "v1,x", body)
 	late.Header.Set(jetstream.MsgIDHeader, "msg_dup-after-window")
 	if _, err := p.Publish(context.Background(), late); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, time.Minute, "the worker to settle", s.settled)
+	s.Settle(t)
 
 	ctx := context.Background()
-	st, _ := s.js.Stream(ctx, natsbus.EventsStream)
+	st, _ := s.Conn.JetStream().Stream(ctx, natsbus.EventsStream)
 	info, _ := st.Info(ctx)
 	if info.State.Msgs != 2 {
 		t.Fatalf("DODO_EVENTS holds %d messages, want 2 (3 deliveries stored once, plus the late one)", info.State.Msgs)
 	}
-	grants := s.published(t, "offerflow.access.granted.cus_dup")
+	grants := s.Messages(t, natsbus.OutStream, "offerflow.access.granted.cus_dup")
 	if len(grants) != 1 {
 		t.Fatalf("%d access.granted messages, want exactly 1", len(grants))
 	}
-	var c access.Change
-	if err := json.Unmarshal(grants[0].Data, &c); err != nil {
-		t.Fatal(err)
+	c := testenv.Decode[access.Change](t, grants)[0]
+	if c.ProductID != "pdt_course" || c.CustomerID != "cus_dup" || c.WebhookID != "msg_dup" || grants[0].HeaderValue("Nats-Msg-Id") != c.ID {
+		t.Fatalf("grant = %+v (msg id %q)", c, grants[0].HeaderValue("Nats-Msg-Id"))
 	}
-	if c.ProductID != "pdt_course" || c.CustomerID != "cus_dup" || c.WebhookID != "msg_dup" || grants[0].Header.Get("Nats-Msg-Id") != c.ID {
-		t.Fatalf("grant = %+v (msg id %q)", c, grants[0].Header.Get("Nats-Msg-Id"))
-	}
-	if got := s.access(t, "cus_dup"); !slices.Equal(got, []string{"pdt_course=active"}) {
+	if got := s.Products(t, "cus_dup"); !slices.Equal(got, []string{"pdt_course=active"}) {
 		t.Fatalf("access = %v", got)
 	}
 }
@@ -227,25 +115,23 @@ func TestGrantAndRevokeInReverseOrder(t *testing.T) {
 		{"msg_s1", subscription("subscription.active", 50, "cus_rev", "sub_up", "pdt_basic", "active")},
 	}
 	for _, st := range steps {
-		if code := s.post(t, st.id, st.body); code != 200 {
+		if code := s.Post(t, st.id, st.body); code != 200 {
 			t.Fatalf("%s: status %d", st.id, code)
 		}
 		// One at a time, so the arrival order is the one written above.
-		waitFor(t, time.Minute, "the worker to settle", s.settled)
+		s.Settle(t)
 	}
-	if got := s.access(t, "cus_rev"); !slices.Equal(got, []string{"pdt_pro=active"}) {
+	if got := s.Products(t, "cus_rev"); !slices.Equal(got, []string{"pdt_pro=active"}) {
 		t.Fatalf("access = %v, want only pdt_pro", got)
 	}
 	var granted []string
-	for _, m := range s.published(t, "offerflow.access.granted.cus_rev") {
-		var c access.Change
-		_ = json.Unmarshal(m.Data, &c)
+	for _, c := range testenv.Decode[access.Change](t, s.Messages(t, natsbus.OutStream, "offerflow.access.granted.cus_rev")) {
 		granted = append(granted, c.ProductID)
 	}
 	if !slices.Equal(granted, []string{"pdt_pro"}) {
 		t.Fatalf("granted %v, want only pdt_pro: an older event must never grant what a newer one revoked", granted)
 	}
-	if revoked := s.published(t, "offerflow.access.revoked."); len(revoked) != 0 {
+	if revoked := s.Messages(t, natsbus.OutStream, "offerflow.access.revoked."); len(revoked) != 0 {
 		t.Fatalf("%d revokes published for grants that never held, want 0", len(revoked))
 	}
 }
@@ -262,26 +148,26 @@ func TestPoisonMessagesAreDeadLettered(t *testing.T) {
 		{"msg_not_json", `not json at all`, "offerflow.deadletter._invalid.json", "not JSON"},
 	}
 	for _, tt := range tests {
-		if code := s.post(t, tt.id, []byte(tt.body)); code != 200 {
+		if code := s.Post(t, tt.id, []byte(tt.body)); code != 200 {
 			t.Fatalf("%s: status %d, want 200 (signed bodies are kept)", tt.id, code)
 		}
 	}
-	waitFor(t, time.Minute, "three dead letters", func() bool { return len(s.published(t, natsbus.DeadLetterPrefix)) == 3 })
-	byID := map[string]*jetstream.RawStreamMsg{}
-	for _, m := range s.published(t, natsbus.DeadLetterPrefix) {
-		byID[m.Header.Get("webhook-id")] = m
+	natstest.WaitFor(t, time.Minute, "three dead letters", func() bool { return len(s.Messages(t, natsbus.OutStream, natsbus.DeadLetterPrefix)) == 3 })
+	byID := map[string]*natsbus.StoredMsg{}
+	for _, m := range s.Messages(t, natsbus.OutStream, natsbus.DeadLetterPrefix) {
+		byID[m.HeaderValue("webhook-id")] = &m
 	}
 	for _, tt := range tests {
 		m := byID[tt.id]
 		if m == nil {
 			t.Fatalf("no dead letter for %s", tt.id)
 		}
-		if m.Subject != tt.subject || !strings.Contains(m.Header.Get(natsbus.HeaderDLQReason), tt.reason) ||
-			m.Header.Get(natsbus.HeaderDLQKind) != natsbus.DLQKindPermanent || string(m.Data) != tt.body || m.Header.Get("webhook-signature") == "" {
+		if m.Subject != tt.subject || !strings.Contains(m.HeaderValue(natsbus.HeaderDLQReason), tt.reason) ||
+			m.HeaderValue(natsbus.HeaderDLQKind) != natsbus.DLQKindPermanent || string(m.Data) != tt.body || m.HeaderValue("webhook-signature") == "" {
 			t.Fatalf("dead letter for %s: subject %s headers %v data %q", tt.id, m.Subject, m.Header, m.Data)
 		}
 	}
-	waitFor(t, time.Minute, "the worker to settle", s.settled)
+	s.Settle(t)
 }
 
 // TestParallelHandlingKeepsEachCustomerCorrect sends many events for a few
@@ -317,15 +203,15 @@ func TestParallelHandlingKeepsEachCustomerCorrect(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if code := s.post(t, e.id, e.body); code != 200 {
+			if code := s.Post(t, e.id, e.body); code != 200 {
 				t.Errorf("%s: status %d", e.id, code)
 			}
 		}()
 	}
 	wg.Wait()
-	waitFor(t, time.Minute, "the worker to settle", s.settled)
+	s.Settle(t)
 	for customer, w := range want {
-		if got := s.access(t, customer); !slices.Equal(got, w) {
+		if got := s.Products(t, customer); !slices.Equal(got, w) {
 			t.Fatalf("%s: access %v, want %v", customer, got, w)
 		}
 	}
@@ -348,26 +234,26 @@ func TestOversizedIDsAreDeadLettered(t *testing.T) {
 		{"msg_spaced_product", payment(2, "cus_ok", "pay_spaced", "pdt course"), "data.product_cart[0].product_id has a byte outside"},
 	}
 	for _, tt := range tests {
-		if code := s.post(t, tt.id, tt.body); code != 200 {
+		if code := s.Post(t, tt.id, tt.body); code != 200 {
 			t.Fatalf("%s: status %d, want 200 (signed bodies are kept)", tt.id, code)
 		}
 	}
 	// The worker still works: a good webhook after them is handled.
-	if code := s.post(t, "msg_good_after", payment(3, "cus_after", "pay_after", "pdt_course")); code != 200 {
+	if code := s.Post(t, "msg_good_after", payment(3, "cus_after", "pay_after", "pdt_course")); code != 200 {
 		t.Fatalf("good webhook: status %d", code)
 	}
-	waitFor(t, time.Minute, "two dead letters and the good webhook's grant", func() bool {
-		return len(s.published(t, natsbus.DeadLetterPrefix)) == 2 && len(s.access(t, "cus_after")) == 1
+	natstest.WaitFor(t, time.Minute, "two dead letters and the good webhook's grant", func() bool {
+		return len(s.Messages(t, natsbus.OutStream, natsbus.DeadLetterPrefix)) == 2 && len(s.Products(t, "cus_after")) == 1
 	})
-	byID := map[string]*jetstream.RawStreamMsg{}
-	for _, m := range s.published(t, natsbus.DeadLetterPrefix) {
-		byID[m.Header.Get("webhook-id")] = m
+	byID := map[string]*natsbus.StoredMsg{}
+	for _, m := range s.Messages(t, natsbus.OutStream, natsbus.DeadLetterPrefix) {
+		byID[m.HeaderValue("webhook-id")] = &m
 	}
 	for _, tt := range tests {
 		m := byID[tt.id]
-		if m == nil || m.Header.Get(natsbus.HeaderDLQKind) != natsbus.DLQKindPermanent || !strings.Contains(m.Header.Get(natsbus.HeaderDLQReason), tt.reason) {
+		if m == nil || m.HeaderValue(natsbus.HeaderDLQKind) != natsbus.DLQKindPermanent || !strings.Contains(m.HeaderValue(natsbus.HeaderDLQReason), tt.reason) {
 			t.Fatalf("dead letter for %s: %v, want a permanent one with %q", tt.id, m, tt.reason)
 		}
 	}
-	waitFor(t, time.Minute, "the worker to settle", s.settled)
+	s.Settle(t)
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/offerflow/offerflow/internal/testenv/fakeclock"
 	"github.com/offerflow/offerflow/internal/webhook"
 )
 
@@ -247,7 +248,7 @@ func TestNoWebhookURL(t *testing.T) {
 func TestCloseWhileHeldOrRetrying(t *testing.T) {
 	for _, name := range []string{"held", "retrying", "delayed"} {
 		t.Run(name, func(t *testing.T) {
-			c := newClock(date(2026, 4, 16))
+			c := fakeclock.At(date(2026, 4, 16))
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				w.WriteHeader(http.StatusServiceUnavailable)
 			}))

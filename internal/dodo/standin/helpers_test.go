@@ -14,6 +14,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/offerflow/offerflow/internal/testenv/fakeclock"
 	"github.com/offerflow/offerflow/internal/webhook"
 )
 
@@ -22,26 +23,6 @@ func TestMain(m *testing.M) {
 }
 
 const testAPIKey = "sk_test_standin"
-
-// clock is a settable clock, safe for the handlers and the sender.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock(t time.Time) *clock { return &clock{t: t} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
 
 func date(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, 0, 0, 0, 0, time.UTC) }
 
@@ -162,7 +143,7 @@ type env struct {
 	s     *Server
 	api   *httptest.Server
 	recv  *receiver
-	clock *clock
+	clock *fakeclock.Clock
 	spec  *spec
 }
 
@@ -170,7 +151,7 @@ type env struct {
 // delivers its webhooks to a receiver.
 func newEnv(t *testing.T, now time.Time, mod ...func(*Config)) *env {
 	t.Helper()
-	c := newClock(now)
+	c := fakeclock.At(now)
 	secret := webhook.NewSecret([]byte("standin-test-webhook-secret-32by"))
 	recv := newReceiver(t, secret, c.Now)
 	cfg := Config{BusinessID: "bus_test", APIKey: testAPIKey, WebhookURL: recv.srv.URL + webhookPath, WebhookSecret: secret, Now: c.Now}
