@@ -1,7 +1,8 @@
 // Package events models Dodo Payments webhook events: the envelope Dodo
 // signs and sends, a typed payload for each of the 47 event types in Dodo's
 // OpenAPI spec (v1.113.0), and the NATS subjects the ingest publishes them
-// under.
+// under. The payload types are Dodo's wire types (internal/dodo/wire),
+// named here (payloads.go).
 //
 // The package is the contract between the ingest, which must not decode
 // bodies on its hot path (see PeekType), and the workers, which decode them

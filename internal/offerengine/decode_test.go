@@ -7,6 +7,7 @@ import (
 
 	"github.com/offerflow/offerflow/internal/access"
 	"github.com/offerflow/offerflow/internal/dodo"
+	"github.com/offerflow/offerflow/internal/dodo/wire"
 	"github.com/offerflow/offerflow/internal/events"
 	"github.com/offerflow/offerflow/internal/offers"
 )
@@ -249,8 +250,8 @@ func TestSettlementMismatch(t *testing.T) {
 	recorded.PaymentID = "pay_recorded"
 	pay := func(edit func(*events.Payment)) *events.Payment {
 		p := &events.Payment{PaymentID: "pay_1", TotalAmount: 1900, Currency: "USD",
-			Customer:    events.Customer{CustomerID: "cus_a"},
-			ProductCart: []events.ProductCartItem{{ProductID: "pdt_w", Quantity: 1}}}
+			Customer:    wire.CustomerLimitedDetails{CustomerID: "cus_a"},
+			ProductCart: []wire.ProductCartItem{{ProductID: "pdt_w", Quantity: 1}}}
 		if edit != nil {
 			edit(p)
 		}
@@ -271,7 +272,7 @@ func TestSettlementMismatch(t *testing.T) {
 		{"another product", oneClick, pay(func(p *events.Payment) { p.ProductCart[0].ProductID = "pdt_x" }), "product"},
 		{"another quantity", oneClick, pay(func(p *events.Payment) { p.ProductCart[0].Quantity = 2 }), "product"},
 		{"more in the cart", oneClick, pay(func(p *events.Payment) {
-			p.ProductCart = append(p.ProductCart, events.ProductCartItem{ProductID: "pdt_y", Quantity: 1})
+			p.ProductCart = append(p.ProductCart, wire.ProductCartItem{ProductID: "pdt_y", Quantity: 1})
 		}), "product"},
 		{"another amount", oneClick, pay(func(p *events.Payment) { p.TotalAmount = 100 }), "amount"},
 		{"not the payment recorded at accept", recorded, pay(nil), "payment_id"},

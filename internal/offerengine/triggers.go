@@ -14,6 +14,7 @@ import (
 
 	"github.com/offerflow/offerflow/internal/access"
 	"github.com/offerflow/offerflow/internal/dodo"
+	"github.com/offerflow/offerflow/internal/dodo/wire"
 	"github.com/offerflow/offerflow/internal/events"
 	"github.com/offerflow/offerflow/internal/fault"
 	"github.com/offerflow/offerflow/internal/natsbus"
@@ -88,10 +89,10 @@ func (e *Engine) matches(o offers.Offer, p *events.Payment) bool {
 func eventPayment(p dodo.Payment) *events.Payment {
 	out := &events.Payment{
 		PaymentID: p.PaymentID, TotalAmount: p.TotalAmount, Tax: p.Tax, Currency: p.Currency,
-		Customer: events.Customer{CustomerID: p.Customer.CustomerID}, SubscriptionID: p.SubscriptionID,
+		Customer: wire.CustomerLimitedDetails{CustomerID: p.Customer.CustomerID}, SubscriptionID: p.SubscriptionID,
 	}
 	for _, it := range p.ProductCart {
-		out.ProductCart = append(out.ProductCart, events.ProductCartItem{ProductID: it.ProductID, Quantity: it.Quantity})
+		out.ProductCart = append(out.ProductCart, wire.ProductCartItem{ProductID: it.ProductID, Quantity: it.Quantity})
 	}
 	return out
 }

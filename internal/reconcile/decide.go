@@ -7,6 +7,7 @@ import (
 
 	"github.com/offerflow/offerflow/internal/access"
 	"github.com/offerflow/offerflow/internal/dodo"
+	"github.com/offerflow/offerflow/internal/dodo/wire"
 	"github.com/offerflow/offerflow/internal/events"
 	"github.com/offerflow/offerflow/internal/offers"
 )
@@ -262,7 +263,7 @@ func judgePayment(p dodo.Payment, eventType string, doc access.Doc, offer *offer
 func subscriptionUpdate(webhookID, eventType string, at time.Time, s dodo.Subscription) (access.Update, bool) {
 	return access.FromEvent(webhookID, events.Event{Type: eventType, Timestamp: at, Payload: &events.Subscription{
 		SubscriptionID: s.SubscriptionID, Status: s.Status, ProductID: s.ProductID,
-		Customer: events.Customer{CustomerID: s.Customer.CustomerID},
+		Customer: wire.CustomerLimitedDetails{CustomerID: s.Customer.CustomerID},
 	}})
 }
 

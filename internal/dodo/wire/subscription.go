@@ -1,11 +1,12 @@
-package events
+package wire
 
 import "time"
 
-// Subscription is the data of the subscription.* events (spec
-// SubscriptionResponse): the subscription's latest state when the webhook
-// was delivered. After a plan change it holds the new plan. It carries no
-// charge: charges arrive as payment.* events with SubscriptionID set.
+// Subscription is a subscription (spec SubscriptionResponse): the data of
+// the subscription.* events, where it is the subscription's latest state
+// when the webhook was delivered, and the answer to GET
+// /subscriptions/{subscription_id}. After a plan change it holds the new
+// plan. It carries no charge: charges are payments with SubscriptionID set.
 type Subscription struct {
 	// PayloadType is "Subscription" when present; see Payment.PayloadType.
 	PayloadType string `json:"payload_type,omitempty"`
@@ -14,14 +15,14 @@ type Subscription struct {
 	BrandID        string `json:"brand_id"`
 	// Status is pending, active, on_hold, paused, cancelled, failed or
 	// expired.
-	Status    string  `json:"status"`
-	ProductID string  `json:"product_id"`
-	Quantity  int     `json:"quantity"`
-	Addons    []Addon `json:"addons"`
+	Status    string          `json:"status"`
+	ProductID string          `json:"product_id"`
+	Quantity  int             `json:"quantity"`
+	Addons    []AddonCartItem `json:"addons"`
 
-	Customer Customer       `json:"customer"`
-	Billing  BillingAddress `json:"billing"`
-	Metadata Metadata       `json:"metadata"`
+	Customer CustomerLimitedDetails `json:"customer"`
+	Billing  BillingAddress         `json:"billing"`
+	Metadata Metadata               `json:"metadata"`
 
 	Currency string `json:"currency"`
 	// RecurringPreTaxAmount is charged each period, before tax, in the
@@ -48,7 +49,7 @@ type Subscription struct {
 	// PaymentMethodID is the saved payment method renewals charge.
 	PaymentMethodID *string `json:"payment_method_id"`
 	// ScheduledChange is a plan change waiting for its effective date.
-	ScheduledChange *ScheduledChange `json:"scheduled_change"`
+	ScheduledChange *ScheduledPlanChange `json:"scheduled_change"`
 
 	CancelAtNextBillingDate bool       `json:"cancel_at_next_billing_date"`
 	CancelledAt             *time.Time `json:"cancelled_at"`
@@ -83,15 +84,16 @@ func (s *Subscription) CustomerID() string {
 	return s.Customer.CustomerID
 }
 
-// Addon is an addon on a subscription (spec AddonCartResponseItem).
-type Addon struct {
+// AddonCartItem is an addon on a subscription (spec
+// AddonCartResponseItem).
+type AddonCartItem struct {
 	AddonID  string `json:"addon_id"`
 	Quantity int    `json:"quantity"`
 }
 
-// ScheduledChange is a plan change scheduled for a later date (spec
+// ScheduledPlanChange is a plan change scheduled for a later date (spec
 // ScheduledPlanChangeResponse).
-type ScheduledChange struct {
+type ScheduledPlanChange struct {
 	ID                 string           `json:"id"`
 	ProductID          string           `json:"product_id"`
 	ProductName        *string          `json:"product_name"`

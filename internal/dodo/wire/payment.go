@@ -1,13 +1,15 @@
-package events
+package wire
 
 import "time"
 
-// Payment is the data of the payment.* events (spec PaymentResponse): the
-// payment's latest state when the webhook was delivered, not when it was
-// emitted. Amounts are in the currency's smallest unit.
+// Payment is a payment (spec PaymentResponse): the data of the payment.*
+// events, where it is the payment's latest state when the webhook was
+// delivered (not when it was emitted), and the answer to GET
+// /payments/{payment_id}. Amounts are in the currency's smallest unit.
 type Payment struct {
-	// PayloadType is "Payment". The spec's examples carry it; its event
-	// schemas do not. Decode dispatches on the event type, not on this.
+	// PayloadType is "Payment" in a webhook and absent from an API answer.
+	// The spec's webhook examples carry it; its schemas do not.
+	// events.Decode dispatches on the event type, not on this.
 	PayloadType string `json:"payload_type,omitempty"`
 
 	PaymentID  string `json:"payment_id"`
@@ -26,9 +28,9 @@ type Payment struct {
 	SettlementCurrency string `json:"settlement_currency"`
 	SettlementTax      *int64 `json:"settlement_tax"`
 
-	Customer Customer       `json:"customer"`
-	Billing  BillingAddress `json:"billing"`
-	Metadata Metadata       `json:"metadata"`
+	Customer CustomerLimitedDetails `json:"customer"`
+	Billing  BillingAddress         `json:"billing"`
+	Metadata Metadata               `json:"metadata"`
 
 	// SubscriptionID is set on the charges of a subscription (first
 	// payment, renewals, plan changes).
@@ -84,26 +86,6 @@ func (p *Payment) CustomerID() string {
 		return ""
 	}
 	return p.Customer.CustomerID
-}
-
-// Customer is the customer on a payment, subscription, refund or dispute
-// (spec CustomerLimitedDetailsResponse).
-type Customer struct {
-	CustomerID  string   `json:"customer_id"`
-	Email       string   `json:"email"`
-	Name        string   `json:"name"`
-	PhoneNumber *string  `json:"phone_number"`
-	Metadata    Metadata `json:"metadata"`
-}
-
-// BillingAddress is a billing address (spec BillingAddress). Country is an
-// ISO 3166-1 alpha-2 code.
-type BillingAddress struct {
-	Country string  `json:"country"`
-	State   *string `json:"state"`
-	City    *string `json:"city"`
-	Street  *string `json:"street"`
-	Zipcode *string `json:"zipcode"`
 }
 
 // ProductCartItem is a product bought in a one-time payment (spec
