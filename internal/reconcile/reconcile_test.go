@@ -24,6 +24,7 @@ import (
 	"github.com/offerflow/offerflow/internal/conf"
 	"github.com/offerflow/offerflow/internal/dodo"
 	"github.com/offerflow/offerflow/internal/dodo/standin"
+	"github.com/offerflow/offerflow/internal/dodo/wire"
 	"github.com/offerflow/offerflow/internal/natsbus"
 	"github.com/offerflow/offerflow/internal/natsserver/natstest"
 	"github.com/offerflow/offerflow/internal/reconcile"
@@ -176,7 +177,7 @@ func newWorld(t *testing.T) *world {
 
 // buy makes a one-click purchase through Dodo's API and returns the
 // payment id.
-func (w *world) buy(t *testing.T, customer, pm, product string, metadata dodo.Metadata) string {
+func (w *world) buy(t *testing.T, customer, pm, product string, metadata wire.Metadata) string {
 	t.Helper()
 	s, err := w.client.CreateCheckout(context.Background(), dodo.OneClickCheckout(dodo.OneClick{
 		CustomerID: customer, PaymentMethodID: pm, ProductID: product, Country: "US", Zipcode: "94102",
@@ -496,7 +497,7 @@ func (w *world) postSubscriptionUpdated(t *testing.T, id string) {
 func TestReconcileAsksTheOfferStore(t *testing.T) {
 	w := newWorld(t)
 	w.dodo.SetDelivery(standin.Delivery{Hold: true})
-	pay := w.buy(t, bo, pmDecline, guide, dodo.Metadata{access.MetadataOfferID: "off_unknown"})
+	pay := w.buy(t, bo, pmDecline, guide, wire.Metadata{access.MetadataOfferID: wire.StringValue("off_unknown")})
 	rep := w.reconcile(t, reconcile.Options{Since: w.clock.Now().Add(-time.Minute), DryRun: true})
 	it := item(t, rep, pay)
 	if it.Action != reconcile.ActionWouldFeed || it.Reason != reconcile.ReasonNoEvidence || !strings.Contains(it.Detail, "off_unknown") {

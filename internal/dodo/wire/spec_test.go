@@ -21,6 +21,7 @@ import (
 // spec is the part of Dodo's OpenAPI spec (v1.113.0, the copy in
 // internal/dodo/dodospec) these tests read.
 type spec struct {
+	Paths    map[string]map[string]operation `json:"paths"`
 	Webhooks map[string]struct {
 		Post struct {
 			RequestBody struct {
@@ -34,6 +35,14 @@ type spec struct {
 	Components struct {
 		Schemas map[string]*schema `json:"schemas"`
 	} `json:"components"`
+}
+
+type operation struct {
+	Responses map[string]struct {
+		Content map[string]struct {
+			Schema *schema `json:"schema"`
+		} `json:"content"`
+	} `json:"responses"`
 }
 
 // schema is a JSON Schema node of the spec, as far as the tests need it.
@@ -82,6 +91,19 @@ var webhookData = map[string]reflect.Type{
 	"EntitlementGrantResponse":  reflect.TypeFor[EntitlementGrant](),
 }
 
+// answers maps the operations offerflow's client calls to the types of
+// their 200 answers. (GET /payments and GET /subscriptions list items the
+// client decodes into Payment and Subscription.)
+var answers = map[string]reflect.Type{
+	"GET /customers/{customer_id}":                              reflect.TypeFor[Customer](),
+	"GET /customers/{customer_id}/payment-methods":              reflect.TypeFor[List[CustomerPaymentMethod]](),
+	"GET /products/{id}":                                        reflect.TypeFor[Product](),
+	"GET /payments/{payment_id}":                                reflect.TypeFor[Payment](),
+	"GET /subscriptions/{subscription_id}":                      reflect.TypeFor[Subscription](),
+	"POST /checkouts":                                           reflect.TypeFor[CheckoutSession](),
+	"POST /subscriptions/{subscription_id}/change-plan/preview": reflect.TypeFor[ChangePlanPreview](),
+}
+
 // extra lists the JSON fields a type has beyond its schema, and why.
 var extra = map[reflect.Type][]string{
 	reflect.TypeFor[Payout]():           {"additional_docs"}, // in the examples only
@@ -93,16 +115,18 @@ var extra = map[reflect.Type][]string{
 }
 
 // raw lists the properties a type keeps as JSON rather than modelling
-// them. None does yet.
-var raw = map[reflect.Type][]string{}
+// them (see the fields' comments).
+var raw = map[reflect.Type][]string{
+	reflect.TypeFor[Product](): {"credit_entitlements", "entitlements"},
+}
 
 // TestSchemasModelled checks every type against the spec schema it models,
 // field by field: each property of the schema is a field with its JSON
 // name, of a Go type that decodes it; nullable properties are pointers and
 // nothing else is; the fields of a flattened union that some variant
 // lacks are left out when nil (omitempty), and no other field is. Nothing
-// the package declares escapes the check: every struct type must be
-// reachable from a webhook payload, and is checked where it is used.
+// the package declares escapes the check: every struct type reachable from
+// the webhook payloads and the API answers is checked where it is used.
 func TestSchemasModelled(t *testing.T) {
 	s := loadSpec(t)
 	roots := map[string]struct {
@@ -129,6 +153,17 @@ func TestSchemasModelled(t *testing.T) {
 		sc *schema
 		gt reflect.Type
 	}{&schema{Ref: "#/components/schemas/GetDisputeResponse"}, reflect.TypeFor[Dispute]()}
+	for op, gt := range answers {
+		method, path, _ := strings.Cut(op, " ")
+		r, ok := s.Paths[path][strings.ToLower(method)].Responses["200"]
+		if !ok || r.Content["application/json"].Schema == nil {
+			t.Fatalf("%s: the spec has no 200 application/json answer", op)
+		}
+		roots["answer of "+op] = struct {
+			sc *schema
+			gt reflect.Type
+		}{r.Content["application/json"].Schema, gt}
+	}
 	c := &checker{t: t, spec: s, seen: map[reflect.Type]bool{}}
 	for _, name := range slices.Sorted(maps.Keys(roots)) {
 		t.Run(name, func(t *testing.T) {
@@ -144,7 +179,7 @@ func TestSchemasModelled(t *testing.T) {
 	}
 	for _, name := range declaredStructs(t) {
 		if !seen[name] {
-			t.Errorf("%s is not reached from any webhook payload, so nothing checks it against the spec", name)
+			t.Errorf("%s is not reached from any webhook payload or API answer, so nothing checks it against the spec", name)
 		}
 	}
 }
@@ -443,6 +478,44 @@ func jsonFields(st reflect.Type) map[string]reflect.StructField {
 func hasOmitempty(f reflect.StructField) bool {
 	_, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
 	return slices.Contains(strings.Split(opts, ","), "omitempty")
+}
+
+// TestSpecExamplesDecode decodes the data of the spec's webhook examples
+// (the fullest payment and subscription objects the spec has) into
+// Payment and Subscription: the same objects GET /payments/{id} and GET
+// /subscriptions/{id} answer.
+func TestSpecExamplesDecode(t *testing.T) {
+	s := loadSpec(t)
+	var payments, subs int
+	for name, wh := range s.Webhooks {
+		ex := wh.Post.RequestBody.Content["application/json"].Example
+		var env struct {
+			Data json.RawMessage `json:"data"`
+		}
+		var kind struct {
+			PayloadType string `json:"payload_type"`
+		}
+		if json.Unmarshal(ex, &env) != nil || json.Unmarshal(env.Data, &kind) != nil {
+			t.Fatalf("webhook %s: example is not an envelope", name)
+		}
+		switch kind.PayloadType {
+		case "Payment":
+			payments++
+			var p Payment
+			if err := json.Unmarshal(env.Data, &p); err != nil || p.PaymentID == "" || p.Customer.CustomerID == "" || p.Currency == "" || p.CreatedAt.IsZero() || p.Billing.Country == "" {
+				t.Errorf("webhook %s: Payment: got %+v, %v", name, p, err)
+			}
+		case "Subscription":
+			subs++
+			var s Subscription
+			if err := json.Unmarshal(env.Data, &s); err != nil || s.SubscriptionID == "" || s.ProductID == "" || s.Status == "" || s.NextBillingDate.IsZero() {
+				t.Errorf("webhook %s: Subscription: got %+v, %v", name, s, err)
+			}
+		}
+	}
+	if payments == 0 || subs == 0 {
+		t.Fatalf("decoded %d payment and %d subscription examples, want some of each", payments, subs)
+	}
 }
 
 // recorder is a testing.TB that records the errors reported to it.

@@ -2,6 +2,17 @@ package wire
 
 import "time"
 
+// The statuses of a subscription (spec SubscriptionStatus).
+const (
+	SubscriptionPending   = "pending"
+	SubscriptionActive    = "active"
+	SubscriptionOnHold    = "on_hold"
+	SubscriptionPaused    = "paused"
+	SubscriptionCancelled = "cancelled"
+	SubscriptionFailed    = "failed"
+	SubscriptionExpired   = "expired"
+)
+
 // Subscription is a subscription (spec SubscriptionResponse): the data of
 // the subscription.* events, where it is the subscription's latest state
 // when the webhook was delivered, and the answer to GET
