@@ -5,8 +5,8 @@ import "github.com/offerflow/offerflow/internal/dodo/wire"
 // The payloads of the event types, by the names the rest of offerflow
 // knows them under. Each is the wire type of its spec schema, declared
 // once in internal/dodo/wire (where its spec test is) and shared with the
-// API client: a Payment from a webhook and one from GET /payments/{id} are
-// the same Go type.
+// API client and the stand-in: a Payment from a webhook and one from GET
+// /payments/{id} are the same Go type.
 type (
 	// Payment is the payload of the payment.* events.
 	Payment = wire.Payment

@@ -1,5 +1,7 @@
 package wire
 
+import "time"
+
 // CheckoutSession is the answer to POST /checkouts (spec
 // CreateSessionResponse).
 type CheckoutSession struct {
@@ -12,4 +14,16 @@ type CheckoutSession struct {
 	PaymentID      *string `json:"payment_id"`
 	ClientSecret   *string `json:"client_secret"`
 	PublishableKey *string `json:"publishable_key"`
+}
+
+// CheckoutSessionStatus is the answer to GET /checkouts/{id} (spec
+// GetCheckoutSessionsStatus). PaymentID and PaymentStatus (an
+// IntentStatus) are null while the customer is still filling in the page.
+type CheckoutSessionStatus struct {
+	ID            string    `json:"id"`
+	CreatedAt     time.Time `json:"created_at"`
+	PaymentID     *string   `json:"payment_id"`
+	PaymentStatus *string   `json:"payment_status"`
+	CustomerEmail *string   `json:"customer_email"`
+	CustomerName  *string   `json:"customer_name"`
 }

@@ -1,14 +1,16 @@
 // Package wire declares the JSON objects Dodo Payments puts on the wire, as
 // its OpenAPI spec (v1.113.0, internal/dodo/dodospec) defines them: the
 // data of every webhook event and the answers of the API calls offerflow
-// makes. Each type is declared once, here, for every party that handles
-// these objects: internal/events decodes webhook bodies into them, and
-// internal/dodo decodes API answers into them.
+// makes. Each type is declared once, here, and used by all three parties
+// that handle these objects: internal/events decodes webhook bodies into
+// them, internal/dodo decodes API answers into them, and the stand-in
+// (internal/dodo/standin) serves and sends them.
 //
 // The package is named for what it holds, the wire format, rather than
 // for one party's view of it: the same Payment is a webhook payload to
-// events and an API answer to the client. It imports the standard library
-// only, so that domain packages may use it without taking on HTTP or NATS.
+// events, an API answer to the client and an object to render to the
+// stand-in. It imports the standard library only, so that domain packages
+// may use it without taking on HTTP or NATS.
 //
 // Each type's comment names the spec schema it models; its JSON tags are
 // the schema's property names. Where offerflow once had two names for one

@@ -88,6 +88,36 @@ func (p *Payment) CustomerID() string {
 	return p.Customer.CustomerID
 }
 
+// PaymentListItem is a payment as GET /payments lists it (spec
+// GetPaymentsListResponseItem): fewer fields than Payment, plus
+// dispute_status and has_license_key.
+type PaymentListItem struct {
+	PaymentID string `json:"payment_id"`
+	BrandID   string `json:"brand_id"`
+	// Status is an IntentStatus, as in Payment.
+	Status          *string                `json:"status"`
+	TotalAmount     int64                  `json:"total_amount"`
+	Currency        string                 `json:"currency"`
+	Customer        CustomerLimitedDetails `json:"customer"`
+	Metadata        Metadata               `json:"metadata"`
+	SubscriptionID  *string                `json:"subscription_id"`
+	PaymentProvider string                 `json:"payment_provider"`
+
+	PaymentMethod     *string `json:"payment_method"`
+	PaymentMethodType *string `json:"payment_method_type"`
+	CardLastFour      *string `json:"card_last_four"`
+	CardNetwork       *string `json:"card_network"`
+
+	InvoiceID     *string `json:"invoice_id"`
+	InvoiceURL    *string `json:"invoice_url"`
+	RefundStatus  *string `json:"refund_status"`
+	DisputeStatus *string `json:"dispute_status"` // the latest dispute's, if any
+
+	DigitalProductsDelivered bool      `json:"digital_products_delivered"`
+	HasLicenseKey            bool      `json:"has_license_key"`
+	CreatedAt                time.Time `json:"created_at"`
+}
+
 // ProductCartItem is a product bought in a one-time payment (spec
 // OneTimeProductCartItemResponse).
 type ProductCartItem struct {

@@ -91,16 +91,19 @@ var webhookData = map[string]reflect.Type{
 	"EntitlementGrantResponse":  reflect.TypeFor[EntitlementGrant](),
 }
 
-// answers maps the operations offerflow's client calls to the types of
-// their 200 answers. (GET /payments and GET /subscriptions list items the
-// client decodes into Payment and Subscription.)
+// answers maps the operations offerflow's client calls and the stand-in
+// serves to the types of their 200 answers. (The client decodes the items
+// of GET /payments and GET /subscriptions into Payment and Subscription.)
 var answers = map[string]reflect.Type{
 	"GET /customers/{customer_id}":                              reflect.TypeFor[Customer](),
 	"GET /customers/{customer_id}/payment-methods":              reflect.TypeFor[List[CustomerPaymentMethod]](),
 	"GET /products/{id}":                                        reflect.TypeFor[Product](),
+	"GET /payments":                                             reflect.TypeFor[List[PaymentListItem]](),
 	"GET /payments/{payment_id}":                                reflect.TypeFor[Payment](),
+	"GET /subscriptions":                                        reflect.TypeFor[List[SubscriptionListItem]](),
 	"GET /subscriptions/{subscription_id}":                      reflect.TypeFor[Subscription](),
 	"POST /checkouts":                                           reflect.TypeFor[CheckoutSession](),
+	"GET /checkouts/{id}":                                       reflect.TypeFor[CheckoutSessionStatus](),
 	"POST /subscriptions/{subscription_id}/change-plan/preview": reflect.TypeFor[ChangePlanPreview](),
 }
 

@@ -95,6 +95,61 @@ func (s *Subscription) CustomerID() string {
 	return s.Customer.CustomerID
 }
 
+// SubscriptionListItem is a subscription as GET /subscriptions lists it
+// (spec SubscriptionListResponseItem): a Subscription without addons,
+// brand_id, expires_at, the cancellation feedback, custom fields, meters
+// and credit carts, with product_name, and with Discounts required and
+// lighter.
+type SubscriptionListItem struct {
+	SubscriptionID string `json:"subscription_id"`
+	// Status is a SubscriptionStatus, as in Subscription.
+	Status      string  `json:"status"`
+	ProductID   string  `json:"product_id"`
+	ProductName *string `json:"product_name"`
+	Quantity    int     `json:"quantity"`
+
+	Customer CustomerLimitedDetails `json:"customer"`
+	Billing  BillingAddress         `json:"billing"`
+	Metadata Metadata               `json:"metadata"`
+
+	Currency                   string `json:"currency"`
+	RecurringPreTaxAmount      int64  `json:"recurring_pre_tax_amount"`
+	TaxInclusive               bool   `json:"tax_inclusive"`
+	PaymentFrequencyCount      int    `json:"payment_frequency_count"`
+	PaymentFrequencyInterval   string `json:"payment_frequency_interval"`
+	SubscriptionPeriodCount    int    `json:"subscription_period_count"`
+	SubscriptionPeriodInterval string `json:"subscription_period_interval"`
+
+	PreviousBillingDate time.Time `json:"previous_billing_date"`
+	NextBillingDate     time.Time `json:"next_billing_date"`
+	CreatedAt           time.Time `json:"created_at"`
+
+	TrialPeriodDays int    `json:"trial_period_days"`
+	TrialAmount     *int64 `json:"trial_amount"`
+	OnDemand        bool   `json:"on_demand"`
+
+	PaymentMethodID *string              `json:"payment_method_id"`
+	ScheduledChange *ScheduledPlanChange `json:"scheduled_change"`
+
+	CancelAtNextBillingDate bool       `json:"cancel_at_next_billing_date"`
+	CancelledAt             *time.Time `json:"cancelled_at"`
+	PausedAt                *time.Time `json:"paused_at"`
+
+	Discounts               []DiscountListItem `json:"discounts"`
+	DiscountID              *string            `json:"discount_id"`
+	DiscountCyclesRemaining *int               `json:"discount_cycles_remaining"`
+
+	TaxID                *string `json:"tax_id"`
+	CustomerBusinessName *string `json:"customer_business_name"`
+}
+
+// DiscountListItem is a discount of a listed subscription (spec
+// DiscountListItem); the list's order is the discounts' position.
+type DiscountListItem struct {
+	DiscountID              string `json:"discount_id"`
+	DiscountCyclesRemaining *int   `json:"discount_cycles_remaining"`
+}
+
 // AddonCartItem is an addon on a subscription (spec
 // AddonCartResponseItem).
 type AddonCartItem struct {
