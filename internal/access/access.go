@@ -18,6 +18,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/offerflow/offerflow/internal/dodo/wire"
 	"github.com/offerflow/offerflow/internal/events"
 )
 
@@ -252,9 +253,9 @@ func FromEvent(webhookID string, ev events.Event) (Update, bool) {
 	return u, true
 }
 
-func contact(c events.Customer, m events.Metadata) Contact {
+func contact(c wire.CustomerLimitedDetails, m wire.Metadata) Contact {
 	out := Contact{Email: c.Email, Name: c.Name}
-	for _, md := range []events.Metadata{m, c.Metadata} {
+	for _, md := range []wire.Metadata{m, c.Metadata} {
 		for _, k := range []string{"language", "locale"} {
 			if v, ok := md[k]; ok && v.String() != "" && out.Language == "" {
 				out.Language = v.String()

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/offerflow/offerflow/internal/dodo/wire"
 	"github.com/offerflow/offerflow/internal/events"
 )
 
@@ -29,21 +30,21 @@ func strp(s string) *string { return &s }
 func subEvent(typ string, sec int, sub, product, status string) events.Event {
 	return events.Event{Type: typ, Timestamp: at(sec), Payload: &events.Subscription{
 		SubscriptionID: sub, ProductID: product, Status: status,
-		Customer: events.Customer{CustomerID: "cus_1"},
+		Customer: wire.CustomerLimitedDetails{CustomerID: "cus_1"},
 	}}
 }
 
 func payEvent(sec int, pay string, products ...string) events.Event {
-	p := &events.Payment{PaymentID: pay, Customer: events.Customer{CustomerID: "cus_1"}}
+	p := &events.Payment{PaymentID: pay, Customer: wire.CustomerLimitedDetails{CustomerID: "cus_1"}}
 	for _, id := range products {
-		p.ProductCart = append(p.ProductCart, events.ProductCartItem{ProductID: id, Quantity: 1})
+		p.ProductCart = append(p.ProductCart, wire.ProductCartItem{ProductID: id, Quantity: 1})
 	}
 	return events.Event{Type: events.TypePaymentSucceeded, Timestamp: at(sec), Payload: p}
 }
 
 func refundEvent(sec int, pay string, partial bool) events.Event {
 	return events.Event{Type: events.TypeRefundSucceeded, Timestamp: at(sec), Payload: &events.Refund{
-		RefundID: "ref_" + pay, PaymentID: pay, IsPartial: partial, Customer: events.Customer{CustomerID: "cus_1"},
+		RefundID: "ref_" + pay, PaymentID: pay, IsPartial: partial, Customer: wire.CustomerLimitedDetails{CustomerID: "cus_1"},
 	}}
 }
 
@@ -88,10 +89,10 @@ func TestFromEvent(t *testing.T) {
 		{name: "one-time payment grants its cart", ev: payEvent(0, "pay_1", "pdt_course", "pdt_course", "pdt_ebook"),
 			want: Update{CustomerID: "cus_1", Kind: KindPayment, ID: "pay_1", Products: []string{"pdt_course", "pdt_ebook"}, State: Active}, wantK: true},
 		{name: "subscription payment grants nothing itself", ev: events.Event{Type: events.TypePaymentSucceeded, Timestamp: at(0), Payload: &events.Payment{
-			PaymentID: "pay_2", SubscriptionID: strp("sub_1"), Customer: events.Customer{CustomerID: "cus_1"},
-			ProductCart: []events.ProductCartItem{{ProductID: "pdt_basic", Quantity: 1}}}}},
+			PaymentID: "pay_2", SubscriptionID: strp("sub_1"), Customer: wire.CustomerLimitedDetails{CustomerID: "cus_1"},
+			ProductCart: []wire.ProductCartItem{{ProductID: "pdt_basic", Quantity: 1}}}}},
 		{name: "failed payment grants nothing", ev: events.Event{Type: events.TypePaymentFailed, Timestamp: at(0), Payload: &events.Payment{
-			PaymentID: "pay_3", Customer: events.Customer{CustomerID: "cus_1"}, ProductCart: []events.ProductCartItem{{ProductID: "pdt_basic"}}}}},
+			PaymentID: "pay_3", Customer: wire.CustomerLimitedDetails{CustomerID: "cus_1"}, ProductCart: []wire.ProductCartItem{{ProductID: "pdt_basic"}}}}},
 		{name: "payment without a cart grants nothing", ev: payEvent(0, "pay_4")},
 		{name: "full refund revokes the payment", ev: refundEvent(0, "pay_1", false),
 			want: Update{CustomerID: "cus_1", Kind: KindPayment, ID: "pay_1", State: Revoked}, wantK: true},

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/offerflow/offerflow/internal/dodo/wire"
 	"github.com/offerflow/offerflow/internal/fault"
 )
 
@@ -44,7 +45,7 @@ func (c *Client) CreateCheckout(ctx context.Context, req CheckoutRequest) (Check
 	}
 
 	since := c.now().Add(-lookupSkew)
-	var hit Payment
+	var hit wire.Payment
 	look := func(ctx context.Context) (bool, error) {
 		p, ok, err := c.findPayment(ctx, req.Customer.CustomerID, req.IdempotencyKey, since)
 		hit = p
@@ -76,16 +77,16 @@ func (c *Client) CreateCheckout(ctx context.Context, req CheckoutRequest) (Check
 // one whose metadata carries key under IdempotencyMetadataKey: what became
 // of a money-moving request whose answer this process never saw (it
 // crashed, or its caller gave up). A read, retried like one.
-func (c *Client) FindPayment(ctx context.Context, customerID, key string, since time.Time) (Payment, bool, error) {
+func (c *Client) FindPayment(ctx context.Context, customerID, key string, since time.Time) (wire.Payment, bool, error) {
 	if customerID == "" || key == "" {
-		return Payment{}, false, fault.Permanent(errors.New("dodo: find payment: customer id and key are required"))
+		return wire.Payment{}, false, fault.Permanent(errors.New("dodo: find payment: customer id and key are required"))
 	}
 	return c.findPayment(ctx, customerID, key, since)
 }
 
-func recoveredSession(p Payment) CheckoutSession {
+func recoveredSession(p wire.Payment) CheckoutSession {
 	id := p.PaymentID
-	s := CheckoutSession{PaymentID: &id, Recovered: true}
+	s := CheckoutSession{CheckoutSession: wire.CheckoutSession{PaymentID: &id}, Recovered: true}
 	if p.CheckoutSessionID != nil {
 		s.SessionID = *p.CheckoutSessionID
 	}
@@ -94,11 +95,11 @@ func recoveredSession(p Payment) CheckoutSession {
 
 // findPayment looks among the customer's payments created since since for
 // the one whose metadata carries key under IdempotencyMetadataKey.
-func (c *Client) findPayment(ctx context.Context, customerID, key string, since time.Time) (Payment, bool, error) {
-	var hit Payment
+func (c *Client) findPayment(ctx context.Context, customerID, key string, since time.Time) (wire.Payment, bool, error) {
+	var hit wire.Payment
 	var found bool
 	p := ListPaymentsParams{CustomerID: customerID, CreatedAtGte: &since, PageSize: 100}
-	_, err := c.listPages(ctx, p, lookupMaxPages, func(page []Payment) bool {
+	_, err := c.listPages(ctx, p, lookupMaxPages, func(page []wire.Payment) bool {
 		for _, p := range page {
 			if v, _ := p.Metadata.Text(IdempotencyMetadataKey); v == key {
 				hit, found = p, true
@@ -110,7 +111,7 @@ func (c *Client) findPayment(ctx context.Context, customerID, key string, since 
 	if found {
 		return hit, true, nil
 	}
-	return Payment{}, false, err
+	return wire.Payment{}, false, err
 }
 
 // encode validates the request, writes the idempotency key into the
@@ -149,17 +150,19 @@ func (req CheckoutRequest) encode() (body []byte, money bool, err error) {
 		}
 	}
 	if req.IdempotencyKey != "" {
-		if v, ok := req.Metadata[IdempotencyMetadataKey]; ok && v != req.IdempotencyKey {
-			return nil, false, fmt.Errorf("metadata %q is %v, IdempotencyKey is %q", IdempotencyMetadataKey, v, req.IdempotencyKey)
+		if v, ok := req.Metadata[IdempotencyMetadataKey]; ok {
+			if s, isText := req.Metadata.Text(IdempotencyMetadataKey); !isText || s != req.IdempotencyKey {
+				return nil, false, fmt.Errorf("metadata %q is %v, IdempotencyKey is %q", IdempotencyMetadataKey, v, req.IdempotencyKey)
+			}
 		}
 		m := maps.Clone(req.Metadata)
 		if m == nil {
-			m = Metadata{}
+			m = wire.Metadata{}
 		}
-		m[IdempotencyMetadataKey] = req.IdempotencyKey
+		m[IdempotencyMetadataKey] = wire.StringValue(req.IdempotencyKey)
 		req.Metadata = m
 	}
-	if err := req.Metadata.validate(); err != nil {
+	if err := validateMetadata(req.Metadata); err != nil {
 		return nil, false, err
 	}
 	body, err = json.Marshal(req)
@@ -189,7 +192,7 @@ type OneClick struct {
 	Zipcode string
 	// ReturnURL is where a customer who must act (3DS) comes back to.
 	ReturnURL      string
-	Metadata       Metadata
+	Metadata       wire.Metadata
 	IdempotencyKey string
 }
 
@@ -203,7 +206,7 @@ func OneClickCheckout(o OneClick) CheckoutRequest {
 		Customer:        ExistingCustomer(o.CustomerID),
 		PaymentMethodID: o.PaymentMethodID,
 		Confirm:         true,
-		BillingAddress:  &BillingAddress{Country: o.Country, Zipcode: optional(o.Zipcode)},
+		BillingAddress:  &CheckoutBillingAddress{Country: o.Country, Zipcode: optional(o.Zipcode)},
 		MinimalAddress:  true,
 		ReturnURL:       o.ReturnURL,
 		FeatureFlags:    &FeatureFlags{RedirectImmediately: true},
@@ -232,7 +235,7 @@ type Fallback struct {
 	// ShowSavedPaymentMethods offers the customer's saved methods on the
 	// page too.
 	ShowSavedPaymentMethods bool
-	Metadata                Metadata
+	Metadata                wire.Metadata
 	// IdempotencyKey, if set, is written into the metadata like a
 	// one-click charge's, so the payment made on the page carries it.
 	IdempotencyKey string
@@ -256,7 +259,7 @@ func FallbackCheckout(f Fallback) CheckoutRequest {
 		req.Customer = NewCustomer(f.Email, f.Name)
 	}
 	if f.Country != "" {
-		req.BillingAddress = &BillingAddress{Country: f.Country, Zipcode: optional(f.Zipcode)}
+		req.BillingAddress = &CheckoutBillingAddress{Country: f.Country, Zipcode: optional(f.Zipcode)}
 	}
 	if f.ReturnURL != "" {
 		req.FeatureFlags = &FeatureFlags{RedirectImmediately: true}

@@ -6,7 +6,9 @@
 // names) and built against Dodo's OpenAPI spec v1.113.0, not the prose docs,
 // which are wrong in places. It covers only what offerflow needs: saved
 // payment methods, products, customers, payments, subscriptions, checkout
-// sessions (including one-click charges) and plan changes. Its users own
+// sessions (including one-click charges) and plan changes. Its answers are
+// Dodo's wire types (internal/dodo/wire), the same Go types the webhook
+// decoder produces; only its requests are its own. Its users own
 // the interfaces they call it through (offerengine.Dodo, reconcile's), so
 // tests, the Dodo stand-in and an adapter over the SDK can take its place.
 //

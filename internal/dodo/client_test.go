@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -16,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/offerflow/offerflow/internal/dodo/wire"
 	"github.com/offerflow/offerflow/internal/fault"
 	"github.com/offerflow/offerflow/internal/offers"
 )
@@ -436,8 +438,8 @@ func TestResponsesDecode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n, ok := cu.Metadata["n"].(json.Number); !ok || n.String() != "12345678901234567" {
-		t.Errorf("metadata n: got %#v, want json.Number 12345678901234567 (no float rounding)", cu.Metadata["n"])
+	if n, ok := cu.Metadata["n"].Int(); !ok || n != 12345678901234567 {
+		t.Errorf("metadata n: got %v, want the integer 12345678901234567 (no float rounding)", cu.Metadata["n"])
 	}
 	pms, err := c.ListPaymentMethods(context.Background(), "cus_1")
 	if err != nil {
@@ -563,7 +565,7 @@ func TestChangePlanBody(t *testing.T) {
 			r.DiscountCodes = []string{}
 			r.EffectiveAt, r.ProrationBillingMode, r.OnPaymentFailure = EffectiveNextBillingDate, offers.FullImmediately, ApplyChange
 			r.Addons = []AddonRequest{{AddonID: "adn_1", Quantity: 2}}
-			r.Metadata = Metadata{"offer_id": "o1"}
+			r.Metadata = wire.Metadata{"offer_id": wire.StringValue("o1")}
 			return r
 		}(), want: `{"product_id":"pdt_pro","quantity":1,"proration_billing_mode":"full_immediately","effective_at":"next_billing_date","on_payment_failure":"apply_change","addons":[{"addon_id":"adn_1","quantity":2}],"discount_codes":[],"metadata":{"offer_id":"o1"}}`},
 	}
@@ -637,11 +639,25 @@ func TestInvalidRequestsAreNotSent(t *testing.T) {
 			return err
 		}, want: "not both"},
 		{name: "conflicting idempotency key in metadata", call: func() error {
-			_, err := c.CreateCheckout(ctx, checkout(func(r *CheckoutRequest) { r.Metadata = Metadata{IdempotencyMetadataKey: "other"} }))
+			_, err := c.CreateCheckout(ctx, checkout(func(r *CheckoutRequest) {
+				r.Metadata = wire.Metadata{IdempotencyMetadataKey: wire.StringValue("other")}
+			}))
 			return err
 		}, want: "IdempotencyKey"},
 		{name: "metadata of a kind the spec forbids", call: func() error {
-			_, err := c.CreateCheckout(ctx, checkout(func(r *CheckoutRequest) { r.Metadata = Metadata{"a": []string{"x"}} }))
+			var m wire.Metadata // an array value, as decoded from JSON
+			if err := json.Unmarshal([]byte(`{"a":["x"]}`), &m); err != nil {
+				return err
+			}
+			_, err := c.CreateCheckout(ctx, checkout(func(r *CheckoutRequest) { r.Metadata = m }))
+			return err
+		}, want: "metadata"},
+		{name: "metadata without a value", call: func() error {
+			_, err := c.CreateCheckout(ctx, checkout(func(r *CheckoutRequest) { r.Metadata = wire.Metadata{"a": {}} }))
+			return err
+		}, want: "metadata"},
+		{name: "metadata not a JSON number", call: func() error {
+			_, err := c.CreateCheckout(ctx, checkout(func(r *CheckoutRequest) { r.Metadata = wire.Metadata{"a": wire.FloatValue(math.NaN())} }))
 			return err
 		}, want: "metadata"},
 		{name: "empty cart", call: func() error {
@@ -671,7 +687,7 @@ func TestCheckoutForms(t *testing.T) {
 		{
 			name: "one-click",
 			req: OneClickCheckout(OneClick{CustomerID: "cus_1", PaymentMethodID: "pm_1", ProductID: "pdt_1", Country: "US", Zipcode: "94102",
-				ReturnURL: "https://shop.example/done", Metadata: Metadata{"offer_id": "o1"}, IdempotencyKey: "offer-o1"}),
+				ReturnURL: "https://shop.example/done", Metadata: wire.Metadata{"offer_id": wire.StringValue("o1")}, IdempotencyKey: "offer-o1"}),
 			want: `{"product_cart":[{"product_id":"pdt_1","quantity":1}],"customer":{"customer_id":"cus_1"},"payment_method_id":"pm_1","confirm":true,` +
 				`"billing_address":{"country":"US","zipcode":"94102"},"minimal_address":true,"return_url":"https://shop.example/done",` +
 				`"feature_flags":{"redirect_immediately":true},"metadata":{"offer_id":"o1","offerflow_idempotency_key":"offer-o1"}}`,

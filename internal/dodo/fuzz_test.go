@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/offerflow/offerflow/internal/dodo/wire"
 )
 
 // FuzzParseError feeds parseAPIError arbitrary statuses, Retry-After
@@ -49,10 +51,8 @@ func FuzzDecode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		r := request{endpoint: "GET /x"}
 		for _, out := range []any{
-			&Customer{}, &Product{}, &Payment{}, &Subscription{}, &ChangePlanPreview{}, &CheckoutSession{},
-			&struct {
-				Items []PaymentMethod `json:"items"`
-			}{},
+			&wire.Customer{}, &wire.Product{}, &wire.Payment{}, &wire.Subscription{}, &wire.ChangePlanPreview{}, &CheckoutSession{},
+			&wire.List[wire.CustomerPaymentMethod]{},
 		} {
 			if decode(r, &response{status: 200, body: body}, out) == nil {
 				if _, err := json.Marshal(out); err != nil {

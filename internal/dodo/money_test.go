@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/offerflow/offerflow/internal/dodo/wire"
 	"github.com/offerflow/offerflow/internal/fault"
 	"github.com/offerflow/offerflow/internal/offers"
 )
@@ -20,7 +21,7 @@ import (
 
 func oneClickRequest() CheckoutRequest {
 	return OneClickCheckout(OneClick{CustomerID: "cus_1", PaymentMethodID: "pm_1", ProductID: "pdt_1", Country: "US", Zipcode: "94102",
-		ReturnURL: "https://shop.example/done", Metadata: Metadata{"offer_id": "o1"}, IdempotencyKey: "offer-o1"})
+		ReturnURL: "https://shop.example/done", Metadata: wire.Metadata{"offer_id": wire.StringValue("o1")}, IdempotencyKey: "offer-o1"})
 }
 
 // cutConnection closes the connection without an answer.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/offerflow/offerflow/internal/dodo/wire"
 	"github.com/offerflow/offerflow/internal/fault"
 	"github.com/offerflow/offerflow/internal/offers"
 )
@@ -14,9 +15,9 @@ import (
 // PreviewChangePlan returns what ChangePlan with the same request would do
 // (POST /subscriptions/{subscription_id}/change-plan/preview). It changes
 // nothing, so it is retried like a read.
-func (c *Client) PreviewChangePlan(ctx context.Context, subscriptionID string, req ChangePlanRequest) (ChangePlanPreview, error) {
+func (c *Client) PreviewChangePlan(ctx context.Context, subscriptionID string, req ChangePlanRequest) (wire.ChangePlanPreview, error) {
 	const ep = "POST /subscriptions/{subscription_id}/change-plan/preview"
-	var out ChangePlanPreview
+	var out wire.ChangePlanPreview
 	r, err := changePlanRequest(ep, subscriptionID, "/change-plan/preview", req)
 	if err != nil {
 		return out, err
@@ -59,7 +60,7 @@ func (c *Client) ChangePlan(ctx context.Context, subscriptionID string, req Chan
 }
 
 // planApplied reports whether s shows the change req asked for.
-func planApplied(s Subscription, req ChangePlanRequest) bool {
+func planApplied(s wire.Subscription, req ChangePlanRequest) bool {
 	if req.EffectiveAt == EffectiveNextBillingDate {
 		sc := s.ScheduledChange
 		return sc != nil && sc.ProductID == req.ProductID && sc.Quantity == req.Quantity
@@ -109,7 +110,7 @@ func (req ChangePlanRequest) encode() ([]byte, error) {
 	if err := checkAddons(req.Addons); err != nil {
 		errs = append(errs, err)
 	}
-	if err := req.Metadata.validate(); err != nil {
+	if err := validateMetadata(req.Metadata); err != nil {
 		errs = append(errs, err)
 	}
 	if len(errs) > 0 {

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/offerflow/offerflow/internal/dodo/wire"
 	"github.com/offerflow/offerflow/internal/fault"
 )
 
@@ -18,15 +19,13 @@ const maxListPages = 50
 // /customers/{customer_id}/payment-methods; the answer is {items: [...]},
 // not a bare array). A 502, which the spec documents for an unavailable
 // payment-method service, is transient and retried.
-func (c *Client) ListPaymentMethods(ctx context.Context, customerID string) ([]PaymentMethod, error) {
+func (c *Client) ListPaymentMethods(ctx context.Context, customerID string) ([]wire.CustomerPaymentMethod, error) {
 	const ep = "GET /customers/{customer_id}/payment-methods"
 	id, err := pathID(ep, "customer_id", customerID)
 	if err != nil {
 		return nil, err
 	}
-	var out struct {
-		Items []PaymentMethod `json:"items"`
-	}
+	var out wire.List[wire.CustomerPaymentMethod]
 	if err := c.do(ctx, request{endpoint: ep, method: http.MethodGet, path: "/customers/" + id + "/payment-methods"}, &out); err != nil {
 		return nil, err
 	}
@@ -34,9 +33,9 @@ func (c *Client) ListPaymentMethods(ctx context.Context, customerID string) ([]P
 }
 
 // GetProduct returns a product (GET /products/{id}).
-func (c *Client) GetProduct(ctx context.Context, productID string) (Product, error) {
+func (c *Client) GetProduct(ctx context.Context, productID string) (wire.Product, error) {
 	const ep = "GET /products/{id}"
-	var p Product
+	var p wire.Product
 	id, err := pathID(ep, "id", productID)
 	if err != nil {
 		return p, err
@@ -46,9 +45,9 @@ func (c *Client) GetProduct(ctx context.Context, productID string) (Product, err
 }
 
 // GetCustomer returns a customer (GET /customers/{customer_id}).
-func (c *Client) GetCustomer(ctx context.Context, customerID string) (Customer, error) {
+func (c *Client) GetCustomer(ctx context.Context, customerID string) (wire.Customer, error) {
 	const ep = "GET /customers/{customer_id}"
-	var cu Customer
+	var cu wire.Customer
 	id, err := pathID(ep, "customer_id", customerID)
 	if err != nil {
 		return cu, err
@@ -58,9 +57,9 @@ func (c *Client) GetCustomer(ctx context.Context, customerID string) (Customer, 
 }
 
 // GetPayment returns a payment (GET /payments/{payment_id}).
-func (c *Client) GetPayment(ctx context.Context, paymentID string) (Payment, error) {
+func (c *Client) GetPayment(ctx context.Context, paymentID string) (wire.Payment, error) {
 	const ep = "GET /payments/{payment_id}"
-	var p Payment
+	var p wire.Payment
 	id, err := pathID(ep, "payment_id", paymentID)
 	if err != nil {
 		return p, err
@@ -71,9 +70,9 @@ func (c *Client) GetPayment(ctx context.Context, paymentID string) (Payment, err
 
 // GetSubscription returns a subscription (GET
 // /subscriptions/{subscription_id}).
-func (c *Client) GetSubscription(ctx context.Context, subscriptionID string) (Subscription, error) {
+func (c *Client) GetSubscription(ctx context.Context, subscriptionID string) (wire.Subscription, error) {
 	const ep = "GET /subscriptions/{subscription_id}"
-	var s Subscription
+	var s wire.Subscription
 	id, err := pathID(ep, "subscription_id", subscriptionID)
 	if err != nil {
 		return s, err
@@ -83,16 +82,19 @@ func (c *Client) GetSubscription(ctx context.Context, subscriptionID string) (Su
 }
 
 // ListPayments returns one page of payments (GET /payments), in Dodo's
-// order. The items carry fewer fields than GetPayment's (see Payment).
-func (c *Client) ListPayments(ctx context.Context, p ListPaymentsParams) ([]Payment, error) {
+// order. The items are the spec's GetPaymentsListResponseItem
+// (wire.PaymentListItem) decoded into wire.Payment, so that callers handle
+// one type: the fields a list item lacks (business_id, settlement,
+// billing, checkout_session_id, product_cart, payment_method_id,
+// error_code, ...) stay zero, and its dispute_status and has_license_key
+// are not read.
+func (c *Client) ListPayments(ctx context.Context, p ListPaymentsParams) ([]wire.Payment, error) {
 	const ep = "GET /payments"
 	q, err := p.query()
 	if err != nil {
 		return nil, fault.Permanent(fmt.Errorf("dodo %s: %w", ep, err))
 	}
-	var out struct {
-		Items []Payment `json:"items"`
-	}
+	var out wire.List[wire.Payment]
 	if err := c.do(ctx, request{endpoint: ep, method: http.MethodGet, path: "/payments", query: q}, &out); err != nil {
 		return nil, err
 	}
@@ -104,17 +106,17 @@ func (c *Client) ListPayments(ctx context.Context, p ListPaymentsParams) ([]Paym
 // how its SDKs iterate), 100 payments a page unless p.PageSize says
 // otherwise. It stops after 50 pages with the payments read so far and an
 // error wrapping ErrTooManyPages: narrow the filter instead.
-func (c *Client) ListAllPayments(ctx context.Context, p ListPaymentsParams) ([]Payment, error) {
-	return c.listPages(ctx, p, maxListPages, func([]Payment) bool { return false })
+func (c *Client) ListAllPayments(ctx context.Context, p ListPaymentsParams) ([]wire.Payment, error) {
+	return c.listPages(ctx, p, maxListPages, func([]wire.Payment) bool { return false })
 }
 
 // listPages reads pages until an empty page, until stop returns true for a
 // page, or until maxPages pages were read (then with ErrTooManyPages).
-func (c *Client) listPages(ctx context.Context, p ListPaymentsParams, maxPages int, stop func([]Payment) bool) ([]Payment, error) {
+func (c *Client) listPages(ctx context.Context, p ListPaymentsParams, maxPages int, stop func([]wire.Payment) bool) ([]wire.Payment, error) {
 	if p.PageSize == 0 {
 		p.PageSize = 100
 	}
-	return pages(ctx, "GET /payments", p.PageNumber, maxPages, func(ctx context.Context, n int) ([]Payment, error) {
+	return pages(ctx, "GET /payments", p.PageNumber, maxPages, func(ctx context.Context, n int) ([]wire.Payment, error) {
 		p.PageNumber = n
 		return c.ListPayments(ctx, p)
 	}, stop)

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/offerflow/offerflow/internal/dodo/wire"
 	"github.com/offerflow/offerflow/internal/offers"
 )
 
@@ -371,7 +372,7 @@ func TestContract(t *testing.T) {
 			cu, err := c.GetCustomer(ctx, "cus_TV52uJWWXt2yIoBBxpjaa")
 			expect(t, fmt.Sprintf("seed %d: GetCustomer", seed), err, cu.CustomerID != "" && cu.Email != "" && !cu.CreatedAt.IsZero(), cu)
 			pay, err := c.GetPayment(ctx, "pay_gr4RizvMOXFJ6xca3y2tU")
-			expect(t, fmt.Sprintf("seed %d: GetPayment", seed), err, pay.PaymentID != "" && pay.Currency != "" && pay.Customer.CustomerID != "" && !pay.CreatedAt.IsZero() && pay.Billing != nil, pay)
+			expect(t, fmt.Sprintf("seed %d: GetPayment", seed), err, pay.PaymentID != "" && pay.Currency != "" && pay.Customer.CustomerID != "" && !pay.CreatedAt.IsZero() && pay.Billing.Country != "", pay)
 			sub, err := c.GetSubscription(ctx, "sub_Iuaq622bbmmfOGrVTqdXv")
 			expect(t, fmt.Sprintf("seed %d: GetSubscription", seed), err, sub.SubscriptionID != "" && sub.ProductID != "" && sub.Status != "" && !sub.NextBillingDate.IsZero(), sub)
 			rec.requireSpecValid(t, 5)
@@ -422,19 +423,19 @@ func TestContract(t *testing.T) {
 		}{
 			{name: "one-click", req: oneClickRequest()},
 			{name: "one-click without zipcode or return URL", req: OneClickCheckout(OneClick{CustomerID: "cus_1", PaymentMethodID: "pm_1", ProductID: "pdt_1", Quantity: 2, Country: "DE", IdempotencyKey: "k2"})},
-			{name: "fallback, existing customer", req: FallbackCheckout(Fallback{CustomerID: "cus_1", ProductID: "pdt_1", Country: "US", Zipcode: "94102", ReturnURL: "https://shop.example/r", CancelURL: "https://shop.example/c", ShowSavedPaymentMethods: true, Metadata: Metadata{"n": 1, "f": 1.5, "b": true}, IdempotencyKey: "k3"})},
+			{name: "fallback, existing customer", req: FallbackCheckout(Fallback{CustomerID: "cus_1", ProductID: "pdt_1", Country: "US", Zipcode: "94102", ReturnURL: "https://shop.example/r", CancelURL: "https://shop.example/c", ShowSavedPaymentMethods: true, Metadata: wire.Metadata{"n": wire.IntValue(1), "f": wire.FloatValue(1.5), "b": wire.BoolValue(true)}, IdempotencyKey: "k3"})},
 			{name: "fallback, new customer", req: FallbackCheckout(Fallback{Email: "ana@example.com", Name: "Ana", ProductID: "pdt_1"})},
 			{name: "every field the client has", req: CheckoutRequest{
 				ProductCart:             []ProductItem{{ProductID: "pdt_1", Quantity: 1, Amount: &amount, Addons: []AddonRequest{{AddonID: "adn_1", Quantity: 2}}}},
 				Customer:                &CustomerRequest{Email: "ana@example.com", Name: "Ana", PhoneNumber: "+15555550100"},
-				BillingAddress:          &BillingAddress{Country: "US", State: optional("CA"), City: optional("San Francisco"), Street: optional("1 Main St"), Zipcode: optional("94102")},
+				BillingAddress:          &CheckoutBillingAddress{Country: "US", State: optional("CA"), City: optional("San Francisco"), Street: optional("1 Main St"), Zipcode: optional("94102")},
 				ReturnURL:               "https://shop.example/r",
 				CancelURL:               "https://shop.example/c",
 				ShowSavedPaymentMethods: true,
 				FeatureFlags:            &FeatureFlags{RedirectImmediately: true},
 				DiscountCodes:           []string{"SAVE10"},
 				BillingCurrency:         "EUR",
-				Metadata:                Metadata{"offer_id": "o1"},
+				Metadata:                wire.Metadata{"offer_id": wire.StringValue("o1")},
 			}},
 		} {
 			s, err := c.CreateCheckout(ctx, tt.req)
@@ -459,7 +460,7 @@ func TestContract(t *testing.T) {
 			}
 		}
 		full := ChangePlanRequest{ProductID: "pdt_pro", Quantity: 3, ProrationBillingMode: offers.DifferenceImmediately, EffectiveAt: EffectiveImmediately,
-			OnPaymentFailure: ApplyChange, Addons: []AddonRequest{{AddonID: "adn_1", Quantity: 1}}, DiscountCodes: []string{}, Metadata: Metadata{"offer_id": "o1"}}
+			OnPaymentFailure: ApplyChange, Addons: []AddonRequest{{AddonID: "adn_1", Quantity: 1}}, DiscountCodes: []string{}, Metadata: wire.Metadata{"offer_id": wire.StringValue("o1")}}
 		yield("with addons, no discounts, metadata", full)
 	}
 

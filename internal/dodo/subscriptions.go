@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/offerflow/offerflow/internal/dodo/wire"
 	"github.com/offerflow/offerflow/internal/fault"
 )
 
@@ -36,23 +37,23 @@ type ListSubscriptionsParams struct {
 
 // subscriptionStatuses is the spec's SubscriptionStatus enum.
 var subscriptionStatuses = []string{
-	SubscriptionPending, SubscriptionActive, SubscriptionOnHold, SubscriptionPaused,
-	SubscriptionCancelled, SubscriptionFailed, SubscriptionExpired,
+	wire.SubscriptionPending, wire.SubscriptionActive, wire.SubscriptionOnHold, wire.SubscriptionPaused,
+	wire.SubscriptionCancelled, wire.SubscriptionFailed, wire.SubscriptionExpired,
 }
 
 // ListSubscriptions returns one page of subscriptions (GET /subscriptions),
-// in Dodo's order. The items are the spec's SubscriptionListResponseItem,
-// which lacks some fields of GetSubscription's answer (addons, brand_id,
-// expires_at, meters and the credit carts): those stay zero.
-func (c *Client) ListSubscriptions(ctx context.Context, p ListSubscriptionsParams) ([]Subscription, error) {
+// in Dodo's order. The items are the spec's SubscriptionListResponseItem
+// (wire.SubscriptionListItem) decoded into wire.Subscription: the fields of
+// GetSubscription's answer that a list item lacks (addons, brand_id,
+// expires_at, meters and the credit carts) stay zero, its discounts keep
+// only their ids, and its product_name is not read.
+func (c *Client) ListSubscriptions(ctx context.Context, p ListSubscriptionsParams) ([]wire.Subscription, error) {
 	const ep = "GET /subscriptions"
 	q, err := p.query()
 	if err != nil {
 		return nil, fault.Permanent(fmt.Errorf("dodo %s: %w", ep, err))
 	}
-	var out struct {
-		Items []Subscription `json:"items"`
-	}
+	var out wire.List[wire.Subscription]
 	if err := c.do(ctx, request{endpoint: ep, method: http.MethodGet, path: "/subscriptions", query: q}, &out); err != nil {
 		return nil, err
 	}
@@ -64,11 +65,11 @@ func (c *Client) ListSubscriptions(ctx context.Context, p ListSubscriptionsParam
 // ListAllPayments does. It stops after 50 pages with the subscriptions
 // read so far and an error wrapping ErrTooManyPages: narrow the filter
 // instead.
-func (c *Client) ListAllSubscriptions(ctx context.Context, p ListSubscriptionsParams) ([]Subscription, error) {
+func (c *Client) ListAllSubscriptions(ctx context.Context, p ListSubscriptionsParams) ([]wire.Subscription, error) {
 	if p.PageSize == 0 {
 		p.PageSize = 100
 	}
-	return pages(ctx, "GET /subscriptions", p.PageNumber, maxListPages, func(ctx context.Context, n int) ([]Subscription, error) {
+	return pages(ctx, "GET /subscriptions", p.PageNumber, maxListPages, func(ctx context.Context, n int) ([]wire.Subscription, error) {
 		p.PageNumber = n
 		return c.ListSubscriptions(ctx, p)
 	}, nil)
@@ -116,7 +117,7 @@ func (p ListSubscriptionsParams) query() (url.Values, error) {
 
 // GetPaymentJSON returns a payment (GET /payments/{payment_id}) as the
 // bytes Dodo sent: the spec's PaymentResponse, which is also the data of
-// the payment.* webhooks, with every field, including those Payment does
+// the payment.* webhooks, with every field, including any wire.Payment does
 // not model. It is a read, retried like GetPayment. The answer must be a
 // JSON object.
 func (c *Client) GetPaymentJSON(ctx context.Context, paymentID string) (json.RawMessage, error) {

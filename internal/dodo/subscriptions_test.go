@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/offerflow/offerflow/internal/dodo/wire"
 	"github.com/offerflow/offerflow/internal/fault"
 )
 
@@ -61,7 +62,7 @@ func TestListSubscriptionsQuery(t *testing.T) {
 	}{
 		{name: "none", p: ListSubscriptionsParams{}, want: url.Values{}},
 		{name: "customer", p: ListSubscriptionsParams{CustomerID: "cus_1"}, want: url.Values{"customer_id": {"cus_1"}}},
-		{name: "status", p: ListSubscriptionsParams{Status: SubscriptionOnHold}, want: url.Values{"status": {"on_hold"}}},
+		{name: "status", p: ListSubscriptionsParams{Status: wire.SubscriptionOnHold}, want: url.Values{"status": {"on_hold"}}},
 		{name: "product and brand", p: ListSubscriptionsParams{ProductID: "pdt_1", BrandID: "brd_1"}, want: url.Values{"product_id": {"pdt_1"}, "brand_id": {"brd_1"}}},
 		{name: "cancelling", p: ListSubscriptionsParams{CancelAtNextBillingDate: &yes}, want: url.Values{"cancel_at_next_billing_date": {"true"}}},
 		{name: "not cancelling", p: ListSubscriptionsParams{CancelAtNextBillingDate: &no}, want: url.Values{"cancel_at_next_billing_date": {"false"}}},
@@ -98,7 +99,7 @@ func TestListSubscriptionsDecodes(t *testing.T) {
 		t.Fatalf("got %d subscriptions, want 1", len(got))
 	}
 	s := got[0]
-	if s.SubscriptionID != "sub_1" || s.Status != SubscriptionActive || s.ProductID != "pdt_basic" || s.Customer.CustomerID != "cus_1" || s.CreatedAt.IsZero() || s.PreviousBillingDate.IsZero() {
+	if s.SubscriptionID != "sub_1" || s.Status != wire.SubscriptionActive || s.ProductID != "pdt_basic" || s.Customer.CustomerID != "cus_1" || s.CreatedAt.IsZero() || s.PreviousBillingDate.IsZero() {
 		t.Fatalf("decoded %+v, want sub_1 active on pdt_basic of cus_1 with its dates", s)
 	}
 }
@@ -213,13 +214,13 @@ func TestContractSubscriptions(t *testing.T) {
 		}{
 			{name: "none", p: ListSubscriptionsParams{}},
 			{name: "customer", p: ListSubscriptionsParams{CustomerID: "cus_1"}},
-			{name: "status", p: ListSubscriptionsParams{Status: SubscriptionCancelled}},
+			{name: "status", p: ListSubscriptionsParams{Status: wire.SubscriptionCancelled}},
 			{name: "product and brand", p: ListSubscriptionsParams{ProductID: "pdt_1", BrandID: "brd_1"}},
 			{name: "cancelling", p: ListSubscriptionsParams{CancelAtNextBillingDate: &yes}},
 			{name: "created after", p: ListSubscriptionsParams{CreatedAtGte: &gte}},
 			{name: "created before", p: ListSubscriptionsParams{CreatedAtLte: &lte}},
 			{name: "paging", p: ListSubscriptionsParams{PageSize: 100, PageNumber: 2}},
-			{name: "all together", p: ListSubscriptionsParams{CustomerID: "cus_1", Status: SubscriptionOnHold, ProductID: "pdt_1", BrandID: "brd_1", CancelAtNextBillingDate: &yes, CreatedAtGte: &gte, CreatedAtLte: &lte, PageSize: 1, PageNumber: 1}},
+			{name: "all together", p: ListSubscriptionsParams{CustomerID: "cus_1", Status: wire.SubscriptionOnHold, ProductID: "pdt_1", BrandID: "brd_1", CancelAtNextBillingDate: &yes, CreatedAtGte: &gte, CreatedAtLte: &lte, PageSize: 1, PageNumber: 1}},
 		} {
 			got, err := c.ListSubscriptions(ctx, tt.p)
 			expect(t, tt.name+": ListSubscriptions", err, len(got) > 0 && got[0].SubscriptionID != "" && got[0].Status != "" && got[0].Customer.CustomerID != "" && !got[0].CreatedAt.IsZero(), got)
@@ -235,18 +236,18 @@ func TestContractSubscriptions(t *testing.T) {
 			return nil
 		}
 		defer func() { rec.steer = nil }()
-		got, err := c.ListAllSubscriptions(ctx, ListSubscriptionsParams{Status: SubscriptionActive, CreatedAtGte: &gte})
+		got, err := c.ListAllSubscriptions(ctx, ListSubscriptionsParams{Status: wire.SubscriptionActive, CreatedAtGte: &gte})
 		expect(t, "ListAllSubscriptions (pages 0 and 1, then an empty page)", err, len(got) == 2, got)
 		rec.requireSpecValid(t, 3)
 	})
 
 	t.Run("raw reads", func(t *testing.T) {
 		raw, err := c.GetSubscriptionJSON(ctx, "sub_Iuaq622bbmmfOGrVTqdXv")
-		var s Subscription
+		var s wire.Subscription
 		ok := err == nil && json.Unmarshal(raw, &s) == nil && s.SubscriptionID != "" && s.Status != ""
 		expect(t, "GetSubscriptionJSON", err, ok, string(raw))
 		raw, err = c.GetPaymentJSON(ctx, "pay_gr4RizvMOXFJ6xca3y2tU")
-		var p Payment
+		var p wire.Payment
 		ok = err == nil && json.Unmarshal(raw, &p) == nil && p.PaymentID != "" && !p.CreatedAt.IsZero()
 		expect(t, "GetPaymentJSON", err, ok, string(raw))
 		rec.requireSpecValid(t, 2)

@@ -1,7 +1,9 @@
 // Package events models Dodo Payments webhook events: the envelope Dodo
 // signs and sends, a typed payload for each of the 47 event types in Dodo's
 // OpenAPI spec (v1.113.0), and the NATS subjects the ingest publishes them
-// under.
+// under. The payload types are Dodo's wire types (internal/dodo/wire),
+// named here (payloads.go), so that a payment from a webhook and one from
+// Dodo's API are the same Go type.
 //
 // The package is the contract between the ingest, which must not decode
 // bodies on its hot path (see PeekType), and the workers, which decode them

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/offerflow/offerflow/internal/dodo/wire"
 )
 
 // paymentSucceeded is a realistic payment.succeeded body (about 2 KB): a
@@ -123,18 +125,18 @@ func TestDecodeLenient(t *testing.T) {
 			check: func(t *testing.T, ev Event) {
 				r := ev.Payload.(*Refund)
 				want := map[string]struct {
-					kind MetadataKind
+					kind wire.MetadataKind
 					text string
 				}{
-					"s":   {MetadataString, "x"},
-					"i":   {MetadataInt, "42"},
-					"neg": {MetadataInt, "-7"},
-					"f":   {MetadataFloat, "1.5"},
-					"big": {MetadataFloat, "12345678901234567000"},
-					"t":   {MetadataBool, "true"},
-					"n":   {MetadataRaw, "null"},
-					"o":   {MetadataRaw, `{"a":[1]}`},
-					"a":   {MetadataRaw, `[1,"b"]`},
+					"s":   {wire.MetadataString, "x"},
+					"i":   {wire.MetadataInt, "42"},
+					"neg": {wire.MetadataInt, "-7"},
+					"f":   {wire.MetadataFloat, "1.5"},
+					"big": {wire.MetadataFloat, "12345678901234567000"},
+					"t":   {wire.MetadataBool, "true"},
+					"n":   {wire.MetadataRaw, "null"},
+					"o":   {wire.MetadataRaw, `{"a":[1]}`},
+					"a":   {wire.MetadataRaw, `[1,"b"]`},
 				}
 				if len(r.Metadata) != len(want) {
 					t.Errorf("metadata: got %d keys, want %d", len(r.Metadata), len(want))
@@ -283,7 +285,7 @@ func TestDecodeErrors(t *testing.T) {
 		{name: "data not an object for an unknown type", body: event("foo.bar", `1`), want: "foo.bar: data is not an object"},
 		{name: "amount a string", body: event(TypePaymentSucceeded, withFields(minimalPayment, `"total_amount":"400"`)), want: "decode payment.succeeded data: json: cannot unmarshal string into Go struct field Payment.total_amount of type int64"},
 		{name: "amount a fraction", body: event(TypePaymentSucceeded, withFields(minimalPayment, `"total_amount":4.5`)), want: "Payment.total_amount"},
-		{name: "customer a string", body: event(TypeRefundSucceeded, `{"refund_id":"ref_1","customer":"cus_1"}`), want: "decode refund.succeeded data: json: cannot unmarshal string into Go struct field Refund.customer of type events.Customer"},
+		{name: "customer a string", body: event(TypeRefundSucceeded, `{"refund_id":"ref_1","customer":"cus_1"}`), want: "decode refund.succeeded data: json: cannot unmarshal string into Go struct field Refund.customer of type wire.CustomerLimitedDetails"},
 		{name: "created_at not RFC 3339", body: event(TypeDisputeOpened, `{"dispute_id":"dp_1","created_at":"yesterday"}`), want: "decode dispute.opened data"},
 		{name: "dispute amount a number", body: event(TypeDisputeOpened, `{"dispute_id":"dp_1","amount":400}`), want: "Dispute.amount"},
 		{name: "nested field wrong", body: event(TypeSubscriptionActive, `{"scheduled_change":{"quantity":"2"}}`), want: "scheduled_change.quantity"},
@@ -333,10 +335,10 @@ func TestEventCustomerID(t *testing.T) {
 		payload any
 		want    string
 	}{
-		{name: "payment", payload: &Payment{Customer: Customer{CustomerID: "cus_p"}}, want: "cus_p"},
-		{name: "subscription", payload: &Subscription{Customer: Customer{CustomerID: "cus_s"}}, want: "cus_s"},
-		{name: "refund", payload: &Refund{Customer: Customer{CustomerID: "cus_r"}}, want: "cus_r"},
-		{name: "dispute", payload: &Dispute{Customer: Customer{CustomerID: "cus_d"}}, want: "cus_d"},
+		{name: "payment", payload: &Payment{Customer: wire.CustomerLimitedDetails{CustomerID: "cus_p"}}, want: "cus_p"},
+		{name: "subscription", payload: &Subscription{Customer: wire.CustomerLimitedDetails{CustomerID: "cus_s"}}, want: "cus_s"},
+		{name: "refund", payload: &Refund{Customer: wire.CustomerLimitedDetails{CustomerID: "cus_r"}}, want: "cus_r"},
+		{name: "dispute", payload: &Dispute{Customer: wire.CustomerLimitedDetails{CustomerID: "cus_d"}}, want: "cus_d"},
 		{name: "license key", payload: &LicenseKey{CustomerID: "cus_l"}, want: "cus_l"},
 		{name: "credit ledger entry", payload: &CreditLedgerEntry{CustomerID: "cus_c"}, want: "cus_c"},
 		{name: "credit balance low", payload: &CreditBalanceLow{CustomerID: "cus_b"}, want: "cus_b"},

@@ -3,6 +3,8 @@ package events
 import (
 	"strings"
 	"testing"
+
+	"github.com/offerflow/offerflow/internal/dodo/wire"
 )
 
 func TestCheckID(t *testing.T) {
@@ -44,12 +46,12 @@ func TestEventCheckIDs(t *testing.T) {
 		ev   Event
 		want string
 	}{
-		{"good payment", Event{Payload: &Payment{PaymentID: "pay_1", Customer: Customer{CustomerID: "cus_1"}, SubscriptionID: &sub,
-			ProductCart: []ProductCartItem{{ProductID: "pdt_1"}}}}, ""},
-		{"long customer", Event{Payload: &Payment{PaymentID: "pay_1", Customer: Customer{CustomerID: long}}}, "data.customer.customer_id"},
-		{"long product in the cart", Event{Payload: &Payment{PaymentID: "pay_1", Customer: Customer{CustomerID: "cus_1"},
-			ProductCart: []ProductCartItem{{ProductID: "pdt_1"}, {ProductID: long}}}}, "data.product_cart[1].product_id"},
-		{"subscription product with a space", Event{Payload: &Subscription{SubscriptionID: "sub_1", Customer: Customer{CustomerID: "cus_1"},
+		{"good payment", Event{Payload: &Payment{PaymentID: "pay_1", Customer: wire.CustomerLimitedDetails{CustomerID: "cus_1"}, SubscriptionID: &sub,
+			ProductCart: []wire.ProductCartItem{{ProductID: "pdt_1"}}}}, ""},
+		{"long customer", Event{Payload: &Payment{PaymentID: "pay_1", Customer: wire.CustomerLimitedDetails{CustomerID: long}}}, "data.customer.customer_id"},
+		{"long product in the cart", Event{Payload: &Payment{PaymentID: "pay_1", Customer: wire.CustomerLimitedDetails{CustomerID: "cus_1"},
+			ProductCart: []wire.ProductCartItem{{ProductID: "pdt_1"}, {ProductID: long}}}}, "data.product_cart[1].product_id"},
+		{"subscription product with a space", Event{Payload: &Subscription{SubscriptionID: "sub_1", Customer: wire.CustomerLimitedDetails{CustomerID: "cus_1"},
 			ProductID: "pdt 1"}}, "data.product_id"},
 		{"refund of a long payment", Event{Payload: &Refund{RefundID: "ref_1", PaymentID: long}}, "data.payment_id"},
 		{"absent ids are the handlers' business", Event{Payload: &Payment{}}, ""},

@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/offerflow/offerflow/internal/dodo/dodospec"
 )
@@ -37,14 +36,11 @@ type spec struct {
 }
 
 // schema is a JSON Schema node of the spec, as far as the tests need it.
+// The field-by-field check of the payload types against the spec's
+// schemas is internal/dodo/wire's TestSchemasModelled.
 type schema struct {
-	Ref                  string             `json:"$ref"`
-	Type                 json.RawMessage    `json:"type"` // a string or a list of strings
-	Format               string             `json:"format"`
-	Properties           map[string]*schema `json:"properties"`
-	Items                *schema            `json:"items"`
-	OneOf                []*schema          `json:"oneOf"`
-	AdditionalProperties json.RawMessage    `json:"additionalProperties"`
+	Ref        string             `json:"$ref"`
+	Properties map[string]*schema `json:"properties"`
 }
 
 // webhook is one entry of the spec's webhooks.
@@ -215,197 +211,6 @@ func TestDecodeSpecExamples(t *testing.T) {
 	if got, want := KnownTypes(), slices.Sorted(maps.Keys(hooks)); !slices.Equal(got, want) {
 		t.Errorf("KnownTypes():\ngot  %q\nwant %q", got, want)
 	}
-}
-
-func TestSchemasModelled(t *testing.T) {
-	s := loadSpec(t)
-	roots := map[string]reflect.Type{}
-	for _, w := range s.webhooks(t) {
-		roots[w.dataRef] = payloadFor[w.dataRef]
-	}
-	// The dispute examples (and OutgoingWebhookData) use the wider
-	// GetDisputeResponse; Dispute must cover both.
-	roots["GetDisputeResponse"] = reflect.TypeFor[Dispute]()
-
-	// extra lists the JSON fields a Go type has beyond its schema, and why.
-	extra := map[reflect.Type][]string{
-		reflect.TypeFor[Payout]():           {"additional_docs"}, // in the examples only
-		reflect.TypeFor[EntitlementGrant](): {"external_id"},     // in the examples only
-		// The narrow schema the dispute events reference.
-		reflect.TypeFor[Dispute](): {"customer", "brand_id", "reason", "payment_provider"},
-	}
-	for _, name := range slices.Sorted(maps.Keys(roots)) {
-		t.Run(name, func(t *testing.T) {
-			c := schemaChecker{t: t, spec: s, extra: extra}
-			c.check(name, &schema{Ref: "#/components/schemas/" + name}, roots[name], true)
-		})
-	}
-}
-
-// schemaChecker compares spec schemas with Go types.
-type schemaChecker struct {
-	t     *testing.T
-	spec  *spec
-	extra map[reflect.Type][]string
-}
-
-// resolve follows $ref and unwraps a oneOf of null and one schema. It
-// reports whether null is allowed.
-func (c schemaChecker) resolve(sc *schema) (*schema, bool) {
-	nullable := false
-	for {
-		switch {
-		case sc.Ref != "":
-			next, ok := c.spec.Components.Schemas[refName(sc.Ref)]
-			if !ok {
-				c.t.Fatalf("unresolved $ref %s", sc.Ref)
-			}
-			sc = next
-			continue
-		case len(sc.OneOf) > 0:
-			var rest []*schema
-			for _, o := range sc.OneOf {
-				if o.types()[0] == "null" && len(o.types()) == 1 {
-					nullable = true
-				} else {
-					rest = append(rest, o)
-				}
-			}
-			if len(rest) != 1 {
-				c.t.Fatalf("oneOf with %d non-null schemas: not modelled by these tests", len(rest))
-			}
-			sc = rest[0]
-			continue
-		}
-		return sc, nullable || slices.Contains(sc.types(), "null")
-	}
-}
-
-// types returns the schema's type keyword as a list.
-func (sc *schema) types() []string {
-	var one string
-	if json.Unmarshal(sc.Type, &one) == nil {
-		return []string{one}
-	}
-	var many []string
-	_ = json.Unmarshal(sc.Type, &many)
-	if len(many) == 0 {
-		return []string{""}
-	}
-	return many
-}
-
-// mainType returns the schema's type other than null.
-func (sc *schema) mainType() string {
-	for _, t := range sc.types() {
-		if t != "null" {
-			return t
-		}
-	}
-	return ""
-}
-
-var (
-	timeType     = reflect.TypeFor[time.Time]()
-	metadataType = reflect.TypeFor[Metadata]()
-)
-
-// check reports where the Go type gt does not model schema sc at path.
-// Nullable scalars and objects must be pointers and nothing else may be
-// (arrays and maps decode null as nil), so the package keeps one rule.
-func (c schemaChecker) check(path string, sc *schema, gt reflect.Type, root bool) {
-	t := c.t
-	sc, nullable := c.resolve(sc)
-	kind := sc.mainType()
-	if kind == "" && sc.Properties != nil {
-		kind = "object"
-	}
-
-	isMap := kind == "object" && sc.Properties == nil
-	wantPtr := nullable && kind != "array" && !isMap && !root
-	if (gt.Kind() == reflect.Pointer) != wantPtr {
-		t.Errorf("%s: Go type %v, want a pointer: %v (nullable %v, type %s)", path, gt, wantPtr, nullable, kind)
-	}
-	if gt.Kind() == reflect.Pointer {
-		gt = gt.Elem()
-	}
-
-	switch kind {
-	case "string":
-		want := reflect.String
-		if sc.Format == "date-time" {
-			if gt != timeType {
-				t.Errorf("%s: Go type %v, want time.Time", path, gt)
-			}
-			return
-		}
-		if gt.Kind() != want {
-			t.Errorf("%s: Go type %v, want string", path, gt)
-		}
-	case "integer":
-		if gt.Kind() != reflect.Int && gt.Kind() != reflect.Int64 {
-			t.Errorf("%s: Go type %v, want int or int64", path, gt)
-		}
-	case "number":
-		if gt.Kind() != reflect.Float64 {
-			t.Errorf("%s: Go type %v, want float64", path, gt)
-		}
-	case "boolean":
-		if gt.Kind() != reflect.Bool {
-			t.Errorf("%s: Go type %v, want bool", path, gt)
-		}
-	case "array":
-		if gt.Kind() != reflect.Slice {
-			t.Errorf("%s: Go type %v, want a slice", path, gt)
-			return
-		}
-		if sc.Items != nil {
-			c.check(path+"[]", sc.Items, gt.Elem(), false)
-		}
-	case "object":
-		if isMap {
-			if gt != metadataType {
-				t.Errorf("%s: Go type %v, want Metadata (the only free-form object in the webhook schemas)", path, gt)
-			}
-			return
-		}
-		if gt.Kind() != reflect.Struct {
-			t.Errorf("%s: Go type %v, want a struct", path, gt)
-			return
-		}
-		fields := jsonFields(gt)
-		for _, name := range slices.Sorted(maps.Keys(sc.Properties)) {
-			f, ok := fields[name]
-			if !ok {
-				t.Errorf("%s.%s: no field of %v has json tag %q", path, name, gt, name)
-				continue
-			}
-			c.check(path+"."+name, sc.Properties[name], f.Type, false)
-		}
-		for name := range fields {
-			if _, ok := sc.Properties[name]; !ok && name != "payload_type" && !slices.Contains(c.extra[gt], name) {
-				t.Errorf("%s: %v has field %q, which the schema does not have", path, gt, name)
-			}
-		}
-	default:
-		t.Errorf("%s: schema type %q not modelled by these tests", path, kind)
-	}
-}
-
-// jsonFields returns the fields of struct type st by JSON name.
-func jsonFields(st reflect.Type) map[string]reflect.StructField {
-	out := map[string]reflect.StructField{}
-	for f := range st.Fields() {
-		if !f.IsExported() {
-			continue
-		}
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		if name == "" || name == "-" {
-			continue
-		}
-		out[name] = f
-	}
-	return out
 }
 
 // specExamples returns the spec's 47 example bodies sorted by type, or nil

@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/offerflow/offerflow/internal/dodo"
+	"github.com/offerflow/offerflow/internal/dodo/wire"
 	"github.com/offerflow/offerflow/internal/fault"
 	"github.com/offerflow/offerflow/internal/natsbus"
 	"github.com/offerflow/offerflow/internal/offers"
@@ -154,7 +155,7 @@ func (e *Engine) charge(ctx context.Context, o offers.Offer) (Result, error) {
 	req := dodo.OneClickCheckout(dodo.OneClick{
 		CustomerID: o.CustomerID, PaymentMethodID: o.PaymentMethodID, ProductID: o.ProductID, Quantity: o.Quantity,
 		Country: o.BillingCountry, Zipcode: o.BillingZipcode, ReturnURL: e.cfg.ReturnURL,
-		Metadata: dodo.Metadata{MetadataOfferID: o.ID}, IdempotencyKey: o.ID,
+		Metadata: wire.Metadata{MetadataOfferID: wire.StringValue(o.ID)}, IdempotencyKey: o.ID,
 	})
 	if o.BillingCountry == "" || o.BillingZipcode == "" {
 		return e.failBeforeCharge(ctx, o, "no billing address is known for the customer")
@@ -174,7 +175,7 @@ func (e *Engine) charge(ctx context.Context, o offers.Offer) (Result, error) {
 		return Result{Outcome: OutcomePending, Offer: o}, nil
 	}
 	p, err := e.dodo.GetPayment(ctx, *s.PaymentID)
-	if err != nil || !e.matches(o, eventPayment(p)) {
+	if err != nil || !e.matches(o, &p) {
 		// Not known yet, or (a payment found by the offer's key) not
 		// this offer's charge: the webhook or the sweep settles it.
 		return Result{Outcome: OutcomePending, Offer: o}, nil
@@ -223,7 +224,7 @@ func (e *Engine) planOutcome(ctx context.Context, o offers.Offer, since time.Tim
 }
 
 // settleResult settles the offer from a payment Dodo reported and answers.
-func (e *Engine) settleResult(ctx context.Context, id string, p dodo.Payment) (Result, error) {
+func (e *Engine) settleResult(ctx context.Context, id string, p wire.Payment) (Result, error) {
 	status := ""
 	if p.Status != nil {
 		status = *p.Status

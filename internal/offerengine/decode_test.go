@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/offerflow/offerflow/internal/access"
-	"github.com/offerflow/offerflow/internal/dodo"
+	"github.com/offerflow/offerflow/internal/dodo/wire"
 	"github.com/offerflow/offerflow/internal/events"
 	"github.com/offerflow/offerflow/internal/offers"
 )
@@ -150,7 +150,7 @@ func TestCardExpired(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := cardExpired(&dodo.CardSummary{ExpiryMonth: tt.month, ExpiryYear: tt.year}, now); got != tt.expect {
+			if got := cardExpired(&wire.CardSummary{ExpiryMonth: tt.month, ExpiryYear: tt.year}, now); got != tt.expect {
 				t.Fatalf("cardExpired = %v, want %v", got, tt.expect)
 			}
 		})
@@ -162,10 +162,10 @@ func TestUsableMethod(t *testing.T) {
 	s := func(v string) *string { return &v }
 	no := false
 	older, newer := now.Add(-48*time.Hour), now.Add(-time.Hour)
-	methods := []dodo.PaymentMethod{
-		{PaymentMethodID: "pm_old", LastUsedAt: &older, Card: &dodo.CardSummary{ExpiryMonth: s("1"), ExpiryYear: s("2030")}},
-		{PaymentMethodID: "pm_new", LastUsedAt: &newer, Card: &dodo.CardSummary{ExpiryMonth: s("1"), ExpiryYear: s("2030")}},
-		{PaymentMethodID: "pm_expired", LastUsedAt: &now, Card: &dodo.CardSummary{ExpiryMonth: s("1"), ExpiryYear: s("2026")}},
+	methods := []wire.CustomerPaymentMethod{
+		{PaymentMethodID: "pm_old", LastUsedAt: &older, Card: &wire.CardSummary{ExpiryMonth: s("1"), ExpiryYear: s("2030")}},
+		{PaymentMethodID: "pm_new", LastUsedAt: &newer, Card: &wire.CardSummary{ExpiryMonth: s("1"), ExpiryYear: s("2030")}},
+		{PaymentMethodID: "pm_expired", LastUsedAt: &now, Card: &wire.CardSummary{ExpiryMonth: s("1"), ExpiryYear: s("2026")}},
 		{PaymentMethodID: "pm_norecurring", LastUsedAt: &now, RecurringEnabled: &no},
 	}
 	if pm, ok := usableMethod(methods, "", now); !ok || pm.PaymentMethodID != "pm_new" {
@@ -186,21 +186,21 @@ func TestUsableMethod(t *testing.T) {
 func TestPlanAmounts(t *testing.T) {
 	neg, pos := int64(-3000), int64(8000)
 	half, one := 0.5, 1
-	p := dodo.ChangePlanPreview{ImmediateCharge: dodo.ImmediateCharge{
-		Summary: dodo.ChargeSummary{TotalAmount: 2500, Currency: "USD"},
-		LineItems: []dodo.LineItem{
+	p := wire.ChangePlanPreview{ImmediateCharge: wire.ImmediateCharge{
+		Summary: wire.LineItemSummary{TotalAmount: 2500, Currency: "USD"},
+		LineItems: []wire.LineItem{
 			{UnitPrice: &pos, Quantity: &one, ProrationFactor: &half},
 			{UnitPrice: &neg, Quantity: &one, ProrationFactor: &half},
 		},
 	}}
-	got := planAmounts(offers.Amounts{Currency: "USD", Price: 8000}, dodo.Subscription{RecurringPreTaxAmount: 3000}, p)
+	got := planAmounts(offers.Amounts{Currency: "USD", Price: 8000}, wire.Subscription{RecurringPreTaxAmount: 3000}, p)
 	want := offers.Amounts{Currency: "USD", Price: 8000, DueNow: 2500, Credit: 1500, CurrentPrice: 3000, PriceDifference: 5000}
 	if got != want {
 		t.Fatalf("amounts %+v, want %+v", got, want)
 	}
 	// A downgrade keeps the credit for later renewals.
-	p.ImmediateCharge.Summary = dodo.ChargeSummary{TotalAmount: 0, CustomerCredits: 3000}
-	if got := planAmounts(offers.Amounts{Price: 2000}, dodo.Subscription{RecurringPreTaxAmount: 8000}, p); got.CreditKept != 3000 || got.PriceDifference != -6000 || got.DueNow != 0 {
+	p.ImmediateCharge.Summary = wire.LineItemSummary{TotalAmount: 0, CustomerCredits: 3000}
+	if got := planAmounts(offers.Amounts{Price: 2000}, wire.Subscription{RecurringPreTaxAmount: 8000}, p); got.CreditKept != 3000 || got.PriceDifference != -6000 || got.DueNow != 0 {
 		t.Fatalf("downgrade amounts %+v", got)
 	}
 }
@@ -249,8 +249,8 @@ func TestSettlementMismatch(t *testing.T) {
 	recorded.PaymentID = "pay_recorded"
 	pay := func(edit func(*events.Payment)) *events.Payment {
 		p := &events.Payment{PaymentID: "pay_1", TotalAmount: 1900, Currency: "USD",
-			Customer:    events.Customer{CustomerID: "cus_a"},
-			ProductCart: []events.ProductCartItem{{ProductID: "pdt_w", Quantity: 1}}}
+			Customer:    wire.CustomerLimitedDetails{CustomerID: "cus_a"},
+			ProductCart: []wire.ProductCartItem{{ProductID: "pdt_w", Quantity: 1}}}
 		if edit != nil {
 			edit(p)
 		}
@@ -271,7 +271,7 @@ func TestSettlementMismatch(t *testing.T) {
 		{"another product", oneClick, pay(func(p *events.Payment) { p.ProductCart[0].ProductID = "pdt_x" }), "product"},
 		{"another quantity", oneClick, pay(func(p *events.Payment) { p.ProductCart[0].Quantity = 2 }), "product"},
 		{"more in the cart", oneClick, pay(func(p *events.Payment) {
-			p.ProductCart = append(p.ProductCart, events.ProductCartItem{ProductID: "pdt_y", Quantity: 1})
+			p.ProductCart = append(p.ProductCart, wire.ProductCartItem{ProductID: "pdt_y", Quantity: 1})
 		}), "product"},
 		{"another amount", oneClick, pay(func(p *events.Payment) { p.TotalAmount = 100 }), "amount"},
 		{"not the payment recorded at accept", recorded, pay(nil), "payment_id"},

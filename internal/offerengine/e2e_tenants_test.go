@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/offerflow/offerflow/internal/dodo"
+	"github.com/offerflow/offerflow/internal/dodo/wire"
 	"github.com/offerflow/offerflow/internal/natsbus"
 	"github.com/offerflow/offerflow/internal/natsserver/natstest"
 	"github.com/offerflow/offerflow/internal/offerengine"
@@ -142,7 +143,7 @@ func TestPaymentNamingAnotherOfferDoesNotSettleIt(t *testing.T) {
 		t.Helper()
 		_, err := e.Client.CreateCheckout(context.Background(), dodo.OneClickCheckout(dodo.OneClick{
 			CustomerID: c, PaymentMethodID: pm, ProductID: product, Country: "US", Zipcode: "94102",
-			Metadata:       dodo.Metadata{offerengine.MetadataOfferID: o.ID},
+			Metadata:       wire.Metadata{offerengine.MetadataOfferID: wire.StringValue(o.ID)},
 			IdempotencyKey: "hostile-" + c + "-" + product,
 		}))
 		if err != nil {

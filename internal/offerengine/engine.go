@@ -41,6 +41,7 @@ import (
 
 	"github.com/offerflow/offerflow/internal/access"
 	"github.com/offerflow/offerflow/internal/dodo"
+	"github.com/offerflow/offerflow/internal/dodo/wire"
 	"github.com/offerflow/offerflow/internal/events"
 	"github.com/offerflow/offerflow/internal/natsbus"
 	"github.com/offerflow/offerflow/internal/offers"
@@ -51,15 +52,15 @@ import (
 // Dodo is what the engine needs from Dodo's API. *dodo.Client implements
 // it; the engine owns the contract.
 type Dodo interface {
-	ListPaymentMethods(ctx context.Context, customerID string) ([]dodo.PaymentMethod, error)
-	GetProduct(ctx context.Context, productID string) (dodo.Product, error)
-	GetPayment(ctx context.Context, paymentID string) (dodo.Payment, error)
-	GetSubscription(ctx context.Context, subscriptionID string) (dodo.Subscription, error)
-	ListPayments(ctx context.Context, p dodo.ListPaymentsParams) ([]dodo.Payment, error)
+	ListPaymentMethods(ctx context.Context, customerID string) ([]wire.CustomerPaymentMethod, error)
+	GetProduct(ctx context.Context, productID string) (wire.Product, error)
+	GetPayment(ctx context.Context, paymentID string) (wire.Payment, error)
+	GetSubscription(ctx context.Context, subscriptionID string) (wire.Subscription, error)
+	ListPayments(ctx context.Context, p dodo.ListPaymentsParams) ([]wire.Payment, error)
 	CreateCheckout(ctx context.Context, req dodo.CheckoutRequest) (dodo.CheckoutSession, error)
-	PreviewChangePlan(ctx context.Context, subscriptionID string, req dodo.ChangePlanRequest) (dodo.ChangePlanPreview, error)
+	PreviewChangePlan(ctx context.Context, subscriptionID string, req dodo.ChangePlanRequest) (wire.ChangePlanPreview, error)
 	ChangePlan(ctx context.Context, subscriptionID string, req dodo.ChangePlanRequest) error
-	FindPayment(ctx context.Context, customerID, key string, since time.Time) (dodo.Payment, bool, error)
+	FindPayment(ctx context.Context, customerID, key string, since time.Time) (wire.Payment, bool, error)
 }
 
 // AccessReader reads a customer's access, for the rules' facts (what the

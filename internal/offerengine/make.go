@@ -13,6 +13,7 @@ import (
 
 	"github.com/offerflow/offerflow/internal/access"
 	"github.com/offerflow/offerflow/internal/dodo"
+	"github.com/offerflow/offerflow/internal/dodo/wire"
 	"github.com/offerflow/offerflow/internal/fault"
 	"github.com/offerflow/offerflow/internal/natsbus"
 	"github.com/offerflow/offerflow/internal/offers"
@@ -107,7 +108,7 @@ func (e *Engine) customerFacts(ctx context.Context, customerID string, doc acces
 		if err != nil {
 			return fmt.Errorf("payment %s of %s: %w", pays[0].PaymentID, customerID, err)
 		}
-		if p.Billing != nil && p.Billing.Zipcode != nil {
+		if p.Billing.Zipcode != nil {
 			f.billingCountry, f.billingZipcode = p.Billing.Country, *p.Billing.Zipcode
 		}
 	}
@@ -357,7 +358,7 @@ func (e *Engine) build(ctx context.Context, id string, trig offers.Trigger, r *r
 	return offers.New(o, now)
 }
 
-func (e *Engine) buildPlanChange(ctx context.Context, o offers.Offer, r *rules.Offer, f facts, methods []dodo.PaymentMethod, now time.Time) (offers.Offer, error) {
+func (e *Engine) buildPlanChange(ctx context.Context, o offers.Offer, r *rules.Offer, f facts, methods []wire.CustomerPaymentMethod, now time.Time) (offers.Offer, error) {
 	if f.planSubscription == "" {
 		return o, &Ineligible{Reason: ReasonNoSubscription}
 	}
@@ -370,7 +371,7 @@ func (e *Engine) buildPlanChange(ctx context.Context, o offers.Offer, r *rules.O
 		return o, fmt.Errorf("subscription %s: %w", f.planSubscription, err)
 	}
 	switch {
-	case sub.Status != dodo.SubscriptionActive:
+	case sub.Status != wire.SubscriptionActive:
 		return o, &Ineligible{Reason: ReasonNoSubscription, Detail: sub.SubscriptionID + " is " + sub.Status}
 	case sub.ScheduledChange != nil:
 		return o, &Ineligible{Reason: ReasonPendingChange, Detail: "a change to " + sub.ScheduledChange.ProductID + " is scheduled"}
@@ -413,7 +414,7 @@ func (e *Engine) buildPlanChange(ctx context.Context, o offers.Offer, r *rules.O
 // due now, the credit for the unused part of the current plan (the
 // negative proration lines), the credit Dodo keeps for later renewals, and
 // the difference in price per period.
-func planAmounts(a offers.Amounts, sub dodo.Subscription, p dodo.ChangePlanPreview) offers.Amounts {
+func planAmounts(a offers.Amounts, sub wire.Subscription, p wire.ChangePlanPreview) offers.Amounts {
 	a.DueNow = max(p.ImmediateCharge.Summary.TotalAmount, 0)
 	for _, li := range p.ImmediateCharge.LineItems {
 		if li.UnitPrice == nil || *li.UnitPrice >= 0 {
@@ -440,7 +441,7 @@ func (e *Engine) changeRequest(o offers.Offer) dodo.ChangePlanRequest {
 	return dodo.ChangePlanRequest{
 		ProductID: o.ProductID, Quantity: o.Quantity, ProrationBillingMode: o.Proration,
 		EffectiveAt: dodo.EffectiveImmediately, OnPaymentFailure: dodo.PreventChange,
-		Metadata: dodo.Metadata{MetadataOfferID: o.ID, dodo.IdempotencyMetadataKey: o.ID},
+		Metadata: wire.Metadata{MetadataOfferID: wire.StringValue(o.ID), dodo.IdempotencyMetadataKey: wire.StringValue(o.ID)},
 	}
 }
 
@@ -450,7 +451,7 @@ func (e *Engine) fallbackCheckout(ctx context.Context, o offers.Offer) (string, 
 	s, err := e.dodo.CreateCheckout(ctx, dodo.FallbackCheckout(dodo.Fallback{
 		CustomerID: o.CustomerID, ProductID: o.ProductID, Quantity: o.Quantity, Country: o.BillingCountry, Zipcode: o.BillingZipcode,
 		ReturnURL: e.cfg.ReturnURL, ShowSavedPaymentMethods: true,
-		Metadata: dodo.Metadata{MetadataOfferID: o.ID},
+		Metadata: wire.Metadata{MetadataOfferID: wire.StringValue(o.ID)},
 	}))
 	if err != nil {
 		return "", fmt.Errorf("fallback checkout for offer %s: %w", o.ID, err)
@@ -465,8 +466,8 @@ func (e *Engine) fallbackCheckout(ctx context.Context, o offers.Offer) (string, 
 // if given (it must be in the list: the list is the customer's own), else
 // the most recently used. It must not be an expired card, and Dodo must not
 // have said it cannot be charged off-session (recurring_enabled false).
-func usableMethod(methods []dodo.PaymentMethod, want string, now time.Time) (dodo.PaymentMethod, bool) {
-	var best dodo.PaymentMethod
+func usableMethod(methods []wire.CustomerPaymentMethod, want string, now time.Time) (wire.CustomerPaymentMethod, bool) {
+	var best wire.CustomerPaymentMethod
 	found := false
 	for _, pm := range methods {
 		if want != "" && pm.PaymentMethodID != want {
@@ -485,7 +486,7 @@ func usableMethod(methods []dodo.PaymentMethod, want string, now time.Time) (dod
 	return best, found
 }
 
-func lastUsed(pm dodo.PaymentMethod) time.Time {
+func lastUsed(pm wire.CustomerPaymentMethod) time.Time {
 	if pm.LastUsedAt == nil {
 		return time.Time{}
 	}
@@ -495,7 +496,7 @@ func lastUsed(pm dodo.PaymentMethod) time.Time {
 // cardExpired reports whether a card's expiry (month and year, strings in
 // Dodo's API: "4" or "04", "2027" or "27") is before now's month. A card
 // without a readable expiry is not called expired: Dodo will say.
-func cardExpired(c *dodo.CardSummary, now time.Time) bool {
+func cardExpired(c *wire.CardSummary, now time.Time) bool {
 	if c == nil || c.ExpiryMonth == nil || c.ExpiryYear == nil {
 		return false
 	}
@@ -511,7 +512,7 @@ func cardExpired(c *dodo.CardSummary, now time.Time) bool {
 	return y < now.Year() || (y == now.Year() && m < int(now.Month()))
 }
 
-func card(pm dodo.PaymentMethod) offers.Card {
+func card(pm wire.CustomerPaymentMethod) offers.Card {
 	var c offers.Card
 	if pm.Card == nil {
 		return c

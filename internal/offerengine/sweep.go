@@ -152,7 +152,7 @@ func (e *Engine) resolve(ctx context.Context, id string) error {
 			if err != nil {
 				return err
 			}
-			if e.matches(o, eventPayment(p)) {
+			if e.matches(o, &p) {
 				_, err := e.settleResult(ctx, id, p)
 				return err
 			}

@@ -13,7 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/offerflow/offerflow/internal/access"
-	"github.com/offerflow/offerflow/internal/dodo"
+	"github.com/offerflow/offerflow/internal/dodo/wire"
 	"github.com/offerflow/offerflow/internal/events"
 	"github.com/offerflow/offerflow/internal/fault"
 	"github.com/offerflow/offerflow/internal/natsbus"
@@ -81,19 +81,6 @@ func (e *Engine) matches(o offers.Offer, p *events.Payment) bool {
 		zap.String("offer_id", o.ID), zap.String("payment_id", p.PaymentID), zap.String("mismatch", reason),
 		zap.String("offer_customer_id", o.CustomerID), zap.String("payment_customer_id", p.CustomerID()))
 	return false
-}
-
-// eventPayment is what settlementMismatch reads of a payment from Dodo's
-// API (the same object as a webhook's data).
-func eventPayment(p dodo.Payment) *events.Payment {
-	out := &events.Payment{
-		PaymentID: p.PaymentID, TotalAmount: p.TotalAmount, Tax: p.Tax, Currency: p.Currency,
-		Customer: events.Customer{CustomerID: p.Customer.CustomerID}, SubscriptionID: p.SubscriptionID,
-	}
-	for _, it := range p.ProductCart {
-		out.ProductCart = append(out.ProductCart, events.ProductCartItem{ProductID: it.ProductID, Quantity: it.Quantity})
-	}
-	return out
 }
 
 // settlementMismatch is why payment p is not offer o's charge, or "".
@@ -482,7 +469,7 @@ func (e *Engine) checkRequestID(ctx context.Context, customerID string, r Reques
 
 // lowerTier reports whether product is below the customer's plan: by the
 // catalog's tiers when it lists both, else by price per period.
-func (e *Engine) lowerTier(ctx context.Context, productID, planID string, product dodo.Product) bool {
+func (e *Engine) lowerTier(ctx context.Context, productID, planID string, product wire.Product) bool {
 	to, ok1 := e.catalog.Product(productID)
 	from, ok2 := e.catalog.Product(planID)
 	if ok1 && ok2 {

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/offerflow/offerflow/internal/access"
-	"github.com/offerflow/offerflow/internal/dodo"
+	"github.com/offerflow/offerflow/internal/dodo/wire"
 	"github.com/offerflow/offerflow/internal/events"
 	"github.com/offerflow/offerflow/internal/offers"
 )
@@ -86,17 +86,17 @@ func paymentEventType(status string) (string, bool) {
 // status. A pending subscription has sent none.
 func subscriptionEventType(status string) (string, bool) {
 	switch status {
-	case dodo.SubscriptionActive:
+	case wire.SubscriptionActive:
 		return events.TypeSubscriptionActive, true
-	case dodo.SubscriptionOnHold:
+	case wire.SubscriptionOnHold:
 		return events.TypeSubscriptionOnHold, true
-	case dodo.SubscriptionPaused:
+	case wire.SubscriptionPaused:
 		return events.TypeSubscriptionPaused, true
-	case dodo.SubscriptionCancelled:
+	case wire.SubscriptionCancelled:
 		return events.TypeSubscriptionCancelled, true
-	case dodo.SubscriptionExpired:
+	case wire.SubscriptionExpired:
 		return events.TypeSubscriptionExpired, true
-	case dodo.SubscriptionFailed:
+	case wire.SubscriptionFailed:
 		return events.TypeSubscriptionFailed, true
 	}
 	return "", false
@@ -104,7 +104,7 @@ func subscriptionEventType(status string) (string, bool) {
 
 // paymentTime is a payment's event time: updated_at, when Dodo last changed
 // it (its final status, for a payment in one), else created_at.
-func paymentTime(p dodo.Payment) time.Time {
+func paymentTime(p wire.Payment) time.Time {
 	if p.UpdatedAt != nil && p.UpdatedAt.After(p.CreatedAt) {
 		return p.UpdatedAt.UTC()
 	}
@@ -122,7 +122,7 @@ func paymentTime(p dodo.Payment) time.Time {
 // could let an older webhook of another state, delivered late, win over
 // the fed one. next_billing_date is left out: for a live subscription it
 // is in the future.
-func subscriptionTime(s dodo.Subscription, charges []time.Time, now time.Time) time.Time {
+func subscriptionTime(s wire.Subscription, charges []time.Time, now time.Time) time.Time {
 	t := s.CreatedAt
 	consider := func(x time.Time) {
 		if !x.After(now) && x.After(t) {
@@ -145,7 +145,7 @@ func subscriptionTime(s dodo.Subscription, charges []time.Time, now time.Time) t
 // for subscriptions listed by status, which Dodo cannot filter by when they
 // changed. next_billing_date counts here (unlike in subscriptionTime): a
 // scheduled cancellation or a failed renewal happens on it.
-func touched(s dodo.Subscription, since, until time.Time) bool {
+func touched(s wire.Subscription, since, until time.Time) bool {
 	in := func(t time.Time) bool { return !t.Before(since) && !t.After(until) }
 	for _, t := range []time.Time{s.CreatedAt, s.PreviousBillingDate, s.NextBillingDate} {
 		if in(t) {
@@ -179,7 +179,7 @@ func sourceKey(kind, id string) string { return kind + ":" + id }
 
 // offerID is the offer a payment's metadata names (under the key the
 // worker's offer engine reads, access.MetadataOfferID), or "".
-func offerID(p dodo.Payment) string {
+func offerID(p wire.Payment) string {
 	id, _ := p.Metadata.Text(access.MetadataOfferID)
 	return id
 }
@@ -216,7 +216,7 @@ func offerSettled(o offers.Offer, paymentID, eventType string) bool {
 //     subscription (a plan change offer).
 //   - anything else (a failed or cancelled one-time payment without an
 //     offer) leaves no trace in offerflow: it is fed, which is harmless.
-func judgePayment(p dodo.Payment, eventType string, doc access.Doc, offer *offers.Offer) verdict {
+func judgePayment(p wire.Payment, eventType string, doc access.Doc, offer *offers.Offer) verdict {
 	oid := offerID(p)
 	subID := ""
 	if p.SubscriptionID != nil {
@@ -259,10 +259,10 @@ func judgePayment(p dodo.Payment, eventType string, doc access.Doc, offer *offer
 
 // subscriptionUpdate is the access update the worker makes of a
 // subscription event: access.FromEvent on the fields it reads.
-func subscriptionUpdate(webhookID, eventType string, at time.Time, s dodo.Subscription) (access.Update, bool) {
+func subscriptionUpdate(webhookID, eventType string, at time.Time, s wire.Subscription) (access.Update, bool) {
 	return access.FromEvent(webhookID, events.Event{Type: eventType, Timestamp: at, Payload: &events.Subscription{
 		SubscriptionID: s.SubscriptionID, Status: s.Status, ProductID: s.ProductID,
-		Customer: events.Customer{CustomerID: s.Customer.CustomerID},
+		Customer: wire.CustomerLimitedDetails{CustomerID: s.Customer.CustomerID},
 	}})
 }
 
@@ -271,7 +271,7 @@ func subscriptionUpdate(webhookID, eventType string, at time.Time, s dodo.Subscr
 // for an active subscription that offerflow has active on another product.
 // Processed means the source subscription:<id> has the state and the
 // product the subscription implies, whenever it got them.
-func judgeSubscription(s dodo.Subscription, doc access.Doc) (string, verdict) {
+func judgeSubscription(s wire.Subscription, doc access.Doc) (string, verdict) {
 	typ, ok := subscriptionEventType(s.Status)
 	if !ok {
 		return "", skip(ReasonNotFinal, "status %s", s.Status)

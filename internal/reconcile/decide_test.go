@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/offerflow/offerflow/internal/access"
-	"github.com/offerflow/offerflow/internal/dodo"
+	"github.com/offerflow/offerflow/internal/dodo/wire"
 	"github.com/offerflow/offerflow/internal/events"
 	"github.com/offerflow/offerflow/internal/offers"
 )
@@ -55,7 +55,7 @@ func TestEventTypes(t *testing.T) {
 		}
 		if ok {
 			// Every type reconcile feeds moves access in the worker.
-			if _, moves := subscriptionUpdate("w", got, t0, dodo.Subscription{SubscriptionID: "sub_1", Status: tt.status, ProductID: "p", Customer: dodo.CustomerSummary{CustomerID: "cus_1"}}); !moves {
+			if _, moves := subscriptionUpdate("w", got, t0, wire.Subscription{SubscriptionID: "sub_1", Status: tt.status, ProductID: "p", Customer: wire.CustomerLimitedDetails{CustomerID: "cus_1"}}); !moves {
 				t.Errorf("%s makes no access update", got)
 			}
 		}
@@ -65,13 +65,13 @@ func TestEventTypes(t *testing.T) {
 func TestPaymentTime(t *testing.T) {
 	tests := []struct {
 		name string
-		p    dodo.Payment
+		p    wire.Payment
 		want time.Time
 	}{
-		{"created only", dodo.Payment{CreatedAt: at(1)}, at(1)},
-		{"updated later", dodo.Payment{CreatedAt: at(1), UpdatedAt: ptr(at(2))}, at(2)},
-		{"updated earlier is ignored", dodo.Payment{CreatedAt: at(2), UpdatedAt: ptr(at(1))}, at(2)},
-		{"in UTC", dodo.Payment{CreatedAt: at(1).In(time.FixedZone("X", 3600))}, at(1)},
+		{"created only", wire.Payment{CreatedAt: at(1)}, at(1)},
+		{"updated later", wire.Payment{CreatedAt: at(1), UpdatedAt: ptr(at(2))}, at(2)},
+		{"updated earlier is ignored", wire.Payment{CreatedAt: at(2), UpdatedAt: ptr(at(1))}, at(2)},
+		{"in UTC", wire.Payment{CreatedAt: at(1).In(time.FixedZone("X", 3600))}, at(1)},
 	}
 	for _, tt := range tests {
 		if got := paymentTime(tt.p); !got.Equal(tt.want) || got.Location() != time.UTC {
@@ -82,23 +82,23 @@ func TestPaymentTime(t *testing.T) {
 
 func TestSubscriptionTime(t *testing.T) {
 	now := at(100)
-	base := dodo.Subscription{CreatedAt: at(0), PreviousBillingDate: at(0), NextBillingDate: at(720)}
-	with := func(f func(*dodo.Subscription)) dodo.Subscription { s := base; f(&s); return s }
+	base := wire.Subscription{CreatedAt: at(0), PreviousBillingDate: at(0), NextBillingDate: at(720)}
+	with := func(f func(*wire.Subscription)) wire.Subscription { s := base; f(&s); return s }
 	tests := []struct {
 		name    string
-		s       dodo.Subscription
+		s       wire.Subscription
 		charges []time.Time
 		want    time.Time
 	}{
 		{"new", base, nil, at(0)},
-		{"renewed", with(func(s *dodo.Subscription) { s.PreviousBillingDate = at(50) }), nil, at(50)},
-		{"cancelled", with(func(s *dodo.Subscription) { s.CancelledAt = ptr(at(60)) }), nil, at(60)},
-		{"paused", with(func(s *dodo.Subscription) { s.PausedAt = ptr(at(70)) }), nil, at(70)},
-		{"expired", with(func(s *dodo.Subscription) { s.ExpiresAt = ptr(at(80)) }), nil, at(80)},
-		{"a term ending in the future", with(func(s *dodo.Subscription) { s.ExpiresAt = ptr(at(1000)) }), nil, at(0)},
+		{"renewed", with(func(s *wire.Subscription) { s.PreviousBillingDate = at(50) }), nil, at(50)},
+		{"cancelled", with(func(s *wire.Subscription) { s.CancelledAt = ptr(at(60)) }), nil, at(60)},
+		{"paused", with(func(s *wire.Subscription) { s.PausedAt = ptr(at(70)) }), nil, at(70)},
+		{"expired", with(func(s *wire.Subscription) { s.ExpiresAt = ptr(at(80)) }), nil, at(80)},
+		{"a term ending in the future", with(func(s *wire.Subscription) { s.ExpiresAt = ptr(at(1000)) }), nil, at(0)},
 		{"a charge after the last date (plan change, failed renewal)", base, []time.Time{at(10), at(90), at(20)}, at(90)},
-		{"never next_billing_date", with(func(s *dodo.Subscription) { s.NextBillingDate = at(99) }), nil, at(0)},
-		{"never after now", with(func(s *dodo.Subscription) { s.CancelledAt = ptr(at(101)) }), []time.Time{at(102)}, at(0)},
+		{"never next_billing_date", with(func(s *wire.Subscription) { s.NextBillingDate = at(99) }), nil, at(0)},
+		{"never after now", with(func(s *wire.Subscription) { s.CancelledAt = ptr(at(101)) }), []time.Time{at(102)}, at(0)},
 	}
 	for _, tt := range tests {
 		if got := subscriptionTime(tt.s, tt.charges, now); !got.Equal(tt.want) {
@@ -109,21 +109,21 @@ func TestSubscriptionTime(t *testing.T) {
 
 func TestTouched(t *testing.T) {
 	since, until := at(10), at(20)
-	base := dodo.Subscription{CreatedAt: at(0), PreviousBillingDate: at(0), NextBillingDate: at(30)}
-	with := func(f func(*dodo.Subscription)) dodo.Subscription { s := base; f(&s); return s }
+	base := wire.Subscription{CreatedAt: at(0), PreviousBillingDate: at(0), NextBillingDate: at(30)}
+	with := func(f func(*wire.Subscription)) wire.Subscription { s := base; f(&s); return s }
 	tests := []struct {
 		name string
-		s    dodo.Subscription
+		s    wire.Subscription
 		want bool
 	}{
 		{"nothing in the period", base, false},
-		{"created in it", with(func(s *dodo.Subscription) { s.CreatedAt = at(15) }), true},
-		{"renewed in it", with(func(s *dodo.Subscription) { s.PreviousBillingDate = at(10) }), true},
-		{"billing date in it (scheduled cancellation)", with(func(s *dodo.Subscription) { s.NextBillingDate = at(20) }), true},
-		{"cancelled in it", with(func(s *dodo.Subscription) { s.CancelledAt = ptr(at(12)) }), true},
-		{"paused in it", with(func(s *dodo.Subscription) { s.PausedAt = ptr(at(12)) }), true},
-		{"expired in it", with(func(s *dodo.Subscription) { s.ExpiresAt = ptr(at(12)) }), true},
-		{"cancelled before it", with(func(s *dodo.Subscription) { s.CancelledAt = ptr(at(9)) }), false},
+		{"created in it", with(func(s *wire.Subscription) { s.CreatedAt = at(15) }), true},
+		{"renewed in it", with(func(s *wire.Subscription) { s.PreviousBillingDate = at(10) }), true},
+		{"billing date in it (scheduled cancellation)", with(func(s *wire.Subscription) { s.NextBillingDate = at(20) }), true},
+		{"cancelled in it", with(func(s *wire.Subscription) { s.CancelledAt = ptr(at(12)) }), true},
+		{"paused in it", with(func(s *wire.Subscription) { s.PausedAt = ptr(at(12)) }), true},
+		{"expired in it", with(func(s *wire.Subscription) { s.ExpiresAt = ptr(at(12)) }), true},
+		{"cancelled before it", with(func(s *wire.Subscription) { s.CancelledAt = ptr(at(9)) }), false},
 	}
 	for _, tt := range tests {
 		if got := touched(tt.s, since, until); got != tt.want {
@@ -142,16 +142,16 @@ func docWith(sources ...access.Source) access.Doc {
 }
 
 func TestJudgePayment(t *testing.T) {
-	pay := func(status string, f ...func(*dodo.Payment)) dodo.Payment {
-		p := dodo.Payment{PaymentID: "pay_1", Status: &status, Customer: dodo.CustomerSummary{CustomerID: "cus_1"}, CreatedAt: t0}
+	pay := func(status string, f ...func(*wire.Payment)) wire.Payment {
+		p := wire.Payment{PaymentID: "pay_1", Status: &status, Customer: wire.CustomerLimitedDetails{CustomerID: "cus_1"}, CreatedAt: t0}
 		for _, g := range f {
 			g(&p)
 		}
 		return p
 	}
-	ofSub := func(p *dodo.Payment) { p.SubscriptionID = ptr("sub_1") }
-	withOffer := func(p *dodo.Payment) { p.Metadata = dodo.Metadata{access.MetadataOfferID: "off_1"} }
-	refunded := func(kind string) func(*dodo.Payment) { return func(p *dodo.Payment) { p.RefundStatus = &kind } }
+	ofSub := func(p *wire.Payment) { p.SubscriptionID = ptr("sub_1") }
+	withOffer := func(p *wire.Payment) { p.Metadata = wire.Metadata{access.MetadataOfferID: wire.StringValue("off_1")} }
+	refunded := func(kind string) func(*wire.Payment) { return func(p *wire.Payment) { p.RefundStatus = &kind } }
 	granted := access.Source{Kind: access.KindPayment, ID: "pay_1", Products: []string{"pdt_1"}, State: access.Active}
 	revoked := access.Source{Kind: access.KindPayment, ID: "pay_1", Products: []string{"pdt_1"}, State: access.Revoked}
 	tracked := access.Source{Kind: access.KindSubscription, ID: "sub_1", Products: []string{"pdt_basic"}, State: access.Revoked}
@@ -161,7 +161,7 @@ func TestJudgePayment(t *testing.T) {
 	empty := docWith()
 	tests := []struct {
 		name       string
-		p          dodo.Payment
+		p          wire.Payment
 		doc        access.Doc
 		offer      *offers.Offer
 		wantAction Action
@@ -203,22 +203,22 @@ func TestJudgePayment(t *testing.T) {
 }
 
 func TestJudgeSubscription(t *testing.T) {
-	sub := func(status, product string) dodo.Subscription {
-		return dodo.Subscription{SubscriptionID: "sub_1", Status: status, ProductID: product, Customer: dodo.CustomerSummary{CustomerID: "cus_1"}, CreatedAt: t0}
+	sub := func(status, product string) wire.Subscription {
+		return wire.Subscription{SubscriptionID: "sub_1", Status: status, ProductID: product, Customer: wire.CustomerLimitedDetails{CustomerID: "cus_1"}, CreatedAt: t0}
 	}
 	src := func(state access.State, product string) access.Source {
 		return access.Source{Kind: access.KindSubscription, ID: "sub_1", Products: []string{product}, State: state, EventType: "x", EventAt: t0}
 	}
 	tests := []struct {
 		name       string
-		s          dodo.Subscription
+		s          wire.Subscription
 		doc        access.Doc
 		wantType   string
 		wantAction Action
 		wantReason string
 	}{
 		{"pending", sub("pending", "pdt_basic"), docWith(), "", ActionSkipped, ReasonNotFinal},
-		{"no customer", dodo.Subscription{SubscriptionID: "sub_1", Status: "active", ProductID: "p"}, docWith(), events.TypeSubscriptionActive, ActionSkipped, ReasonNoCustomer},
+		{"no customer", wire.Subscription{SubscriptionID: "sub_1", Status: "active", ProductID: "p"}, docWith(), events.TypeSubscriptionActive, ActionSkipped, ReasonNoCustomer},
 		{"never seen", sub("active", "pdt_basic"), docWith(), events.TypeSubscriptionActive, ActionFed, ReasonMissing},
 		{"active, seen active", sub("active", "pdt_basic"), docWith(src(access.Active, "pdt_basic")), events.TypeSubscriptionActive, ActionProcessed, ReasonAccess},
 		{"active on another plan", sub("active", "pdt_pro"), docWith(src(access.Active, "pdt_basic")), events.TypeSubscriptionPlanChanged, ActionFed, ReasonDiffers},

@@ -54,6 +54,7 @@ import (
 
 	"github.com/offerflow/offerflow/internal/access"
 	"github.com/offerflow/offerflow/internal/dodo"
+	"github.com/offerflow/offerflow/internal/dodo/wire"
 	"github.com/offerflow/offerflow/internal/events"
 	"github.com/offerflow/offerflow/internal/natsbus"
 	"github.com/offerflow/offerflow/internal/offers"
@@ -70,8 +71,8 @@ const publishTimeout = 10 * time.Second
 
 // Dodo is what reconcile reads from Dodo's API; *dodo.Client implements it.
 type Dodo interface {
-	ListAllPayments(ctx context.Context, p dodo.ListPaymentsParams) ([]dodo.Payment, error)
-	ListAllSubscriptions(ctx context.Context, p dodo.ListSubscriptionsParams) ([]dodo.Subscription, error)
+	ListAllPayments(ctx context.Context, p dodo.ListPaymentsParams) ([]wire.Payment, error)
+	ListAllSubscriptions(ctx context.Context, p dodo.ListSubscriptionsParams) ([]wire.Subscription, error)
 	GetPaymentJSON(ctx context.Context, paymentID string) (json.RawMessage, error)
 	GetSubscriptionJSON(ctx context.Context, subscriptionID string) (json.RawMessage, error)
 }
@@ -335,7 +336,7 @@ func (r *run) bounded(what string, err error) error {
 	return nil
 }
 
-func (r *run) listPayments(ctx context.Context) ([]dodo.Payment, error) {
+func (r *run) listPayments(ctx context.Context) ([]wire.Payment, error) {
 	since, until := r.o.Since, r.o.Until
 	ps, err := r.d.Dodo.ListAllPayments(ctx, dodo.ListPaymentsParams{CustomerID: r.o.CustomerID, CreatedAtGte: &since, CreatedAtLte: &until})
 	if err := r.bounded("list payments", err); err != nil {
@@ -344,7 +345,7 @@ func (r *run) listPayments(ctx context.Context) ([]dodo.Payment, error) {
 	// Page-number pagination shows an item twice when a newer one arrives
 	// between two pages (with Until in the future).
 	seen := make(map[string]bool, len(ps))
-	ps = slices.DeleteFunc(ps, func(p dodo.Payment) bool {
+	ps = slices.DeleteFunc(ps, func(p wire.Payment) bool {
 		dup := seen[p.PaymentID]
 		seen[p.PaymentID] = true
 		return dup
@@ -356,14 +357,14 @@ func (r *run) listPayments(ctx context.Context) ([]dodo.Payment, error) {
 // candidate is a subscription to decide, and how it was found. raw is set
 // when it was read on its own (its full object).
 type candidate struct {
-	sub   dodo.Subscription
+	sub   wire.Subscription
 	raw   json.RawMessage
 	found string
 }
 
 // listSubscriptions gathers the subscriptions of the period (see the
 // package documentation), each once, in a stable order.
-func (r *run) listSubscriptions(ctx context.Context, payments []dodo.Payment) ([]candidate, error) {
+func (r *run) listSubscriptions(ctx context.Context, payments []wire.Payment) ([]candidate, error) {
 	since, until := r.o.Since, r.o.Until
 	seen := map[string]bool{}
 	var out []candidate
@@ -385,7 +386,7 @@ func (r *run) listSubscriptions(ctx context.Context, payments []dodo.Payment) ([
 	// list by when a subscription changed: list each such status in full
 	// and keep those with a date in the period. on_hold is kept whatever
 	// its dates (a failed renewal is usually also found by its payment).
-	for _, st := range []string{dodo.SubscriptionOnHold, dodo.SubscriptionPaused, dodo.SubscriptionCancelled, dodo.SubscriptionExpired} {
+	for _, st := range []string{wire.SubscriptionOnHold, wire.SubscriptionPaused, wire.SubscriptionCancelled, wire.SubscriptionExpired} {
 		subs, err := r.d.Dodo.ListAllSubscriptions(ctx, dodo.ListSubscriptionsParams{CustomerID: r.o.CustomerID, Status: st})
 		if errors.Is(err, dodo.ErrTooManyPages) {
 			// These listings cover all time, so a shorter period does not
@@ -400,7 +401,7 @@ func (r *run) listSubscriptions(ctx context.Context, payments []dodo.Payment) ([
 			return nil, fmt.Errorf("reconcile: list %s subscriptions: %w", st, err)
 		}
 		for _, s := range subs {
-			if st == dodo.SubscriptionOnHold || touched(s, since, until) {
+			if st == wire.SubscriptionOnHold || touched(s, since, until) {
 				add(candidate{sub: s, found: "status:" + st})
 			}
 		}
@@ -421,7 +422,7 @@ func (r *run) listSubscriptions(ctx context.Context, payments []dodo.Payment) ([
 			r.add(failed(Item{Kind: access.KindSubscription, ID: id, CustomerID: p.Customer.CustomerID, Found: "charged"}, "read subscription: %v", err))
 			continue
 		}
-		var s dodo.Subscription
+		var s wire.Subscription
 		if err := json.Unmarshal(raw, &s); err != nil {
 			seen[id] = true
 			r.add(failed(Item{Kind: access.KindSubscription, ID: id, CustomerID: p.Customer.CustomerID, Found: "charged"}, "decode subscription: %v", err))
@@ -449,7 +450,7 @@ func (r *run) doc(ctx context.Context, customerID string) (access.Doc, error) {
 
 // offer returns the offer a payment names: nil when it names none, no
 // store was given, or the store does not know it.
-func (r *run) offer(ctx context.Context, p dodo.Payment) (*offers.Offer, error) {
+func (r *run) offer(ctx context.Context, p wire.Payment) (*offers.Offer, error) {
 	id := offerID(p)
 	if id == "" || r.d.Offers == nil {
 		return nil, nil
@@ -476,7 +477,7 @@ func decided(it Item, v verdict) Item {
 	return it
 }
 
-func statusOf(p dodo.Payment) string {
+func statusOf(p wire.Payment) string {
 	if p.Status == nil {
 		return ""
 	}
@@ -487,9 +488,9 @@ func statusOf(p dodo.Payment) string {
 // fed. The list item is enough to tell a processed payment; one to feed is
 // read in full (the list lacks product_cart, among others) and decided
 // again on what Dodo says now.
-func (r *run) payment(ctx context.Context, p dodo.Payment) {
+func (r *run) payment(ctx context.Context, p wire.Payment) {
 	it := Item{Kind: access.KindPayment, ID: p.PaymentID, CustomerID: p.Customer.CustomerID, Status: statusOf(p), Found: "created", EventAt: p.CreatedAt.UTC()}
-	judge := func(p dodo.Payment) (string, verdict, error) {
+	judge := func(p wire.Payment) (string, verdict, error) {
 		typ, ok := paymentEventType(statusOf(p))
 		if !ok {
 			return "", skip(ReasonNotFinal, "status %q", statusOf(p)), nil
@@ -523,7 +524,7 @@ func (r *run) payment(ctx context.Context, p dodo.Payment) {
 		r.add(failed(it, "read payment: %v", err))
 		return
 	}
-	var full dodo.Payment
+	var full wire.Payment
 	if err := json.Unmarshal(raw, &full); err != nil {
 		r.add(failed(it, "decode payment: %v", err))
 		return
@@ -563,7 +564,7 @@ func (r *run) payment(ctx context.Context, p dodo.Payment) {
 func (r *run) subscription(ctx context.Context, c candidate) {
 	s := c.sub
 	it := Item{Kind: access.KindSubscription, ID: s.SubscriptionID, CustomerID: s.Customer.CustomerID, Status: s.Status, Found: c.found, EventAt: s.CreatedAt.UTC()}
-	judge := func(s dodo.Subscription) (string, access.Doc, verdict, error) {
+	judge := func(s wire.Subscription) (string, access.Doc, verdict, error) {
 		if s.Customer.CustomerID == "" {
 			return "", access.Doc{}, skip(ReasonNoCustomer, "no customer id"), nil
 		}
@@ -592,7 +593,7 @@ func (r *run) subscription(ctx context.Context, c candidate) {
 			return
 		}
 	}
-	var full dodo.Subscription
+	var full wire.Subscription
 	if err := json.Unmarshal(raw, &full); err != nil {
 		r.add(failed(it, "decode subscription: %v", err))
 		return
@@ -650,7 +651,7 @@ func (r *run) subscription(ctx context.Context, c candidate) {
 // its webhook body: the one of a payment read in this run, else of one of
 // its payments, else its brand (Dodo's default brand has the business's
 // id; offerflow reads neither).
-func (r *run) charges(ctx context.Context, s dodo.Subscription) ([]time.Time, string, error) {
+func (r *run) charges(ctx context.Context, s wire.Subscription) ([]time.Time, string, error) {
 	ps, err := r.d.Dodo.ListAllPayments(ctx, dodo.ListPaymentsParams{SubscriptionID: s.SubscriptionID})
 	if err != nil && !errors.Is(err, dodo.ErrTooManyPages) {
 		return nil, "", err
@@ -664,7 +665,7 @@ func (r *run) charges(ctx context.Context, s dodo.Subscription) ([]time.Time, st
 		if err != nil {
 			return nil, "", err
 		}
-		var p dodo.Payment
+		var p wire.Payment
 		if err := json.Unmarshal(raw, &p); err == nil {
 			r.businessID = p.BusinessID
 		}

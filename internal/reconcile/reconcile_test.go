@@ -17,6 +17,7 @@ import (
 	"github.com/offerflow/offerflow/internal/access"
 	"github.com/offerflow/offerflow/internal/dodo"
 	"github.com/offerflow/offerflow/internal/dodo/standin"
+	"github.com/offerflow/offerflow/internal/dodo/wire"
 	"github.com/offerflow/offerflow/internal/natsbus"
 	"github.com/offerflow/offerflow/internal/reconcile"
 	"github.com/offerflow/offerflow/internal/service"
@@ -338,7 +339,7 @@ func (w *world) postSubscriptionUpdated(t *testing.T, id string) {
 func TestReconcileAsksTheOfferStore(t *testing.T) {
 	w := newWorld(t)
 	w.Dodo.SetDelivery(standin.Delivery{Hold: true})
-	pay := w.Buy(t, bo, pmDecline, guide, dodo.Metadata{access.MetadataOfferID: "off_unknown"})
+	pay := w.Buy(t, bo, pmDecline, guide, wire.Metadata{access.MetadataOfferID: wire.StringValue("off_unknown")})
 	rep := w.reconcile(t, reconcile.Options{Since: w.Clock.Now().Add(-time.Minute), DryRun: true})
 	it := item(t, rep, pay)
 	if it.Action != reconcile.ActionWouldFeed || it.Reason != reconcile.ReasonNoEvidence || !strings.Contains(it.Detail, "off_unknown") {

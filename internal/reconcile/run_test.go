@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/offerflow/offerflow/internal/dodo"
+	"github.com/offerflow/offerflow/internal/dodo/wire"
 	"github.com/offerflow/offerflow/internal/natsbus"
 	"github.com/offerflow/offerflow/internal/natsserver/natstest"
 )
@@ -20,24 +21,24 @@ import (
 // body_test.go) but failing where a test says: the outside edge, where the
 // stand-in cannot fail on cue.
 type failingDodo struct {
-	payments    []dodo.Payment
+	payments    []wire.Payment
 	paymentsErr error
 	// subs are the listings by status ("" is the period's listing).
-	subs    map[string][]dodo.Subscription
+	subs    map[string][]wire.Subscription
 	subsErr map[string]error
 	getErr  map[string]error
 	// onGet runs before each read of one object.
 	onGet func(id string)
 }
 
-func (f *failingDodo) ListAllPayments(_ context.Context, p dodo.ListPaymentsParams) ([]dodo.Payment, error) {
+func (f *failingDodo) ListAllPayments(_ context.Context, p dodo.ListPaymentsParams) ([]wire.Payment, error) {
 	if p.SubscriptionID != "" {
 		return nil, nil
 	}
 	return f.payments, f.paymentsErr
 }
 
-func (f *failingDodo) ListAllSubscriptions(_ context.Context, p dodo.ListSubscriptionsParams) ([]dodo.Subscription, error) {
+func (f *failingDodo) ListAllSubscriptions(_ context.Context, p dodo.ListSubscriptionsParams) ([]wire.Subscription, error) {
 	return f.subs[p.Status], f.subsErr[p.Status]
 }
 
@@ -63,12 +64,12 @@ func (f *failingDodo) GetSubscriptionJSON(_ context.Context, id string) (json.Ra
 
 // listed returns the list items of n payments pay_0..pay_n-1, as the
 // objects of body_test.go are listed.
-func listed(n int) []dodo.Payment {
-	var p dodo.Payment
+func listed(n int) []wire.Payment {
+	var p wire.Payment
 	if err := json.Unmarshal([]byte(apiPayment), &p); err != nil {
 		panic(err)
 	}
-	out := make([]dodo.Payment, n)
+	out := make([]wire.Payment, n)
 	for i := range out {
 		out[i] = p
 		out[i].PaymentID = fmt.Sprintf("pay_%d", i)
@@ -76,8 +77,8 @@ func listed(n int) []dodo.Payment {
 	return out
 }
 
-func cancelledSub() dodo.Subscription {
-	var s dodo.Subscription
+func cancelledSub() wire.Subscription {
+	var s wire.Subscription
 	if err := json.Unmarshal([]byte(apiSubscription), &s); err != nil {
 		panic(err)
 	}
@@ -119,7 +120,7 @@ func TestRunWhenDodoFails(t *testing.T) {
 		},
 		{
 			name:        "the cancelled subscriptions of all time do not fit",
-			dodo:        &failingDodo{subs: map[string][]dodo.Subscription{"cancelled": {cancelledSub()}}, subsErr: map[string]error{"cancelled": fmt.Errorf("x: %w", dodo.ErrTooManyPages)}},
+			dodo:        &failingDodo{subs: map[string][]wire.Subscription{"cancelled": {cancelledSub()}}, subsErr: map[string]error{"cancelled": fmt.Errorf("x: %w", dodo.ErrTooManyPages)}},
 			wantWarning: "cancelled subscriptions",
 			want:        map[string]Action{"sub_7EeHq2ewQuadropD2ra": ActionWouldFeed},
 		},
@@ -137,7 +138,7 @@ func TestRunWhenDodoFails(t *testing.T) {
 		},
 		{
 			name:     "stopped before publishing",
-			dodo:     &failingDodo{payments: listed(2), subs: map[string][]dodo.Subscription{"": {cancelledSub()}}},
+			dodo:     &failingDodo{payments: listed(2), subs: map[string][]wire.Subscription{"": {cancelledSub()}}},
 			cancelOn: "sub_7EeHq2ewQuadropD2ra",
 			wantErr:  context.Canceled,
 			// All were decided and queued, none published.

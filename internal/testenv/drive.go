@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/offerflow/offerflow/internal/dodo"
+	"github.com/offerflow/offerflow/internal/dodo/wire"
 	"github.com/offerflow/offerflow/internal/events"
 	"github.com/offerflow/offerflow/internal/natsbus"
 	"github.com/offerflow/offerflow/internal/natsserver/natstest"
@@ -98,7 +99,7 @@ func (e *Env) Call(t testing.TB, method, path, token string, body any) (int, map
 // Dodo's one-click checkout, as the merchant's app would, and returns the
 // payment's id. Each call is a new purchase (its own idempotency key). It
 // does not wait for the webhooks the purchase causes (Settle does).
-func (e *Env) Buy(t testing.TB, customer, pm, product string, metadata dodo.Metadata) string {
+func (e *Env) Buy(t testing.TB, customer, pm, product string, metadata wire.Metadata) string {
 	t.Helper()
 	if e.Client == nil {
 		t.Fatal("testenv: Buy needs WithDodo")

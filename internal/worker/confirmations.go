@@ -6,6 +6,7 @@ import (
 
 	"github.com/offerflow/offerflow/internal/access"
 	"github.com/offerflow/offerflow/internal/confirm"
+	"github.com/offerflow/offerflow/internal/dodo/wire"
 	"github.com/offerflow/offerflow/internal/events"
 	"github.com/offerflow/offerflow/internal/offers"
 )
@@ -195,7 +196,7 @@ func (w *Worker) name(productID string) string {
 // document remembers.
 func contactOf(ev events.Event, doc access.Doc) access.Contact {
 	c := doc.Contact
-	var cust events.Customer
+	var cust wire.CustomerLimitedDetails
 	switch p := ev.Payload.(type) {
 	case *events.Payment:
 		cust = p.Customer

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"slices"
 	"time"
+
+	"github.com/offerflow/offerflow/internal/dodo/wire"
 )
 
 // changePlanRequest is the spec's UpdateSubscriptionPlanReq, the body of
@@ -172,32 +174,32 @@ func (s *Server) previewChangePlan(r *http.Request) (any, error) {
 	}
 	defer s.mu.Unlock()
 	sub := *pl.sub
-	newPlan := s.subscriptionJSON(&sub, pl.from, sub.Quantity)
+	newPlan := s.subscription(&sub, pl.from, sub.Quantity)
 	if pl.scheduled {
-		newPlan.ScheduledChange = &scheduledChangeJSON{
+		newPlan.ScheduledChange = &wire.ScheduledPlanChange{
 			ID: "", ProductID: pl.to.ID, ProductName: optional(pl.to.Name), ProductDescription: optional(pl.to.Description),
-			Quantity: pl.quantity, Addons: []addonJSON{}, EffectiveAt: pl.effectiveAt(), CreatedAt: pl.now,
+			Quantity: pl.quantity, Addons: []wire.ScheduledAddon{}, EffectiveAt: pl.effectiveAt(), CreatedAt: pl.now,
 		}
 	} else {
 		sub.PeriodStart, sub.PeriodEnd = pl.periodStart, pl.periodEnd
-		newPlan = s.subscriptionJSON(&sub, pl.to, pl.quantity)
+		newPlan = s.subscription(&sub, pl.to, pl.quantity)
 	}
 	cur := pl.to.Currency
-	out := previewJSON{
+	out := wire.ChangePlanPreview{
 		NewPlan: newPlan,
-		ImmediateCharge: immediateChargeJSON{
+		ImmediateCharge: wire.ImmediateCharge{
 			EffectiveAt: pl.effectiveAt(),
-			Summary: summaryJSON{
+			Summary: wire.LineItemSummary{
 				TotalAmount: pl.amount, Currency: cur, SettlementAmount: pl.amount, SettlementCurrency: cur,
 				CustomerCredits: pl.prorate.Credit - pl.creditUsed,
 			},
-			LineItems: []lineItemJSON{},
+			LineItems: []wire.LineItem{},
 		},
 	}
-	line := func(p *Product, qty int, unit int64, factor float64) lineItemJSON {
-		return lineItemJSON{
-			Type: "subscription", ID: pl.sub.ID, ProductID: p.ID, Name: optional(p.Name), Description: optional(p.Description),
-			Quantity: qty, UnitPrice: unit, Currency: cur, ProrationFactor: factor,
+	line := func(p *Product, qty int, unit int64, factor float64) wire.LineItem {
+		return wire.LineItem{
+			Type: "subscription", ID: pl.sub.ID, ProductID: &p.ID, Name: optional(p.Name), Description: optional(p.Description),
+			Quantity: &qty, UnitPrice: &unit, Currency: cur, ProrationFactor: &factor,
 		}
 	}
 	if !pl.scheduled && pl.mode != DoNotBill {

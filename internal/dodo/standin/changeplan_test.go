@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"slices"
 	"testing"
+
+	"github.com/offerflow/offerflow/internal/dodo/wire"
 )
 
 func changeBody(product string, mode string, extra ...any) map[string]any {
@@ -165,7 +167,7 @@ func TestScheduledChange(t *testing.T) {
 	}
 	sched := changeBody(pdtStart, FullImmediately, "effective_at", "next_billing_date")
 	e.mustDo(200, "POST", "/subscriptions/"+sub+"/change-plan", sched)
-	got := decode[subscriptionJSON](t, e.mustDo(200, "GET", "/subscriptions/"+sub, nil))
+	got := decode[wire.Subscription](t, e.mustDo(200, "GET", "/subscriptions/"+sub, nil))
 	if sc := got.ScheduledChange; got.ProductID != pdtPro || sc == nil || sc.ProductID != pdtStart || !sc.EffectiveAt.Equal(date(2026, 5, 1)) || deref(sc.ProductName) != "Starter" {
 		t.Errorf("subscription = %s scheduled %+v, want %s with %s scheduled for 2026-05-01", got.ProductID, sc, pdtPro, pdtStart)
 	}

@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"strings"
 	"time"
+
+	"github.com/offerflow/offerflow/internal/dodo/wire"
+	"github.com/offerflow/offerflow/internal/events"
 )
 
 // cardOutcome decides a charge on a saved card as Dodo's test mode does
@@ -33,7 +36,7 @@ type charge struct {
 	amount         int64
 	currency       string
 	cart           []CartItem // nil for subscription charges (renewals, plan changes)
-	billing        billingJSON
+	billing        wire.BillingAddress
 	metadata       json.RawMessage
 }
 
@@ -71,15 +74,19 @@ type event struct {
 // Judgement: data is the state at the event; Dodo sends the state at
 // delivery, which only differs for a webhook delivered late.
 func (s *Server) event(typ string, data any) event {
-	b, err := json.Marshal(envelopeJSON{BusinessID: s.cfg.BusinessID, Type: typ, Timestamp: s.now(), Data: data})
+	d, err := json.Marshal(data)
 	if err != nil {
-		panic("standin: encode webhook: " + err.Error()) // only our own types, which always encode
+		panic("standin: encode webhook: " + err.Error()) // only wire types the stand-in filled, which always encode
+	}
+	b, err := json.Marshal(events.Envelope{BusinessID: s.cfg.BusinessID, Type: typ, Timestamp: s.now(), Data: d})
+	if err != nil {
+		panic("standin: encode webhook: " + err.Error())
 	}
 	return event{typ: typ, body: b}
 }
 
 func (s *Server) paymentEvent(p *payRec) event {
-	data := s.paymentJSON(p)
+	data := s.payment(p)
 	data.PayloadType = "Payment"
 	typ := "payment.succeeded"
 	if p.Status == PaymentFailed {
@@ -89,17 +96,17 @@ func (s *Server) paymentEvent(p *payRec) event {
 }
 
 func (s *Server) subscriptionEvent(typ string, sub *subRec) event {
-	data := s.subscriptionJSON(sub, s.products[sub.ProductID], sub.Quantity)
+	data := s.subscription(sub, s.products[sub.ProductID], sub.Quantity)
 	data.PayloadType = "Subscription"
 	return s.event(typ, data)
 }
 
 // subBilling is a subscription's billing address: the one of the checkout
 // that created it, or its customer's.
-func (s *Server) subBilling(sub *subRec) billingJSON {
+func (s *Server) subBilling(sub *subRec) wire.BillingAddress {
 	if sub.billing != nil {
 		return *sub.billing
 	}
 	c := s.customers[sub.CustomerID]
-	return billingJSON{Country: c.Country, Zipcode: optional(c.Zipcode)}
+	return wire.BillingAddress{Country: c.Country, Zipcode: optional(c.Zipcode)}
 }

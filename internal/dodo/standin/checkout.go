@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
+
+	"github.com/offerflow/offerflow/internal/dodo/wire"
 )
 
 // checkoutRequest is the spec's CreateCheckoutSessionRequest. Every field
@@ -149,7 +151,7 @@ func (s *Server) createCheckout(r *http.Request) (any, error) {
 			cs.name = *cust.Name
 		}
 	}
-	out := createSessionJSON{SessionID: cs.id}
+	out := wire.CheckoutSession{SessionID: cs.id}
 	if !oneClick {
 		out.CheckoutURL = ptr("https://test.checkout.dodopayments.com/session/" + cs.id)
 		return out, nil
@@ -163,7 +165,7 @@ func (s *Server) createCheckout(r *http.Request) (any, error) {
 		return nil, invalidf("total %d exceeds the largest amount, %d", total, maxAmount)
 	}
 	b := req.BillingAddress
-	billing := billingJSON{Country: b.Country, State: b.State, City: b.City, Street: b.Street, Zipcode: b.Zipcode}
+	billing := wire.BillingAddress{Country: b.Country, State: b.State, City: b.City, Street: b.Street, Zipcode: b.Zipcode}
 	p := s.charge(charge{
 		customerID: customer.ID, sessionID: cs.id, card: card, amount: total, currency: currency, cart: cart,
 		billing: billing, metadata: metadata,

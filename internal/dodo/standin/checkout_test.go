@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/offerflow/offerflow/internal/dodo/wire"
 )
 
 type session struct {
@@ -17,18 +19,18 @@ type session struct {
 }
 
 type payment struct {
-	PaymentID         string         `json:"payment_id"`
-	Status            string         `json:"status"`
-	TotalAmount       int64          `json:"total_amount"`
-	Currency          string         `json:"currency"`
-	SubscriptionID    *string        `json:"subscription_id"`
-	CheckoutSessionID *string        `json:"checkout_session_id"`
-	PaymentMethodID   *string        `json:"payment_method_id"`
-	CardLastFour      *string        `json:"card_last_four"`
-	ErrorCode         *string        `json:"error_code"`
-	ErrorMessage      *string        `json:"error_message"`
-	Metadata          map[string]any `json:"metadata"`
-	ProductCart       []cartItemJSON `json:"product_cart"`
+	PaymentID         string                 `json:"payment_id"`
+	Status            string                 `json:"status"`
+	TotalAmount       int64                  `json:"total_amount"`
+	Currency          string                 `json:"currency"`
+	SubscriptionID    *string                `json:"subscription_id"`
+	CheckoutSessionID *string                `json:"checkout_session_id"`
+	PaymentMethodID   *string                `json:"payment_method_id"`
+	CardLastFour      *string                `json:"card_last_four"`
+	ErrorCode         *string                `json:"error_code"`
+	ErrorMessage      *string                `json:"error_message"`
+	Metadata          map[string]any         `json:"metadata"`
+	ProductCart       []wire.ProductCartItem `json:"product_cart"`
 	Customer          struct {
 		CustomerID string `json:"customer_id"`
 	} `json:"customer"`
@@ -98,7 +100,7 @@ func TestOneClick(t *testing.T) {
 			if got := e.s.Charges(tt.customer); got != 1 {
 				t.Errorf("Charges(%s) = %d, want 1", tt.customer, got)
 			}
-			st := decode[checkoutStatusJSON](t, e.mustDo(200, "GET", "/checkouts/"+cs.SessionID, nil))
+			st := decode[wire.CheckoutSessionStatus](t, e.mustDo(200, "GET", "/checkouts/"+cs.SessionID, nil))
 			if deref(st.PaymentID) != p.PaymentID || deref(st.PaymentStatus) != tt.wantStatus {
 				t.Errorf("checkout status = %s %s, want %s %s", deref(st.PaymentID), deref(st.PaymentStatus), p.PaymentID, tt.wantStatus)
 			}
@@ -215,7 +217,7 @@ func TestFallbackCheckout(t *testing.T) {
 			if cs.CheckoutURL == nil || *cs.CheckoutURL != "https://test.checkout.dodopayments.com/session/"+cs.SessionID || cs.PaymentID != nil {
 				t.Errorf("session = %+v (url %q), want a test.checkout.dodopayments.com URL and no payment", cs, deref(cs.CheckoutURL))
 			}
-			st := decode[checkoutStatusJSON](t, e.mustDo(200, "GET", "/checkouts/"+cs.SessionID, nil))
+			st := decode[wire.CheckoutSessionStatus](t, e.mustDo(200, "GET", "/checkouts/"+cs.SessionID, nil))
 			if st.PaymentID != nil || st.PaymentStatus != nil {
 				t.Errorf("checkout status = %+v, want no payment", st)
 			}
@@ -332,7 +334,7 @@ func TestListPayments(t *testing.T) {
 // checks.
 func TestReads(t *testing.T) {
 	e := newEnv(t, date(2026, 4, 16))
-	methods := decode[itemsJSON[paymentMethodJSON]](t, e.mustDo(200, "GET", "/customers/"+custAna+"/payment-methods", nil))
+	methods := decode[wire.List[wire.CustomerPaymentMethod]](t, e.mustDo(200, "GET", "/customers/"+custAna+"/payment-methods", nil))
 	var got []string
 	for _, m := range methods.Items {
 		got = append(got, fmt.Sprintf("%s %s %s/%s %s recurring=%v", m.PaymentMethodID, deref(m.Card.Last4Digits),
@@ -348,16 +350,16 @@ func TestReads(t *testing.T) {
 		t.Errorf("payment methods = %q, want %q", got, want)
 	}
 	e.mustDo(200, "POST", "/checkouts", oneClick(custAna, pmVisa, item(pdtGuide, 1)))
-	methods = decode[itemsJSON[paymentMethodJSON]](t, e.mustDo(200, "GET", "/customers/"+custAna+"/payment-methods", nil))
+	methods = decode[wire.List[wire.CustomerPaymentMethod]](t, e.mustDo(200, "GET", "/customers/"+custAna+"/payment-methods", nil))
 	if lu := methods.Items[0].LastUsedAt; lu == nil || !lu.Equal(date(2026, 4, 16)) {
 		t.Errorf("last_used_at after a charge = %v, want 2026-04-16", lu)
 	}
 
-	prod := decode[productJSON](t, e.mustDo(200, "GET", "/products/"+pdtYearly, nil))
-	if prod.Price.Type != "recurring_price" || prod.Price.Price != 30000 || prod.Price.PaymentFrequencyInterval != "Year" || !prod.IsRecurring {
+	prod := decode[wire.Product](t, e.mustDo(200, "GET", "/products/"+pdtYearly, nil))
+	if prod.Price.Type != "recurring_price" || deref(prod.Price.Price) != 30000 || deref(prod.Price.PaymentFrequencyInterval) != "Year" || !prod.IsRecurring {
 		t.Errorf("product = %+v, want a recurring yearly price of 30000", prod.Price)
 	}
-	cust := decode[customerJSON](t, e.mustDo(200, "GET", "/customers/"+custBo, nil))
+	cust := decode[wire.Customer](t, e.mustDo(200, "GET", "/customers/"+custBo, nil))
 	if cust.Email != "bo@example.com" || deref(cust.PhoneNumber) != "+4930123456" || cust.BusinessID != "bus_test" {
 		t.Errorf("customer = %+v", cust)
 	}

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/offerflow/offerflow/internal/dodo/wire"
 )
 
 func (s *Server) getCustomer(r *http.Request) (any, error) {
@@ -15,7 +17,7 @@ func (s *Server) getCustomer(r *http.Request) (any, error) {
 	if !ok {
 		return nil, notFoundf("customer %s not found", r.PathValue("customer_id"))
 	}
-	return s.customerJSON(c), nil
+	return s.customer(c), nil
 }
 
 // listPaymentMethods lists every saved card, the expired and the
@@ -27,9 +29,9 @@ func (s *Server) listPaymentMethods(r *http.Request) (any, error) {
 	if !ok {
 		return nil, notFoundf("customer %s not found", r.PathValue("customer_id"))
 	}
-	out := itemsJSON[paymentMethodJSON]{Items: []paymentMethodJSON{}}
+	out := wire.List[wire.CustomerPaymentMethod]{Items: []wire.CustomerPaymentMethod{}}
 	for _, card := range c.cards {
-		out.Items = append(out.Items, cardJSON(card))
+		out.Items = append(out.Items, paymentMethod(card))
 	}
 	return out, nil
 }
@@ -41,7 +43,7 @@ func (s *Server) getProduct(r *http.Request) (any, error) {
 	if !ok {
 		return nil, notFoundf("product %s not found", r.PathValue("id"))
 	}
-	return s.productJSON(p), nil
+	return s.product(p), nil
 }
 
 func (s *Server) getPayment(r *http.Request) (any, error) {
@@ -51,7 +53,7 @@ func (s *Server) getPayment(r *http.Request) (any, error) {
 	if !ok {
 		return nil, notFoundf("payment %s not found", r.PathValue("payment_id"))
 	}
-	return s.paymentJSON(p), nil
+	return s.payment(p), nil
 }
 
 func (s *Server) getSubscription(r *http.Request) (any, error) {
@@ -61,7 +63,7 @@ func (s *Server) getSubscription(r *http.Request) (any, error) {
 	if !ok {
 		return nil, notFoundf("subscription %s not found", r.PathValue("subscription_id"))
 	}
-	return s.subscriptionJSON(sub, s.products[sub.ProductID], sub.Quantity), nil
+	return s.subscription(sub, s.products[sub.ProductID], sub.Quantity), nil
 }
 
 func (s *Server) getCheckout(r *http.Request) (any, error) {
@@ -71,7 +73,7 @@ func (s *Server) getCheckout(r *http.Request) (any, error) {
 	if !ok {
 		return nil, notFoundf("checkout session %s not found", r.PathValue("id"))
 	}
-	out := checkoutStatusJSON{ID: cs.id, CreatedAt: cs.createdAt, CustomerEmail: optional(cs.email), CustomerName: optional(cs.name)}
+	out := wire.CheckoutSessionStatus{ID: cs.id, CreatedAt: cs.createdAt, CustomerEmail: optional(cs.email), CustomerName: optional(cs.name)}
 	if p, ok := s.payments[cs.paymentID]; ok {
 		out.PaymentID, out.PaymentStatus = &p.ID, ptr(p.Status)
 	}
@@ -152,7 +154,7 @@ func (s *Server) listPayments(r *http.Request) (any, error) {
 		}
 	}
 	slices.SortStableFunc(matched, func(a, b *payRec) int { return b.CreatedAt.Compare(a.CreatedAt) })
-	out := itemsJSON[paymentListItemJSON]{Items: []paymentListItemJSON{}}
+	out := wire.List[wire.PaymentListItem]{Items: []wire.PaymentListItem{}}
 	from := min(f.pageNumber*f.pageSize, len(matched))
 	for _, p := range matched[from:min(from+f.pageSize, len(matched))] {
 		out.Items = append(out.Items, s.paymentListItem(p))

@@ -2,58 +2,20 @@ package standin
 
 import (
 	"cmp"
-	"encoding/json"
 	"net/http"
 	"slices"
 	"strconv"
 	"time"
-)
 
-// subscriptionListItemJSON is the spec's SubscriptionListResponseItem: a
-// SubscriptionResponse without addons, brand_id, expires_at, the
-// cancellation feedback, meters and credit carts, and with product_name.
-type subscriptionListItemJSON struct {
-	SubscriptionID             string               `json:"subscription_id"`
-	Status                     string               `json:"status"`
-	ProductID                  string               `json:"product_id"`
-	ProductName                *string              `json:"product_name"`
-	Quantity                   int                  `json:"quantity"`
-	Customer                   customerLimitedJSON  `json:"customer"`
-	Currency                   string               `json:"currency"`
-	RecurringPreTaxAmount      int64                `json:"recurring_pre_tax_amount"`
-	TaxInclusive               bool                 `json:"tax_inclusive"`
-	PaymentFrequencyCount      int                  `json:"payment_frequency_count"`
-	PaymentFrequencyInterval   string               `json:"payment_frequency_interval"`
-	SubscriptionPeriodCount    int                  `json:"subscription_period_count"`
-	SubscriptionPeriodInterval string               `json:"subscription_period_interval"`
-	PreviousBillingDate        time.Time            `json:"previous_billing_date"`
-	NextBillingDate            time.Time            `json:"next_billing_date"`
-	CreatedAt                  time.Time            `json:"created_at"`
-	TrialPeriodDays            int                  `json:"trial_period_days"`
-	TrialAmount                *int64               `json:"trial_amount"`
-	OnDemand                   bool                 `json:"on_demand"`
-	CancelAtNextBillingDate    bool                 `json:"cancel_at_next_billing_date"`
-	CancelledAt                *time.Time           `json:"cancelled_at"`
-	PausedAt                   *time.Time           `json:"paused_at"`
-	ScheduledChange            *scheduledChangeJSON `json:"scheduled_change"`
-	PaymentMethodID            *string              `json:"payment_method_id"`
-	Billing                    billingJSON          `json:"billing"`
-	Metadata                   json.RawMessage      `json:"metadata"`
-	// Discounts is required (and not nullable) in the list item, unlike
-	// in SubscriptionResponse.
-	Discounts               []struct{} `json:"discounts"`
-	DiscountID              *string    `json:"discount_id"`
-	DiscountCyclesRemaining *int       `json:"discount_cycles_remaining"`
-	TaxID                   *string    `json:"tax_id"`
-	CustomerBusinessName    *string    `json:"customer_business_name"`
-}
+	"github.com/offerflow/offerflow/internal/dodo/wire"
+)
 
 // subscriptionListItem renders sub as an item of GET /subscriptions. The
 // caller holds s.mu.
-func (s *Server) subscriptionListItem(sub *subRec) subscriptionListItemJSON {
+func (s *Server) subscriptionListItem(sub *subRec) wire.SubscriptionListItem {
 	p := s.products[sub.ProductID]
-	full := s.subscriptionJSON(sub, p, sub.Quantity)
-	return subscriptionListItemJSON{
+	full := s.subscription(sub, p, sub.Quantity)
+	return wire.SubscriptionListItem{
 		SubscriptionID: full.SubscriptionID, Status: full.Status, ProductID: full.ProductID, ProductName: optional(p.Name),
 		Quantity: full.Quantity, Customer: full.Customer, Currency: full.Currency,
 		RecurringPreTaxAmount: full.RecurringPreTaxAmount, TaxInclusive: full.TaxInclusive,
@@ -63,7 +25,9 @@ func (s *Server) subscriptionListItem(sub *subRec) subscriptionListItemJSON {
 		TrialPeriodDays: full.TrialPeriodDays, TrialAmount: full.TrialAmount, OnDemand: full.OnDemand,
 		CancelAtNextBillingDate: full.CancelAtNextBillingDate, CancelledAt: full.CancelledAt, PausedAt: full.PausedAt,
 		ScheduledChange: full.ScheduledChange, PaymentMethodID: full.PaymentMethodID, Billing: full.Billing,
-		Metadata: full.Metadata, Discounts: []struct{}{},
+		// Discounts is required (and not nullable) in the list item, unlike
+		// in SubscriptionResponse.
+		Metadata: full.Metadata, Discounts: []wire.DiscountListItem{},
 	}
 }
 
@@ -140,7 +104,7 @@ func (s *Server) listSubscriptions(r *http.Request) (any, error) {
 	slices.SortFunc(matched, func(a, b *subRec) int {
 		return cmp.Or(b.CreatedAt.Compare(a.CreatedAt), cmp.Compare(b.ID, a.ID))
 	})
-	out := itemsJSON[subscriptionListItemJSON]{Items: []subscriptionListItemJSON{}}
+	out := wire.List[wire.SubscriptionListItem]{Items: []wire.SubscriptionListItem{}}
 	from := min(f.pageNumber*f.pageSize, len(matched))
 	for _, sub := range matched[from:min(from+f.pageSize, len(matched))] {
 		out.Items = append(out.Items, s.subscriptionListItem(sub))

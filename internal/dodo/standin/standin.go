@@ -6,9 +6,16 @@
 // sender to duplicate, delay, reorder or hold them.
 //
 // Responses and webhook bodies keep to Dodo's OpenAPI spec (v1.113.0), and
-// the package's tests validate them against it. Where Dodo's behaviour is
-// not documented the stand-in makes a choice; each is marked "judgement"
-// in the comments and listed in docs/dodo.md.
+// the package's tests validate them against it. They are Dodo's wire types
+// (internal/dodo/wire), the very types offerflow's client and webhook
+// decoder read. Only the request bodies it accepts have types of the
+// stand-in's own: a server must accept every field the spec allows and
+// tell an absent field from a zero one, which offerflow's request types
+// (what the client sends) do not model; a test checks them against the
+// spec's request schemas.
+//
+// Where Dodo's behaviour is not documented the stand-in makes a choice;
+// each is marked "judgement" in the comments and listed in docs/dodo.md.
 //
 // Card outcomes follow Dodo's test mode: a card number ending in 0002 is
 // declined (CARD_DECLINED), one ending in 9995 fails with INSUFFICIENT_FUNDS
@@ -31,18 +38,20 @@ import (
 	"sync"
 	"time"
 
+	"github.com/offerflow/offerflow/internal/dodo/wire"
 	"github.com/offerflow/offerflow/internal/webhook"
 )
 
-// Subscription statuses (the spec's SubscriptionStatus).
+// Subscription statuses (the spec's SubscriptionStatus), by the names the
+// stand-in's tests use.
 const (
-	StatusPending   = "pending"
-	StatusActive    = "active"
-	StatusOnHold    = "on_hold"
-	StatusPaused    = "paused"
-	StatusCancelled = "cancelled"
-	StatusFailed    = "failed"
-	StatusExpired   = "expired"
+	StatusPending   = wire.SubscriptionPending
+	StatusActive    = wire.SubscriptionActive
+	StatusOnHold    = wire.SubscriptionOnHold
+	StatusPaused    = wire.SubscriptionPaused
+	StatusCancelled = wire.SubscriptionCancelled
+	StatusFailed    = wire.SubscriptionFailed
+	StatusExpired   = wire.SubscriptionExpired
 )
 
 // Payment statuses the stand-in produces (the spec's IntentStatus has more).
@@ -275,13 +284,13 @@ type customerRec struct {
 type subRec struct {
 	Subscription
 	metadata json.RawMessage
-	billing  *billingJSON // nil: the customer's address
+	billing  *wire.BillingAddress // nil: the customer's address
 }
 
 type payRec struct {
 	Payment
 	card        *Card
-	billing     billingJSON
+	billing     wire.BillingAddress
 	metadataRaw json.RawMessage
 	updatedAt   time.Time
 }

@@ -1,13 +1,15 @@
-package events
+package wire
 
 import "time"
 
-// Payment is the data of the payment.* events (spec PaymentResponse): the
-// payment's latest state when the webhook was delivered, not when it was
-// emitted. Amounts are in the currency's smallest unit.
+// Payment is a payment (spec PaymentResponse): the data of the payment.*
+// events, where it is the payment's latest state when the webhook was
+// delivered (not when it was emitted), and the answer to GET
+// /payments/{payment_id}. Amounts are in the currency's smallest unit.
 type Payment struct {
-	// PayloadType is "Payment". The spec's examples carry it; its event
-	// schemas do not. Decode dispatches on the event type, not on this.
+	// PayloadType is "Payment" in a webhook and absent from an API answer.
+	// The spec's webhook examples carry it; its schemas do not.
+	// events.Decode dispatches on the event type, not on this.
 	PayloadType string `json:"payload_type,omitempty"`
 
 	PaymentID  string `json:"payment_id"`
@@ -26,9 +28,9 @@ type Payment struct {
 	SettlementCurrency string `json:"settlement_currency"`
 	SettlementTax      *int64 `json:"settlement_tax"`
 
-	Customer Customer       `json:"customer"`
-	Billing  BillingAddress `json:"billing"`
-	Metadata Metadata       `json:"metadata"`
+	Customer CustomerLimitedDetails `json:"customer"`
+	Billing  BillingAddress         `json:"billing"`
+	Metadata Metadata               `json:"metadata"`
 
 	// SubscriptionID is set on the charges of a subscription (first
 	// payment, renewals, plan changes).
@@ -86,24 +88,34 @@ func (p *Payment) CustomerID() string {
 	return p.Customer.CustomerID
 }
 
-// Customer is the customer on a payment, subscription, refund or dispute
-// (spec CustomerLimitedDetailsResponse).
-type Customer struct {
-	CustomerID  string   `json:"customer_id"`
-	Email       string   `json:"email"`
-	Name        string   `json:"name"`
-	PhoneNumber *string  `json:"phone_number"`
-	Metadata    Metadata `json:"metadata"`
-}
+// PaymentListItem is a payment as GET /payments lists it (spec
+// GetPaymentsListResponseItem): fewer fields than Payment, plus
+// dispute_status and has_license_key.
+type PaymentListItem struct {
+	PaymentID string `json:"payment_id"`
+	BrandID   string `json:"brand_id"`
+	// Status is an IntentStatus, as in Payment.
+	Status          *string                `json:"status"`
+	TotalAmount     int64                  `json:"total_amount"`
+	Currency        string                 `json:"currency"`
+	Customer        CustomerLimitedDetails `json:"customer"`
+	Metadata        Metadata               `json:"metadata"`
+	SubscriptionID  *string                `json:"subscription_id"`
+	PaymentProvider string                 `json:"payment_provider"`
 
-// BillingAddress is a billing address (spec BillingAddress). Country is an
-// ISO 3166-1 alpha-2 code.
-type BillingAddress struct {
-	Country string  `json:"country"`
-	State   *string `json:"state"`
-	City    *string `json:"city"`
-	Street  *string `json:"street"`
-	Zipcode *string `json:"zipcode"`
+	PaymentMethod     *string `json:"payment_method"`
+	PaymentMethodType *string `json:"payment_method_type"`
+	CardLastFour      *string `json:"card_last_four"`
+	CardNetwork       *string `json:"card_network"`
+
+	InvoiceID     *string `json:"invoice_id"`
+	InvoiceURL    *string `json:"invoice_url"`
+	RefundStatus  *string `json:"refund_status"`
+	DisputeStatus *string `json:"dispute_status"` // the latest dispute's, if any
+
+	DigitalProductsDelivered bool      `json:"digital_products_delivered"`
+	HasLicenseKey            bool      `json:"has_license_key"`
+	CreatedAt                time.Time `json:"created_at"`
 }
 
 // ProductCartItem is a product bought in a one-time payment (spec

@@ -1,11 +1,23 @@
-package events
+package wire
 
 import "time"
 
-// Subscription is the data of the subscription.* events (spec
-// SubscriptionResponse): the subscription's latest state when the webhook
-// was delivered. After a plan change it holds the new plan. It carries no
-// charge: charges arrive as payment.* events with SubscriptionID set.
+// The statuses of a subscription (spec SubscriptionStatus).
+const (
+	SubscriptionPending   = "pending"
+	SubscriptionActive    = "active"
+	SubscriptionOnHold    = "on_hold"
+	SubscriptionPaused    = "paused"
+	SubscriptionCancelled = "cancelled"
+	SubscriptionFailed    = "failed"
+	SubscriptionExpired   = "expired"
+)
+
+// Subscription is a subscription (spec SubscriptionResponse): the data of
+// the subscription.* events, where it is the subscription's latest state
+// when the webhook was delivered, and the answer to GET
+// /subscriptions/{subscription_id}. After a plan change it holds the new
+// plan. It carries no charge: charges are payments with SubscriptionID set.
 type Subscription struct {
 	// PayloadType is "Subscription" when present; see Payment.PayloadType.
 	PayloadType string `json:"payload_type,omitempty"`
@@ -14,14 +26,14 @@ type Subscription struct {
 	BrandID        string `json:"brand_id"`
 	// Status is pending, active, on_hold, paused, cancelled, failed or
 	// expired.
-	Status    string  `json:"status"`
-	ProductID string  `json:"product_id"`
-	Quantity  int     `json:"quantity"`
-	Addons    []Addon `json:"addons"`
+	Status    string          `json:"status"`
+	ProductID string          `json:"product_id"`
+	Quantity  int             `json:"quantity"`
+	Addons    []AddonCartItem `json:"addons"`
 
-	Customer Customer       `json:"customer"`
-	Billing  BillingAddress `json:"billing"`
-	Metadata Metadata       `json:"metadata"`
+	Customer CustomerLimitedDetails `json:"customer"`
+	Billing  BillingAddress         `json:"billing"`
+	Metadata Metadata               `json:"metadata"`
 
 	Currency string `json:"currency"`
 	// RecurringPreTaxAmount is charged each period, before tax, in the
@@ -48,7 +60,7 @@ type Subscription struct {
 	// PaymentMethodID is the saved payment method renewals charge.
 	PaymentMethodID *string `json:"payment_method_id"`
 	// ScheduledChange is a plan change waiting for its effective date.
-	ScheduledChange *ScheduledChange `json:"scheduled_change"`
+	ScheduledChange *ScheduledPlanChange `json:"scheduled_change"`
 
 	CancelAtNextBillingDate bool       `json:"cancel_at_next_billing_date"`
 	CancelledAt             *time.Time `json:"cancelled_at"`
@@ -83,15 +95,71 @@ func (s *Subscription) CustomerID() string {
 	return s.Customer.CustomerID
 }
 
-// Addon is an addon on a subscription (spec AddonCartResponseItem).
-type Addon struct {
+// SubscriptionListItem is a subscription as GET /subscriptions lists it
+// (spec SubscriptionListResponseItem): a Subscription without addons,
+// brand_id, expires_at, the cancellation feedback, custom fields, meters
+// and credit carts, with product_name, and with Discounts required and
+// lighter.
+type SubscriptionListItem struct {
+	SubscriptionID string `json:"subscription_id"`
+	// Status is a SubscriptionStatus, as in Subscription.
+	Status      string  `json:"status"`
+	ProductID   string  `json:"product_id"`
+	ProductName *string `json:"product_name"`
+	Quantity    int     `json:"quantity"`
+
+	Customer CustomerLimitedDetails `json:"customer"`
+	Billing  BillingAddress         `json:"billing"`
+	Metadata Metadata               `json:"metadata"`
+
+	Currency                   string `json:"currency"`
+	RecurringPreTaxAmount      int64  `json:"recurring_pre_tax_amount"`
+	TaxInclusive               bool   `json:"tax_inclusive"`
+	PaymentFrequencyCount      int    `json:"payment_frequency_count"`
+	PaymentFrequencyInterval   string `json:"payment_frequency_interval"`
+	SubscriptionPeriodCount    int    `json:"subscription_period_count"`
+	SubscriptionPeriodInterval string `json:"subscription_period_interval"`
+
+	PreviousBillingDate time.Time `json:"previous_billing_date"`
+	NextBillingDate     time.Time `json:"next_billing_date"`
+	CreatedAt           time.Time `json:"created_at"`
+
+	TrialPeriodDays int    `json:"trial_period_days"`
+	TrialAmount     *int64 `json:"trial_amount"`
+	OnDemand        bool   `json:"on_demand"`
+
+	PaymentMethodID *string              `json:"payment_method_id"`
+	ScheduledChange *ScheduledPlanChange `json:"scheduled_change"`
+
+	CancelAtNextBillingDate bool       `json:"cancel_at_next_billing_date"`
+	CancelledAt             *time.Time `json:"cancelled_at"`
+	PausedAt                *time.Time `json:"paused_at"`
+
+	Discounts               []DiscountListItem `json:"discounts"`
+	DiscountID              *string            `json:"discount_id"`
+	DiscountCyclesRemaining *int               `json:"discount_cycles_remaining"`
+
+	TaxID                *string `json:"tax_id"`
+	CustomerBusinessName *string `json:"customer_business_name"`
+}
+
+// DiscountListItem is a discount of a listed subscription (spec
+// DiscountListItem); the list's order is the discounts' position.
+type DiscountListItem struct {
+	DiscountID              string `json:"discount_id"`
+	DiscountCyclesRemaining *int   `json:"discount_cycles_remaining"`
+}
+
+// AddonCartItem is an addon on a subscription (spec
+// AddonCartResponseItem).
+type AddonCartItem struct {
 	AddonID  string `json:"addon_id"`
 	Quantity int    `json:"quantity"`
 }
 
-// ScheduledChange is a plan change scheduled for a later date (spec
+// ScheduledPlanChange is a plan change scheduled for a later date (spec
 // ScheduledPlanChangeResponse).
-type ScheduledChange struct {
+type ScheduledPlanChange struct {
 	ID                 string           `json:"id"`
 	ProductID          string           `json:"product_id"`
 	ProductName        *string          `json:"product_name"`

@@ -1,4 +1,4 @@
-package events
+package wire
 
 import (
 	"bytes"
@@ -10,11 +10,23 @@ import (
 	"strings"
 )
 
-// Metadata is the merchant's key-value data on a payment, subscription,
-// customer and so on. The spec allows string, integer, number and boolean
-// values, so Metadata is not a map of strings: read a value as text with
-// MetadataValue.String.
+// Metadata is the merchant's key-value data on a checkout, payment,
+// subscription, customer and so on (spec Metadata). The spec allows
+// string, integer, number and boolean values, so Metadata is not a map of
+// strings: read a value as text with MetadataValue.String, or as a string
+// only with Text. Integers decode exactly (no float64 rounding).
 type Metadata map[string]MetadataValue
+
+// Text returns the value under key and whether it is a string. Unlike
+// m[key].String(), it does not read a number or a bool as text: what
+// offerflow wrote as a string id is only ever found as one.
+func (m Metadata) Text(key string) (string, bool) {
+	v, ok := m[key]
+	if !ok || v.kind != MetadataString {
+		return "", false
+	}
+	return v.s, true
+}
 
 // MetadataKind is the JSON kind of a MetadataValue.
 type MetadataKind uint8

@@ -1,4 +1,4 @@
-package events
+package wire
 
 import "time"
 
@@ -23,13 +23,13 @@ type Dispute struct {
 	DisputeStage string `json:"dispute_stage"`
 	// DisputeStatus is dispute_opened, dispute_expired, dispute_accepted,
 	// dispute_cancelled, dispute_challenged, dispute_won or dispute_lost.
-	DisputeStatus   string    `json:"dispute_status"`
-	PaymentProvider string    `json:"payment_provider"` // stripe, adyen or dodo
-	Reason          *string   `json:"reason"`
-	Remarks         *string   `json:"remarks"`
-	IsResolvedByRDR *bool     `json:"is_resolved_by_rdr"`
-	Customer        Customer  `json:"customer"`
-	CreatedAt       time.Time `json:"created_at"`
+	DisputeStatus   string                 `json:"dispute_status"`
+	PaymentProvider string                 `json:"payment_provider"` // stripe, adyen or dodo
+	Reason          *string                `json:"reason"`
+	Remarks         *string                `json:"remarks"`
+	IsResolvedByRDR *bool                  `json:"is_resolved_by_rdr"`
+	Customer        CustomerLimitedDetails `json:"customer"`
+	CreatedAt       time.Time              `json:"created_at"`
 }
 
 // CustomerID returns the id of the disputing customer, "" if d is nil or

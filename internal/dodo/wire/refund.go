@@ -1,4 +1,4 @@
-package events
+package wire
 
 import "time"
 
@@ -16,12 +16,12 @@ type Refund struct {
 	IsPartial bool `json:"is_partial"`
 	// Amount is in the smallest unit of Currency; both are null when
 	// unknown.
-	Amount    *int64    `json:"amount"`
-	Currency  *string   `json:"currency"`
-	Reason    *string   `json:"reason"`
-	Customer  Customer  `json:"customer"`
-	Metadata  Metadata  `json:"metadata"`
-	CreatedAt time.Time `json:"created_at"`
+	Amount    *int64                 `json:"amount"`
+	Currency  *string                `json:"currency"`
+	Reason    *string                `json:"reason"`
+	Customer  CustomerLimitedDetails `json:"customer"`
+	Metadata  Metadata               `json:"metadata"`
+	CreatedAt time.Time              `json:"created_at"`
 }
 
 // CustomerID returns the id of the refunded customer, "" if r is nil.
