@@ -316,6 +316,40 @@ func runDLQRedrive(ctx context.Context, args []string, getenv func(string) strin
 	if len(pos) > 0 {
 		return f.usageError(fmt.Errorf("redrive takes no arguments, got %q (use -seq)", pos))
 	}
+	checker, err := f.redriveChecker(all)
+	if err != nil {
+		return f.usageError(err)
+	}
+	conn, err := f.connect()
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+
+	entries, err := dlq.List(ctx, conn, f.filter)
+	if err != nil {
+		return err
+	}
+	missing := missingSeqs(ctx, conn, f.filter.Seqs, entries)
+	results, rerr := dlq.Redrive(ctx, conn, checker, entries, !execute)
+	results = append(missing, results...)
+	permanent := make(map[uint64]bool)
+	for _, e := range entries {
+		permanent[e.Seq] = e.Kind == natsbus.DLQKindPermanent
+	}
+	if err := printResults(stdout, results, permanent, f.json); err != nil {
+		return err
+	}
+	if rerr != nil {
+		return rerr
+	}
+	return summarizeRedrive(stdout, results, execute, f.json)
+}
+
+// redriveChecker checks that redrive was given a selection and the
+// ingest's webhook secrets, and returns the checker that re-verifies each
+// dead letter's signature with them.
+func (f *dlqFlags) redriveChecker(all bool) (*dlq.Checker, error) {
 	var errs []error
 	if !f.selected && !all {
 		// Never "redrive everything" by accident.
@@ -330,26 +364,19 @@ func runDLQRedrive(ctx context.Context, args []string, getenv func(string) strin
 	} else if checker, err = dlq.NewChecker(secrets); err != nil {
 		errs = append(errs, fmt.Errorf("DODO_WEBHOOK_SECRET: %w", err))
 	}
-	if err := errors.Join(errs...); err != nil {
-		return f.usageError(err)
-	}
-	conn, err := f.connect()
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
+	return checker, errors.Join(errs...)
+}
 
-	entries, err := dlq.List(ctx, conn, f.filter)
-	if err != nil {
-		return err
-	}
-	// A -seq that selected nothing says why, instead of vanishing.
+// missingSeqs returns a skipped result for each -seq that selected
+// nothing, saying why (excluded by the filters, or not a dead letter),
+// instead of letting it vanish.
+func missingSeqs(ctx context.Context, conn *natsbus.Conn, seqs []uint64, entries []dlq.Entry) []dlq.Result {
 	var missing []dlq.Result
 	found := make(map[uint64]bool, len(entries))
 	for _, e := range entries {
 		found[e.Seq] = true
 	}
-	for _, seq := range f.filter.Seqs {
+	for _, seq := range seqs {
 		if found[seq] {
 			continue
 		}
@@ -360,18 +387,12 @@ func runDLQRedrive(ctx context.Context, args []string, getenv func(string) strin
 		}
 		missing = append(missing, r)
 	}
-	results, rerr := dlq.Redrive(ctx, conn, checker, entries, !execute)
-	results = append(missing, results...)
-	permanent := make(map[uint64]bool)
-	for _, e := range entries {
-		permanent[e.Seq] = e.Kind == natsbus.DLQKindPermanent
-	}
-	if err := printResults(stdout, results, permanent, f.json); err != nil {
-		return err
-	}
-	if rerr != nil {
-		return rerr
-	}
+	return missing
+}
+
+// summarizeRedrive prints the totals (unless asJSON) and returns an error
+// when any dead letter was, or would be, skipped or failed.
+func summarizeRedrive(stdout io.Writer, results []dlq.Result, execute, asJSON bool) error {
 	var done, would, skipped, failed int
 	for _, r := range results {
 		switch {
@@ -386,7 +407,7 @@ func runDLQRedrive(ctx context.Context, args []string, getenv func(string) strin
 			skipped++
 		}
 	}
-	if !f.json {
+	if !asJSON {
 		switch {
 		case len(results) == 0:
 			fmt.Fprintln(stdout, "no dead letters match")

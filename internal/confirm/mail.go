@@ -172,69 +172,11 @@ func ParseSMTPURL(s string) (SMTPConfig, error) {
 	if u.Fragment != "" {
 		return SMTPConfig{}, fmt.Errorf("SMTP_URL: unexpected #fragment %s", show(u.Fragment))
 	}
-	cfg.Host = u.Hostname()
-	if cfg.Host == "" {
-		return SMTPConfig{}, errors.New("SMTP_URL: missing host")
+	if err := cfg.setAddress(u, show); err != nil {
+		return SMTPConfig{}, err
 	}
-	if !validHost(cfg.Host) || (strings.Contains(cfg.Host, ":") && !strings.HasPrefix(u.Host, "[")) {
-		// An IPv6 address needs its brackets: "smtp://::1" is host ":",
-		// port 1 to url.Parse.
-		return SMTPConfig{}, fmt.Errorf("SMTP_URL: host %s: want a host name or an IP address (IPv6 in brackets)", show(cfg.Host))
-	}
-	if p := u.Port(); p != "" {
-		n, err := strconv.Atoi(p)
-		if err != nil || n < 1 || n > 65535 {
-			return SMTPConfig{}, fmt.Errorf("SMTP_URL: port %s: want 1-65535", show(p))
-		}
-		cfg.Port = n
-	} else if strings.HasSuffix(u.Host, ":") {
-		return SMTPConfig{}, errors.New("SMTP_URL: empty port after ':'")
-	}
-	if u.User != nil {
-		cfg.Username = u.User.Username()
-		pass, _ := u.User.Password()
-		cfg.Password = Secret(pass)
-		if cfg.Username == "" && pass != "" {
-			return SMTPConfig{}, errors.New("SMTP_URL: a password without a user")
-		}
-	}
-	q, err := url.ParseQuery(u.RawQuery)
-	if err != nil {
-		if !safe {
-			return SMTPConfig{}, fmt.Errorf("SMTP_URL: bad query %s", show(""))
-		}
-		return SMTPConfig{}, fmt.Errorf("SMTP_URL: query: %w", err)
-	}
-	cfg.From = "offerflow@" + cfg.Host
-	cfg.Timeout = DefaultSMTPTimeout
-	for _, k := range slices.Sorted(maps.Keys(q)) {
-		vs := q[k]
-		if len(vs) != 1 {
-			return SMTPConfig{}, fmt.Errorf("SMTP_URL: parameter %s given %d times", show(k), len(vs))
-		}
-		v := vs[0]
-		switch k {
-		case "from":
-			cfg.From = v
-		case "starttls":
-			if cfg.ImplicitTLS {
-				return SMTPConfig{}, errors.New("SMTP_URL: starttls= is for smtp://; smtps:// is TLS from the start")
-			}
-			switch p := StartTLS(v); p {
-			case StartTLSOpportunistic, StartTLSMandatory, StartTLSNone:
-				cfg.StartTLS = p
-			default:
-				return SMTPConfig{}, fmt.Errorf("SMTP_URL: starttls=%s: want mandatory, opportunistic or none", show(v))
-			}
-		case "timeout":
-			d, err := time.ParseDuration(v)
-			if err != nil || d <= 0 {
-				return SMTPConfig{}, fmt.Errorf("SMTP_URL: timeout=%s: want a positive duration such as 15s", show(v))
-			}
-			cfg.Timeout = d
-		default:
-			return SMTPConfig{}, fmt.Errorf("SMTP_URL: unknown parameter %s (known: from, starttls, timeout)", show(k))
-		}
+	if err := cfg.setOptions(u.RawQuery, safe, show); err != nil {
+		return SMTPConfig{}, err
 	}
 	if _, err := netmail.ParseAddress(cfg.From); err != nil {
 		return SMTPConfig{}, fmt.Errorf("SMTP_URL: from=%s is not an email address: %w", show(cfg.From), err)
@@ -243,6 +185,83 @@ func ParseSMTPURL(s string) (SMTPConfig, error) {
 		return SMTPConfig{}, fmt.Errorf("SMTP_URL: %w", err)
 	}
 	return cfg, nil
+}
+
+// setAddress sets the host, port and credentials from SMTP_URL's u;
+// show quotes a part of the URL for an error, or hides it when the
+// password may have spilled into it.
+func (cfg *SMTPConfig) setAddress(u *url.URL, show func(string) string) error {
+	cfg.Host = u.Hostname()
+	if cfg.Host == "" {
+		return errors.New("SMTP_URL: missing host")
+	}
+	if !validHost(cfg.Host) || (strings.Contains(cfg.Host, ":") && !strings.HasPrefix(u.Host, "[")) {
+		// An IPv6 address needs its brackets: "smtp://::1" is host ":",
+		// port 1 to url.Parse.
+		return fmt.Errorf("SMTP_URL: host %s: want a host name or an IP address (IPv6 in brackets)", show(cfg.Host))
+	}
+	if p := u.Port(); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("SMTP_URL: port %s: want 1-65535", show(p))
+		}
+		cfg.Port = n
+	} else if strings.HasSuffix(u.Host, ":") {
+		return errors.New("SMTP_URL: empty port after ':'")
+	}
+	if u.User != nil {
+		cfg.Username = u.User.Username()
+		pass, _ := u.User.Password()
+		cfg.Password = Secret(pass)
+		if cfg.Username == "" && pass != "" {
+			return errors.New("SMTP_URL: a password without a user")
+		}
+	}
+	return nil
+}
+
+// setOptions sets From, StartTLS and Timeout from SMTP_URL's query
+// (defaults for those not given), refusing unknown or repeated parameters.
+func (cfg *SMTPConfig) setOptions(rawQuery string, safe bool, show func(string) string) error {
+	q, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		if !safe {
+			return fmt.Errorf("SMTP_URL: bad query %s", show(""))
+		}
+		return fmt.Errorf("SMTP_URL: query: %w", err)
+	}
+	cfg.From = "offerflow@" + cfg.Host
+	cfg.Timeout = DefaultSMTPTimeout
+	for _, k := range slices.Sorted(maps.Keys(q)) {
+		vs := q[k]
+		if len(vs) != 1 {
+			return fmt.Errorf("SMTP_URL: parameter %s given %d times", show(k), len(vs))
+		}
+		v := vs[0]
+		switch k {
+		case "from":
+			cfg.From = v
+		case "starttls":
+			if cfg.ImplicitTLS {
+				return errors.New("SMTP_URL: starttls= is for smtp://; smtps:// is TLS from the start")
+			}
+			switch p := StartTLS(v); p {
+			case StartTLSOpportunistic, StartTLSMandatory, StartTLSNone:
+				cfg.StartTLS = p
+			default:
+				return fmt.Errorf("SMTP_URL: starttls=%s: want mandatory, opportunistic or none", show(v))
+			}
+		case "timeout":
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 {
+				return fmt.Errorf("SMTP_URL: timeout=%s: want a positive duration such as 15s", show(v))
+			}
+			cfg.Timeout = d
+		default:
+			return fmt.Errorf("SMTP_URL: unknown parameter %s (known: from, starttls, timeout)", show(k))
+		}
+	}
+	return nil
 }
 
 // redactedParseError explains why url.Parse refused s without repeating

@@ -216,7 +216,7 @@ func TestOfferIDIsStablePerTriggerAndRule(t *testing.T) {
 	}{
 		{name: "another rule", customer: "cus_a", key: "event:msg_1", rule: "r2"},
 		{name: "another trigger", customer: "cus_a", key: "event:msg_2", rule: "r1"},
-		// The regression of issue 10: a client-chosen id shared by two
+		// The regression this guards against: a client-chosen id shared by two
 		// customers made one offer, whose accept charged the first.
 		{name: "another customer, same request id", customer: "cus_b", key: "event:msg_1", rule: "r1"},
 		{name: "another request under the same id", customer: "cus_a", key: "event:msg_1", rule: "r1", variant: "pdt_x"},
@@ -237,7 +237,7 @@ func TestMetadataKeyMatchesAccess(t *testing.T) {
 }
 
 // A payment settles an offer only if it is that offer's charge: the name
-// in its metadata alone proves nothing (issue 10, item 3).
+// in its metadata alone proves nothing.
 func TestSettlementMismatch(t *testing.T) {
 	tax := int64(190)
 	sub, other := "sub_1", "sub_2"

@@ -184,7 +184,7 @@ func TestPaymentNamingAnotherOfferDoesNotSettleIt(t *testing.T) {
 }
 
 // An on-demand offer for a customer Dodo does not know is the client's
-// mistake: 404 unknown_customer, never a 503 to retry (issue 10, item 8).
+// mistake: 404 unknown_customer, never a 503 to retry.
 func TestOfferRequestForUnknownCustomer(t *testing.T) {
 	e := newEnv(t)
 	status, body := e.call(http.MethodPost, "/v1/customers/cus_nobody/offers", "server",

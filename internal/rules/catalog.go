@@ -63,68 +63,16 @@ func Parse(name string, data []byte) (*Catalog, error) {
 	if len(data) > MaxFileSize {
 		return nil, fmt.Errorf("%s: file is larger than %d bytes", name, MaxFileSize)
 	}
-	var doc yaml.Node
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			return newCatalog(), nil
-		}
-		return nil, fmt.Errorf("%s: %s", name, strings.TrimPrefix(err.Error(), "yaml: "))
+	root, err := parseRoot(name, data)
+	if err != nil {
+		return nil, err
 	}
-	if hasAlias(&doc) {
-		// Aliases let a few lines expand to gigabytes; a catalog has no
-		// need for them.
-		return nil, fmt.Errorf("%s: YAML aliases are not allowed", name)
-	}
-	if len(doc.Content) == 0 {
+	if root == nil {
 		return newCatalog(), nil
 	}
-	root := doc.Content[0]
-	if root.Kind != yaml.MappingNode {
-		return nil, fmt.Errorf("%s:%d: the file must be a mapping with a products list", name, root.Line)
-	}
-	var errs []error
 	c := newCatalog()
 	// Rules refer to products, which may come later in the file.
-	var ruleNodes []*yaml.Node
-	for i := 0; i+1 < len(root.Content); i += 2 {
-		key, val := root.Content[i], root.Content[i+1]
-		switch key.Value {
-		case "products":
-			if val.Kind != yaml.SequenceNode {
-				errs = append(errs, fmt.Errorf("%s:%d: products must be a list", name, val.Line))
-				continue
-			}
-			for _, n := range val.Content {
-				p, err := parseProduct(name, n)
-				if err != nil {
-					errs = append(errs, err)
-					continue
-				}
-				if _, dup := c.products[p.ID]; dup {
-					errs = append(errs, fmt.Errorf("%s:%d: product %q is listed twice", name, n.Line, p.ID))
-					continue
-				}
-				c.products[p.ID] = p
-				c.order = append(c.order, p.ID)
-			}
-		case "rules":
-			if val.Kind != yaml.SequenceNode {
-				errs = append(errs, fmt.Errorf("%s:%d: rules must be a list", name, val.Line))
-				continue
-			}
-			ruleNodes = append(ruleNodes, val.Content...)
-		case "limits":
-			l, err := parseLimits(name, val)
-			if err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			c.limits = l
-		default:
-			errs = append(errs, fmt.Errorf("%s:%d: unknown key %q (known: limits, products, rules)", name, key.Line, key.Value))
-		}
-	}
+	ruleNodes, errs := c.parseSections(name, root)
 	var parsed []*rule
 	onDeclineLine := map[string]int{}
 	for _, n := range ruleNodes {
@@ -150,6 +98,83 @@ func Parse(name string, data []byte) (*Catalog, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// parseRoot decodes the YAML document and returns its top-level mapping,
+// or nil for an empty file.
+func parseRoot(name string, data []byte) (*yaml.Node, error) {
+	var doc yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("%s: %s", name, strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	if hasAlias(&doc) {
+		// Aliases let a few lines expand to gigabytes; a catalog has no
+		// need for them.
+		return nil, fmt.Errorf("%s: YAML aliases are not allowed", name)
+	}
+	if len(doc.Content) == 0 {
+		return nil, nil
+	}
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("%s:%d: the file must be a mapping with a products list", name, root.Line)
+	}
+	return root, nil
+}
+
+// parseSections reads the top-level keys into c (products, limits) and
+// returns the rules' nodes, parsed later because they name products.
+func (c *Catalog) parseSections(name string, root *yaml.Node) (ruleNodes []*yaml.Node, errs []error) {
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		key, val := root.Content[i], root.Content[i+1]
+		switch key.Value {
+		case "products":
+			if val.Kind != yaml.SequenceNode {
+				errs = append(errs, fmt.Errorf("%s:%d: products must be a list", name, val.Line))
+				continue
+			}
+			errs = append(errs, c.addProducts(name, val.Content)...)
+		case "rules":
+			if val.Kind != yaml.SequenceNode {
+				errs = append(errs, fmt.Errorf("%s:%d: rules must be a list", name, val.Line))
+				continue
+			}
+			ruleNodes = append(ruleNodes, val.Content...)
+		case "limits":
+			l, err := parseLimits(name, val)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			c.limits = l
+		default:
+			errs = append(errs, fmt.Errorf("%s:%d: unknown key %q (known: limits, products, rules)", name, key.Line, key.Value))
+		}
+	}
+	return ruleNodes, errs
+}
+
+// addProducts parses the products list into c, in the file's order.
+func (c *Catalog) addProducts(name string, nodes []*yaml.Node) []error {
+	var errs []error
+	for _, n := range nodes {
+		p, err := parseProduct(name, n)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if _, dup := c.products[p.ID]; dup {
+			errs = append(errs, fmt.Errorf("%s:%d: product %q is listed twice", name, n.Line, p.ID))
+			continue
+		}
+		c.products[p.ID] = p
+		c.order = append(c.order, p.ID)
+	}
+	return errs
 }
 
 func parseProduct(name string, n *yaml.Node) (Product, error) {

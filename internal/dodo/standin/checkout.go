@@ -77,35 +77,11 @@ type customerRequest struct {
 // only hands out a checkout_url: nobody in the stand-in fills the form, so
 // no payment follows.
 func (s *Server) createCheckout(r *http.Request) (any, error) {
-	var req checkoutRequest
-	if err := decodeBody(r, &req); err != nil {
-		return nil, err
-	}
-	metadata, err := parseMetadata(req.Metadata)
+	req, cust, metadata, err := readCheckout(r)
 	if err != nil {
 		return nil, err
 	}
-	var cust customerRequest
-	if len(req.Customer) > 0 && string(req.Customer) != "null" {
-		if err := json.Unmarshal(req.Customer, &cust); err != nil {
-			return nil, invalidf("customer: %v", err)
-		}
-		if (cust.CustomerID == nil) == (cust.Email == nil) {
-			return nil, invalidf("customer: want either {customer_id} or {email, name?, phone_number?}")
-		}
-	}
 	oneClick := req.PaymentMethodID != nil
-	if oneClick && !req.Confirm {
-		return nil, invalidf("payment_method_id is only allowed when confirm is true")
-	}
-	if oneClick && cust.CustomerID == nil {
-		return nil, invalidf("payment_method_id needs an existing customer: customer {customer_id}")
-	}
-	if req.Confirm {
-		if err := checkBilling(req.BillingAddress, req.MinimalAddress); err != nil {
-			return nil, err
-		}
-	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -118,29 +94,100 @@ func (s *Server) createCheckout(r *http.Request) (any, error) {
 		// currency other than the products' is refused.
 		return nil, invalidf("billing_currency %s: the products are priced in %s", *req.BillingCurrency, currency)
 	}
-	var customer *customerRec
-	if cust.CustomerID != nil {
-		c, ok := s.customers[*cust.CustomerID]
-		if !ok {
-			return nil, notFoundf("customer %s not found", *cust.CustomerID)
-		}
-		customer = c
+	customer, card, err := s.checkoutPayer(cust, req.PaymentMethodID)
+	if err != nil {
+		return nil, err
 	}
-	var card *Card
-	if oneClick {
-		i := slices.IndexFunc(customer.cards, func(c *Card) bool { return c.ID == *req.PaymentMethodID })
-		if i < 0 {
-			return nil, invalidf("payment method %s is not a saved payment method of customer %s", *req.PaymentMethodID, customer.ID)
-		}
-		card = customer.cards[i]
-		if card.RecurringEnabled != nil && !*card.RecurringEnabled {
-			// Judgement: a card saved without recurring consent cannot be
-			// charged off-session; Dodo does not say what it answers.
-			return nil, errorf(http.StatusUnprocessableEntity, "NO_ELIGIBLE_PAYMENT_METHODS",
-				"payment method %s is not enabled for off-session charges (recurring_enabled is false)", card.ID)
-		}
+	cs := s.newSession(customer, cust)
+	out := wire.CheckoutSession{SessionID: cs.id}
+	if !oneClick {
+		out.CheckoutURL = ptr("https://test.checkout.dodopayments.com/session/" + cs.id)
+		return out, nil
 	}
+	var total int64
+	for _, it := range cart {
+		total += s.products[it.ProductID].Price * int64(it.Quantity)
+	}
+	if total > maxAmount {
+		return nil, invalidf("total %d exceeds the largest amount, %d", total, maxAmount)
+	}
+	b := req.BillingAddress
+	p := s.chargeOneClick(charge{
+		customerID: customer.ID, sessionID: cs.id, card: card, amount: total, currency: currency, cart: cart,
+		billing:  wire.BillingAddress{Country: b.Country, State: b.State, City: b.City, Street: b.Street, Zipcode: b.Zipcode},
+		metadata: metadata,
+	}, recurring)
+	cs.paymentID = p.ID
+	out.PaymentID = &p.ID
+	return out, nil
+}
 
+// readCheckout decodes and checks a POST /checkouts body: what can be
+// refused before the stand-in's state is read.
+func readCheckout(r *http.Request) (checkoutRequest, customerRequest, json.RawMessage, error) {
+	var req checkoutRequest
+	var cust customerRequest
+	if err := decodeBody(r, &req); err != nil {
+		return req, cust, nil, err
+	}
+	metadata, err := parseMetadata(req.Metadata)
+	if err != nil {
+		return req, cust, nil, err
+	}
+	if len(req.Customer) > 0 && string(req.Customer) != "null" {
+		if err := json.Unmarshal(req.Customer, &cust); err != nil {
+			return req, cust, nil, invalidf("customer: %v", err)
+		}
+		if (cust.CustomerID == nil) == (cust.Email == nil) {
+			return req, cust, nil, invalidf("customer: want either {customer_id} or {email, name?, phone_number?}")
+		}
+	}
+	oneClick := req.PaymentMethodID != nil
+	if oneClick && !req.Confirm {
+		return req, cust, nil, invalidf("payment_method_id is only allowed when confirm is true")
+	}
+	if oneClick && cust.CustomerID == nil {
+		return req, cust, nil, invalidf("payment_method_id needs an existing customer: customer {customer_id}")
+	}
+	if req.Confirm {
+		if err := checkBilling(req.BillingAddress, req.MinimalAddress); err != nil {
+			return req, cust, nil, err
+		}
+	}
+	return req, cust, metadata, nil
+}
+
+// checkoutPayer finds the existing customer a checkout names (nil for a
+// new one) and, for a one-click checkout (pmID set), the saved card it
+// charges. The caller holds s.mu.
+func (s *Server) checkoutPayer(cust customerRequest, pmID *string) (*customerRec, *Card, error) {
+	if cust.CustomerID == nil {
+		return nil, nil, nil
+	}
+	customer, ok := s.customers[*cust.CustomerID]
+	if !ok {
+		return nil, nil, notFoundf("customer %s not found", *cust.CustomerID)
+	}
+	if pmID == nil {
+		return customer, nil, nil
+	}
+	i := slices.IndexFunc(customer.cards, func(c *Card) bool { return c.ID == *pmID })
+	if i < 0 {
+		return nil, nil, invalidf("payment method %s is not a saved payment method of customer %s", *pmID, customer.ID)
+	}
+	card := customer.cards[i]
+	if card.RecurringEnabled != nil && !*card.RecurringEnabled {
+		// Judgement: a card saved without recurring consent cannot be
+		// charged off-session; Dodo does not say what it answers.
+		return nil, nil, errorf(http.StatusUnprocessableEntity, "NO_ELIGIBLE_PAYMENT_METHODS",
+			"payment method %s is not enabled for off-session charges (recurring_enabled is false)", card.ID)
+	}
+	return customer, card, nil
+}
+
+// newSession records a checkout session for an existing customer or the
+// new one the request describes. The caller holds s.mu.
+func (s *Server) newSession(customer *customerRec, cust customerRequest) *sessionRec {
 	cs := &sessionRec{id: s.newID("cks"), createdAt: s.now()}
 	s.sessions[cs.id] = cs
 	if customer != nil {
@@ -151,43 +198,29 @@ func (s *Server) createCheckout(r *http.Request) (any, error) {
 			cs.name = *cust.Name
 		}
 	}
-	out := wire.CheckoutSession{SessionID: cs.id}
-	if !oneClick {
-		out.CheckoutURL = ptr("https://test.checkout.dodopayments.com/session/" + cs.id)
-		return out, nil
-	}
+	return cs
+}
 
-	var total int64
-	for _, it := range cart {
-		total += s.products[it.ProductID].Price * int64(it.Quantity)
+// chargeOneClick charges the saved card and queues the webhooks: a
+// succeeded payment for a recurring product also creates the subscription
+// and sends subscription.active. The caller holds s.mu.
+func (s *Server) chargeOneClick(c charge, recurring *Product) *payRec {
+	p := s.charge(c)
+	if recurring == nil || p.Status != PaymentSucceeded {
+		s.out.enqueue([]event{s.paymentEvent(p)})
+		return p
 	}
-	if total > maxAmount {
-		return nil, invalidf("total %d exceeds the largest amount, %d", total, maxAmount)
-	}
-	b := req.BillingAddress
-	billing := wire.BillingAddress{Country: b.Country, State: b.State, City: b.City, Street: b.Street, Zipcode: b.Zipcode}
-	p := s.charge(charge{
-		customerID: customer.ID, sessionID: cs.id, card: card, amount: total, currency: currency, cart: cart,
-		billing: billing, metadata: metadata,
-	})
-	cs.paymentID = p.ID
-	out.PaymentID = &p.ID
-	batch := []event{}
-	if recurring != nil && p.Status == PaymentSucceeded {
-		now := s.now()
-		sub := &subRec{Subscription: Subscription{
-			ID: s.newID("sub"), CustomerID: customer.ID, ProductID: recurring.ID, Quantity: cart[0].Quantity,
-			PaymentMethodID: card.ID, PeriodStart: now, PeriodEnd: addInterval(now, recurring.Interval, recurring.IntervalCount),
-			Status: StatusActive, CreatedAt: now,
-		}, metadata: metadata, billing: &billing}
-		s.subs[sub.ID] = sub
-		p.SubscriptionID = sub.ID
-		batch = append(batch, s.paymentEvent(p), s.subscriptionEvent("subscription.active", sub))
-	} else {
-		batch = append(batch, s.paymentEvent(p))
-	}
-	s.out.enqueue(batch)
-	return out, nil
+	now := s.now()
+	billing := c.billing
+	sub := &subRec{Subscription: Subscription{
+		ID: s.newID("sub"), CustomerID: c.customerID, ProductID: recurring.ID, Quantity: c.cart[0].Quantity,
+		PaymentMethodID: c.card.ID, PeriodStart: now, PeriodEnd: addInterval(now, recurring.Interval, recurring.IntervalCount),
+		Status: StatusActive, CreatedAt: now,
+	}, metadata: c.metadata, billing: &billing}
+	s.subs[sub.ID] = sub
+	p.SubscriptionID = sub.ID
+	s.out.enqueue([]event{s.paymentEvent(p), s.subscriptionEvent("subscription.active", sub)})
+	return p
 }
 
 // checkBilling checks the billing address a confirmed checkout needs: every
