@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"os/exec"
 	"strings"
 	"time"
 
@@ -21,20 +24,35 @@ func runBenchIngest(ctx context.Context, args []string, stdout io.Writer) error 
 	fs.IntVar(&cfg.Senders, "c", 64, "concurrent senders")
 	fs.IntVar(&cfg.Rounds, "rounds", 3, "rounds; each runs ceiling, naive, offerflow and jetstream-raw once, in that order")
 	fs.IntVar(&cfg.Warmup, "warmup", 500, "requests sent to each server before measuring (not counted)")
-	fs.IntVar(&cfg.BodyBytes, "body-bytes", 2048, "approximate body size; payment.succeeded bodies are padded in data.metadata up to it (0: unpadded)")
+	fs.IntVar(&cfg.BodyBytes, "body-bytes", 1300, "approximate body size; payment.succeeded bodies are padded in data.metadata up to it (0: unpadded)")
 	fs.DurationVar(&cfg.MaxPhase, "max-phase", time.Minute, "time bound of one measured phase: no new request is sent after it")
 	fs.BoolVar(&cfg.Fsync, "fsync", true, "also measure with a second nats-server that fsyncs every write (SyncAlways)")
 	fs.IntVar(&cfg.FsyncN, "fsync-n", 5000, "requests per variant with fsync on every write, spread over the rounds")
 	fs.DurationVar(&cfg.FsyncTime, "fsync-time", 15*time.Second, "time bound per variant with fsync on every write, spread over the rounds (each write waits for the disk)")
-	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file; samples are labelled part=<variant>|loadgen-<variant>|nats-server")
+	fs.BoolVar(&cfg.InProcess, "inprocess", false, "run nats-server, the variants and the load generator in this one process (the old shape; adds jetstream-raw) instead of each in its own")
+	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "with -inprocess: write a CPU profile of the whole run to this file; samples are labelled part=<variant>|loadgen-<variant>|nats-server")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find the offerflow binary to start the bench's processes with: %w", err)
+	}
+	cfg.Spawn = func(part string) *exec.Cmd { return exec.Command(exe, "bench", "serve", part) }
 	cfg.Command, cfg.Settings = commandLine("ingest", args), flagSettings(fs)
 	return bench.Ingest(ctx, cfg, stdout)
+}
+
+// runBenchServe is offerflow bench serve <part>: one process of the
+// deployed-shape bench, started by offerflow bench ingest, not by hand.
+func runBenchServe(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	if len(args) != 1 {
+		return errors.New("bench serve takes one part: nats, ceiling, naive or offerflow (offerflow bench ingest starts these)")
+	}
+	return bench.Serve(ctx, args[0], getenv, stdout)
 }
 
 // runBenchWorker is offerflow bench worker: the worker's throughput on a

@@ -16,14 +16,22 @@ func TestBenchCommand(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts nats-servers, HTTP servers and a worker")
 	}
+	t.Setenv(envRunMain, "1") // for the processes bench ingest starts: this binary
 	tests := []struct {
 		name string
 		args []string
 		want []string
 	}{
 		{"ingest", []string{"ingest", "-n", "50", "-c", "4", "-rounds", "1", "-warmup", "0", "-fsync=false"}, []string{
+			"offerflow bench ingest (deployed shape)\n",
 			"command:  offerflow bench ingest -n 50 -c 4 -rounds 1 -warmup 0 -fsync=false\n",
-			"settings: -body-bytes=2048 -c=4 -fsync=false -fsync-n=5000 -fsync-time=15s -max-phase=1m0s -n=50 -rounds=1 -warmup=0\n",
+			"settings: -body-bytes=1300 -c=4 -fsync=false -fsync-n=5000 -fsync-time=15s -inprocess=false -max-phase=1m0s -n=50 -rounds=1 -warmup=0\n",
+			"this load generator (4 senders, keep-alive) are separate",
+			"OK +50",
+			"every request answered 200 and every phase's messages are stored: OK",
+		}},
+		{"ingest in-process", []string{"ingest", "-inprocess", "-n", "50", "-c", "4", "-rounds", "1", "-warmup", "0", "-fsync=false"}, []string{
+			"command:  offerflow bench ingest -inprocess -n 50 -c 4 -rounds 1 -warmup 0 -fsync=false\n",
 			"the load generator (4 senders, keep-alive)",
 			"OK +50",
 			"every request answered 200 and every phase's messages are stored: OK",

@@ -62,6 +62,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			return runBenchIngest(ctx, args[3:], stdout)
 		case "worker":
 			return runBenchWorker(ctx, args[3:], stdout)
+		case "serve":
+			return runBenchServe(ctx, args[3:], getenv, stdout)
 		}
 		fmt.Fprint(stdout, usage)
 		return fmt.Errorf("unknown bench target %q (ingest or worker)", args[2])

@@ -3,8 +3,11 @@
 // run, on the same machine, with the same input, and checked for
 // correctness as well as timed.
 //
-// Everything runs in this one process: the load generator, the servers under
-// test and nats-server share its CPUs. The figures are comparisons within
+// bench ingest runs by default in the deployed shape (deployed.go):
+// nats-server and each variant in a process of its own, the load from this
+// one, over loopback TCP. With -inprocess, and for bench worker, everything
+// runs in this one process: the load generator, the servers under test and
+// nats-server share its CPUs. Either way the figures are comparisons within
 // one run on one machine, not absolute capacities; the reports say so.
 //
 // This file holds the parts both share: an embedded nats-server in a

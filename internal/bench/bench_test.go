@@ -14,11 +14,53 @@ import (
 // check that they succeed and print their labelled figures. They never look
 // at the figures themselves: timing is the machine's, not the code's.
 
+// TestIngestDeployed runs the deployed shape: nats-server and each
+// variant in a process of its own (this test binary, serving a part).
+func TestIngestDeployed(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts nats-server and HTTP servers as processes")
+	}
+	cfg := IngestConfig{N: 300, Senders: 8, Rounds: 2, Warmup: 40, BodyBytes: 1300, MaxPhase: time.Minute,
+		Fsync: true, FsyncN: 60, FsyncTime: 10 * time.Second, Spawn: testSpawn, Command: "offerflow bench ingest (test)", Settings: "-test=1"}
+	out := runBench(t, func(ctx context.Context, w *bytes.Buffer) error { return Ingest(ctx, cfg, w) })
+	for _, want := range []string{
+		"offerflow bench ingest (deployed shape)\ncommand:  offerflow bench ingest (test)\nsettings: -test=1\n",
+		"this load generator (8 senders, keep-alive) are separate",
+		"1      ceiling", "1      naive", "1      offerflow",
+		"2      naive", "2      offerflow", "2      ceiling",
+		"OK +300",
+		"offerflow/naive req/s:",
+		"offerflow/naive CPU/webhook:",
+		"offerflow/ceiling req/s:",
+		"fsync on every write",
+		"OK +30",
+		"| offerflow | ",
+		"fsync's cost to offerflow's ingest:",
+		"every request answered 200 and every phase's messages are stored: OK",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	if strings.Contains(out, "FAIL") {
+		t.Errorf("output reports a failure")
+	}
+}
+
+// TestServeRefusesUnknownPart: a child asked for a part it does not know
+// says so instead of serving nothing.
+func TestServeRefusesUnknownPart(t *testing.T) {
+	err := Serve(context.Background(), "nginx", func(string) string { return "" }, &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), `unknown part "nginx"`) {
+		t.Fatalf("got %v, want unknown part", err)
+	}
+}
+
 func TestIngest(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts nats-servers and HTTP servers")
 	}
-	cfg := IngestConfig{N: 300, Senders: 8, Rounds: 1, Warmup: 40, BodyBytes: 2048, MaxPhase: time.Minute,
+	cfg := IngestConfig{N: 300, Senders: 8, Rounds: 1, Warmup: 40, BodyBytes: 2048, MaxPhase: time.Minute, InProcess: true,
 		Fsync: true, FsyncN: 60, FsyncTime: 10 * time.Second, Command: "offerflow bench ingest (test)", Settings: "-test=1"}
 	out := runBench(t, func(ctx context.Context, w *bytes.Buffer) error { return Ingest(ctx, cfg, w) })
 	for _, want := range []string{
@@ -79,7 +121,7 @@ func TestWorker(t *testing.T) {
 // Settings the benches cannot run with are rejected before anything
 // starts, with a message naming the flags.
 func TestRejectsBadConfig(t *testing.T) {
-	ingest := IngestConfig{N: 1, Senders: 1, Rounds: 1, MaxPhase: time.Second, FsyncN: 1, FsyncTime: time.Second}
+	ingest := IngestConfig{N: 1, Senders: 1, Rounds: 1, MaxPhase: time.Second, FsyncN: 1, FsyncTime: time.Second, Spawn: testSpawn}
 	worker := WorkerConfig{N: 10, Customers: 1, RefParallel: 1, Timeout: time.Second, RefTime: time.Second}
 	tests := []struct {
 		name    string
@@ -89,6 +131,12 @@ func TestRejectsBadConfig(t *testing.T) {
 		{"ingest zero senders", func() error { c := ingest; c.Senders = 0; return Ingest(context.Background(), c, &bytes.Buffer{}) }, "-c"},
 		{"ingest negative warm-up", func() error { c := ingest; c.Warmup = -1; return Ingest(context.Background(), c, &bytes.Buffer{}) }, "-warmup >= 0"},
 		{"ingest no time for a phase", func() error { c := ingest; c.MaxPhase = 0; return Ingest(context.Background(), c, &bytes.Buffer{}) }, "-max-phase"},
+		{"ingest deployed without a way to start processes", func() error { c := ingest; c.Spawn = nil; return Ingest(context.Background(), c, &bytes.Buffer{}) }, "Spawn"},
+		{"ingest deployed with a CPU profile", func() error {
+			c := ingest
+			c.CPUProfile = "cpu.out"
+			return Ingest(context.Background(), c, &bytes.Buffer{})
+		}, "-inprocess"},
 		{"worker duplicates over half", func() error { c := worker; c.DupPct = 51; return Worker(context.Background(), c, &bytes.Buffer{}) }, "-dup-pct in 0..50"},
 		{"worker negative concurrency", func() error { c := worker; c.Concurrency = -1; return Worker(context.Background(), c, &bytes.Buffer{}) }, "-concurrency"},
 		{"worker more customers than events", func() error { c := worker; c.Customers = 20; return Worker(context.Background(), c, &bytes.Buffer{}) }, "need at least one each"},

@@ -19,6 +19,7 @@ package bench
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -65,8 +66,13 @@ type IngestConfig struct {
 	FsyncN    int
 	FsyncTime time.Duration
 	// CPUProfile, if set, is the file a CPU profile of the whole run is
-	// written to (-cpuprofile).
+	// written to (-cpuprofile); in-process mode only.
 	CPUProfile string
+	// InProcess runs everything in this process, as the first version of
+	// the bench did (-inprocess). Without it, nats-server and each variant
+	// run in processes of their own, started with Spawn.
+	InProcess bool
+	Spawn     Spawn
 	// Command and Settings are printed at the top of the report so that
 	// the run can be repeated: the command as given, and every flag with
 	// its effective value.
@@ -78,6 +84,12 @@ type IngestConfig struct {
 func (c IngestConfig) validate() error {
 	if c.N < 1 || c.Senders < 1 || c.Rounds < 1 || c.Warmup < 0 || c.FsyncN < 1 || c.MaxPhase <= 0 || c.FsyncTime <= 0 {
 		return errors.New("-n, -c, -rounds and -fsync-n must be > 0, -warmup >= 0, -max-phase and -fsync-time > 0")
+	}
+	if !c.InProcess && c.Spawn == nil {
+		return errors.New("the deployed shape needs a way to start its processes (Spawn)")
+	}
+	if !c.InProcess && c.CPUProfile != "" {
+		return errors.New("-cpuprofile profiles this process only: use it with -inprocess")
 	}
 	return nil
 }
@@ -111,18 +123,26 @@ func Ingest(ctx context.Context, cfg IngestConfig, out io.Writer) error {
 		return err
 	}
 	b := &ingestBench{cfg: cfg, out: report{out}, started: time.Now()}
-	runErr := b.run(ctx)
+	var runErr error
+	if cfg.InProcess {
+		runErr = b.run(ctx)
+	} else {
+		runErr = b.runDeployed(ctx)
+	}
 	return errors.Join(runErr, stopProfile())
 }
 
 // ingestBench holds one run's state.
 type ingestBench struct {
-	cfg      IngestConfig
-	out      report
-	started  time.Time
-	secret   webhook.Secret
-	verifier *webhook.Verifier
-	bodies   [][]byte
+	cfg     IngestConfig
+	out     report
+	started time.Time
+	secret  webhook.Secret
+	// secretText is secret as DODO_WEBHOOK_SECRET spells it, for the
+	// deployed shape's child processes.
+	secretText string
+	verifier   *webhook.Verifier
+	bodies     [][]byte
 	// nextID numbers webhook-ids across the whole run, so that no request
 	// is ever a duplicate of another and JetStream de-duplicates nothing.
 	nextID int
@@ -212,7 +232,8 @@ func (b *ingestBench) run(ctx context.Context) (err error) {
 // client every variant is sent requests with.
 func (b *ingestBench) prepare() error {
 	var err error
-	b.secret = webhook.NewSecret(randomBytes(32))
+	key := randomBytes(32)
+	b.secret, b.secretText = webhook.NewSecret(key), "whsec_"+base64.StdEncoding.EncodeToString(key)
 	b.verifier, err = webhook.NewVerifier([]webhook.Secret{b.secret}, webhook.DefaultTolerance, time.Now)
 	if err != nil {
 		return err
