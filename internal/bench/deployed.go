@@ -314,7 +314,7 @@ func (b *ingestBench) startDeployed(ctx context.Context, syncAlways bool, names 
 	if r.adm, r.stream, err = b.setupStreams(ctx, r.nats.url); err != nil {
 		return r, err
 	}
-	env := []string{"NATS_URL=" + r.nats.url, "DODO_WEBHOOK_SECRET=" + b.secretText, "LOG_LEVEL=warn"}
+	env := []string{"NATS_URL=" + r.nats.url, "DODO_WEBHOOK_SECRET=" + b.secretText}
 	for _, name := range names {
 		c, err := startChild(ctx, b.cfg.Spawn, name, env)
 		if err != nil {
