@@ -30,7 +30,7 @@ func runBenchIngest(ctx context.Context, args []string, stdout io.Writer) error 
 	fs.IntVar(&cfg.FsyncN, "fsync-n", 5000, "requests per variant with fsync on every write, spread over the rounds")
 	fs.DurationVar(&cfg.FsyncTime, "fsync-time", 15*time.Second, "time bound per variant with fsync on every write, spread over the rounds (each write waits for the disk)")
 	fs.BoolVar(&cfg.InProcess, "inprocess", false, "run nats-server, the variants and the load generator in this one process (the old shape; adds jetstream-raw) instead of each in its own")
-	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "with -inprocess: write a CPU profile of the whole run to this file; samples are labelled part=<variant>|loadgen-<variant>|nats-server")
+	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write CPU profiles: deployed, one per process, FILE.nats, FILE.offerflow, ... and the load generator's FILE; -inprocess, one of the whole run, labelled part=<variant>|loadgen-<variant>|nats-server")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -51,6 +51,8 @@ const (
 const (
 	envStoreDir   = "OFFERFLOW_BENCH_STORE_DIR"
 	envSyncAlways = "OFFERFLOW_BENCH_SYNC_ALWAYS"
+	// envCPUProfile is the file the child writes its CPU profile to.
+	envCPUProfile = "OFFERFLOW_BENCH_CPUPROFILE"
 )
 
 // readyPrefix starts the one line a child prints on stdout once it serves:
@@ -63,7 +65,12 @@ const readyPrefix = "ready "
 // naive, offerflow). Once it serves it prints "ready <url>" on stdout.
 // offerflow is the ingest exactly as cmd/ingest runs it, with its settings
 // from getenv, on a loopback port of its own.
-func Serve(ctx context.Context, part string, getenv func(string) string, stdout io.Writer) error {
+func Serve(ctx context.Context, part string, getenv func(string) string, stdout io.Writer) (err error) {
+	stopProfile, err := startCPUProfile(getenv(envCPUProfile))
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, stopProfile()) }()
 	ready := func(url string) { fmt.Fprintln(stdout, readyPrefix+url) }
 	switch part {
 	case partNATS:
@@ -307,7 +314,16 @@ func (b *ingestBench) startDeployed(ctx context.Context, syncAlways bool, names 
 			err = errors.Join(err, r.close())
 		}
 	}()
-	r.nats, err = startChild(ctx, b.cfg.Spawn, partNATS, []string{envStoreDir + "=" + dir, envSyncAlways + "=" + strconv.FormatBool(syncAlways)})
+	profile := func(part string) []string {
+		if b.cfg.CPUProfile == "" {
+			return nil
+		}
+		if syncAlways {
+			part += ".fsync"
+		}
+		return []string{envCPUProfile + "=" + b.cfg.CPUProfile + "." + part}
+	}
+	r.nats, err = startChild(ctx, b.cfg.Spawn, partNATS, append(profile(partNATS), envStoreDir+"="+dir, envSyncAlways+"="+strconv.FormatBool(syncAlways)))
 	if err != nil {
 		return r, err
 	}
@@ -316,7 +332,7 @@ func (b *ingestBench) startDeployed(ctx context.Context, syncAlways bool, names 
 	}
 	env := []string{"NATS_URL=" + r.nats.url, "DODO_WEBHOOK_SECRET=" + b.secretText}
 	for _, name := range names {
-		c, err := startChild(ctx, b.cfg.Spawn, name, env)
+		c, err := startChild(ctx, b.cfg.Spawn, name, append(profile(name), env...))
 		if err != nil {
 			return r, err
 		}
