@@ -132,7 +132,6 @@ func TestRejectsBadConfig(t *testing.T) {
 		{"ingest negative warm-up", func() error { c := ingest; c.Warmup = -1; return Ingest(context.Background(), c, &bytes.Buffer{}) }, "-warmup >= 0"},
 		{"ingest no time for a phase", func() error { c := ingest; c.MaxPhase = 0; return Ingest(context.Background(), c, &bytes.Buffer{}) }, "-max-phase"},
 		{"ingest deployed without a way to start processes", func() error { c := ingest; c.Spawn = nil; return Ingest(context.Background(), c, &bytes.Buffer{}) }, "Spawn"},
-		{"ingest deployed with a CPU profile", func() error {
 			c := ingest
 			c.CPUProfile = "cpu.out"
 			return Ingest(context.Background(), c, &bytes.Buffer{})
