@@ -132,10 +132,6 @@ func TestRejectsBadConfig(t *testing.T) {
 		{"ingest negative warm-up", func() error { c := ingest; c.Warmup = -1; return Ingest(context.Background(), c, &bytes.Buffer{}) }, "-warmup >= 0"},
 		{"ingest no time for a phase", func() error { c := ingest; c.MaxPhase = 0; return Ingest(context.Background(), c, &bytes.Buffer{}) }, "-max-phase"},
 		{"ingest deployed without a way to start processes", func() error { c := ingest; c.Spawn = nil; return Ingest(context.Background(), c, &bytes.Buffer{}) }, "Spawn"},
-			c := ingest
-			c.CPUProfile = "cpu.out"
-			return Ingest(context.Background(), c, &bytes.Buffer{})
-		}, "-inprocess"},
 		{"worker duplicates over half", func() error { c := worker; c.DupPct = 51; return Worker(context.Background(), c, &bytes.Buffer{}) }, "-dup-pct in 0..50"},
 		{"worker negative concurrency", func() error { c := worker; c.Concurrency = -1; return Worker(context.Background(), c, &bytes.Buffer{}) }, "-concurrency"},
 		{"worker more customers than events", func() error { c := worker; c.Customers = 20; return Worker(context.Background(), c, &bytes.Buffer{}) }, "need at least one each"},
