@@ -46,11 +46,42 @@ func runBenchIngest(ctx context.Context, args []string, stdout io.Writer) error 
 	return bench.Ingest(ctx, cfg, stdout)
 }
 
+// runBenchE2E is offerflow bench e2e: webhook-to-effect latency at fixed
+// rates, nats-server, ingest and worker each a process of its own.
+func runBenchE2E(ctx context.Context, args []string, stdout io.Writer) error {
+	var cfg bench.E2EConfig
+	fs := flag.NewFlagSet("offerflow bench e2e", flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	rates := fs.String("rates", "100,1000,2000", "webhooks per second, one phase each, comma-separated")
+	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "how long each phase sends")
+	fs.IntVar(&cfg.MaxInFlight, "max-in-flight", 256, "requests awaiting their answer at most; a send due meanwhile waits and the phase reports how far it fell behind")
+	fs.IntVar(&cfg.Rounds, "rounds", 3, "rounds; each runs every rate once")
+	fs.DurationVar(&cfg.Settle, "settle", 30*time.Second, "how long to wait for the last effects after a phase's last send")
+	fs.IntVar(&cfg.BodyBytes, "body-bytes", 1300, "approximate body size; payment.succeeded bodies are padded in data.metadata up to it")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	var err error
+	if cfg.Rates, err = bench.ParseRates(*rates); err != nil {
+		return err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find the offerflow binary to start the bench's processes with: %w", err)
+	}
+	cfg.Spawn = func(part string) *exec.Cmd { return exec.Command(exe, "bench", "serve", part) }
+	cfg.Command, cfg.Settings = commandLine("e2e", args), flagSettings(fs)
+	return bench.E2E(ctx, cfg, stdout)
+}
+
 // runBenchServe is offerflow bench serve <part>: one process of the
 // deployed-shape bench, started by offerflow bench ingest, not by hand.
 func runBenchServe(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	if len(args) != 1 {
-		return errors.New("bench serve takes one part: nats, ceiling, naive or offerflow (offerflow bench ingest starts these)")
+		return errors.New("bench serve takes one part: nats, ceiling, naive, offerflow or worker (offerflow bench ingest and e2e start these)")
 	}
 	return bench.Serve(ctx, args[0], getenv, stdout)
 }

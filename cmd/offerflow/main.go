@@ -3,6 +3,7 @@
 //	offerflow dev           embedded NATS, ingest, worker and a demo journey, in one process
 //	offerflow bench ingest  ingest throughput against a verify-only ceiling and a naive ingest
 //	offerflow bench worker  worker throughput on a stream full of access events
+//	offerflow bench e2e     webhook-to-effect latency at fixed rates, every part its own process
 //	offerflow dlq ...       list, show and redrive dead letters
 //	offerflow reconcile     feed payments and subscriptions whose webhooks were missed
 package main
@@ -36,6 +37,7 @@ commands:
   dev            run embedded NATS, ingest, worker and a demo journey
   bench ingest   measure ingest throughput (requests/s, p50/p99, memory)
   bench worker   measure worker throughput (events/s)
+  bench e2e      measure webhook-to-effect latency at fixed rates, every part its own process
   dlq            list, show and redrive dead letters (dlq list|show|redrive)
   reconcile      find payments and subscriptions whose webhooks offerflow missed, and process them
 
@@ -55,18 +57,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	case "bench":
 		if len(args) < 3 {
 			fmt.Fprint(stdout, usage)
-			return errors.New("bench needs a target: ingest or worker")
+			return errors.New("bench needs a target: ingest, worker or e2e")
 		}
 		switch args[2] {
 		case "ingest":
 			return runBenchIngest(ctx, args[3:], stdout)
 		case "worker":
 			return runBenchWorker(ctx, args[3:], stdout)
+		case "e2e":
+			return runBenchE2E(ctx, args[3:], stdout)
 		case "serve":
 			return runBenchServe(ctx, args[3:], getenv, stdout)
 		}
 		fmt.Fprint(stdout, usage)
-		return fmt.Errorf("unknown bench target %q (ingest or worker)", args[2])
+		return fmt.Errorf("unknown bench target %q (ingest, worker or e2e)", args[2])
 	case "dlq":
 		return runDLQ(ctx, args[2:], getenv, stdout)
 	case "reconcile":

@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -44,6 +45,28 @@ func TestIngestDeployed(t *testing.T) {
 	}
 	if strings.Contains(out, "FAIL") {
 		t.Errorf("output reports a failure")
+	}
+}
+
+// TestE2E runs the end-to-end bench: nats-server, ingest and worker as
+// processes of their own, two rates, every effect seen.
+func TestE2E(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts nats-server, the ingest and the worker as processes")
+	}
+	cfg := E2EConfig{Rates: []int{20, 200}, Duration: time.Second, MaxInFlight: 32, Rounds: 1, Settle: 30 * time.Second, BodyBytes: 1300,
+		Spawn: testSpawn, Command: "offerflow bench e2e (test)", Settings: "-test=1"}
+	out := runBench(t, func(ctx context.Context, w *bytes.Buffer) error { return E2E(ctx, cfg, w) })
+	for _, want := range []string{
+		"offerflow bench e2e (deployed shape)\ncommand:  offerflow bench e2e (test)\nsettings: -test=1\n",
+		"1           20        20        20 ",
+		"1          200       200       200 ",
+		"| webhooks/s | p50 | p95 | p99 | effects/s |",
+		"every webhook answered 200 and its access.granted effect was seen: OK",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q", want)
+		}
 	}
 }
 
@@ -132,6 +155,12 @@ func TestRejectsBadConfig(t *testing.T) {
 		{"ingest negative warm-up", func() error { c := ingest; c.Warmup = -1; return Ingest(context.Background(), c, &bytes.Buffer{}) }, "-warmup >= 0"},
 		{"ingest no time for a phase", func() error { c := ingest; c.MaxPhase = 0; return Ingest(context.Background(), c, &bytes.Buffer{}) }, "-max-phase"},
 		{"ingest deployed without a way to start processes", func() error { c := ingest; c.Spawn = nil; return Ingest(context.Background(), c, &bytes.Buffer{}) }, "Spawn"},
+		{"e2e no rates", func() error {
+			return E2E(context.Background(), E2EConfig{Duration: time.Second, MaxInFlight: 1, Rounds: 1, Settle: time.Second, Spawn: testSpawn}, &bytes.Buffer{})
+		}, "-rates"},
+		{"e2e zero duration", func() error {
+			return E2E(context.Background(), E2EConfig{Rates: []int{1}, MaxInFlight: 1, Rounds: 1, Settle: time.Second, Spawn: testSpawn}, &bytes.Buffer{})
+		}, "-duration"},
 		{"worker duplicates over half", func() error { c := worker; c.DupPct = 51; return Worker(context.Background(), c, &bytes.Buffer{}) }, "-dup-pct in 0..50"},
 		{"worker negative concurrency", func() error { c := worker; c.Concurrency = -1; return Worker(context.Background(), c, &bytes.Buffer{}) }, "-concurrency"},
 		{"worker more customers than events", func() error { c := worker; c.Customers = 20; return Worker(context.Background(), c, &bytes.Buffer{}) }, "need at least one each"},
@@ -165,4 +194,40 @@ func runBench(t *testing.T, bench func(context.Context, *bytes.Buffer) error) st
 		goleak.IgnoreAnyFunction("github.com/nats-io/nats-server/v2/server.(*Server).Start.func1"),
 	)
 	return out
+}
+
+func TestParseRates(t *testing.T) {
+	tests := []struct {
+		name, in string
+		want     []int
+		wantErr  bool
+	}{
+		{name: "one", in: "100", want: []int{100}},
+		{name: "several with spaces", in: "100, 1000,2000", want: []int{100, 1000, 2000}},
+		{name: "empty", in: "", wantErr: true},
+		{name: "zero", in: "0", wantErr: true},
+		{name: "negative", in: "100,-5", wantErr: true},
+		{name: "not a number", in: "fast", wantErr: true},
+		{name: "trailing comma", in: "100,", wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseRates(tt.in)
+			if (err != nil) != tt.wantErr || !slices.Equal(got, tt.want) && !tt.wantErr {
+				t.Fatalf("ParseRates(%q) = %v, %v; want %v (error %v)", tt.in, got, err, tt.want, tt.wantErr)
+			}
+		})
+	}
+}
+
+func FuzzParseRates(f *testing.F) {
+	for _, s := range []string{"100", "100,1000", "", "0", "-1", "1,,2", "9999999999999999999"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		rates, err := ParseRates(s)
+		if err == nil && (len(rates) == 0 || slices.ContainsFunc(rates, func(r int) bool { return r < 1 })) {
+			t.Fatalf("ParseRates(%q) = %v without an error", s, rates)
+		}
+	})
 }

@@ -79,8 +79,10 @@ func Serve(ctx context.Context, part string, getenv func(string) string, stdout 
 		return serveVariant(ctx, part, getenv, ready)
 	case varOfferflow:
 		return serveIngest(ctx, getenv, ready)
+	case partWorker:
+		return serveWorker(ctx, getenv, ready)
 	}
-	return fmt.Errorf("bench serve: unknown part %q (nats, ceiling, naive, offerflow)", part)
+	return fmt.Errorf("bench serve: unknown part %q (nats, ceiling, naive, offerflow, worker)", part)
 }
 
 func serveNATS(ctx context.Context, getenv func(string) string, ready func(string)) error {

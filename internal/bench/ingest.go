@@ -572,13 +572,21 @@ func (b *ingestBench) post(ctx context.Context, url string, r *signedReq) error 
 // now. Every variant gets the same bodies and headers of the same shape;
 // ids differ per phase because each one is stored.
 func (b *ingestBench) signedRequests(n int) []signedReq {
-	out := make([]signedReq, n)
+	bodies := make([][]byte, n)
+	for i := range bodies {
+		bodies[i] = b.bodies[i%len(b.bodies)]
+	}
+	return b.sign(bodies)
+}
+
+// sign signs each body under a fresh webhook-id, stamped now.
+func (b *ingestBench) sign(bodies [][]byte) []signedReq {
+	out := make([]signedReq, len(bodies))
 	now := time.Now()
 	ts := strconv.FormatInt(now.Unix(), 10)
-	for i := range out {
+	for i, body := range bodies {
 		b.nextID++
 		id := fmt.Sprintf("msg_bench_%09d", b.nextID)
-		body := b.bodies[i%len(b.bodies)]
 		sig := webhook.Sign(b.secret, id, now, body)
 		out[i] = signedReq{id: id, ts: ts, sig: sig, body: body, header: http.Header{
 			"Content-Type":      {"application/json"},
