@@ -49,8 +49,10 @@ func TracingOff(getenv func(string) string) (bool, error) {
 	}
 }
 
-// NewTracerProvider returns the tracer provider of service (its service.name
-// unless OTEL_SERVICE_NAME says otherwise) and its Shutdown. When tracing
+// NewTracerProvider returns the tracer provider of service (its
+// service.name unless OTEL_SERVICE_NAME says otherwise; service.version
+// from the build) and its Shutdown, which the caller runs once the service
+// has stopped. When tracing
 // is off (see TracingOff) it is a no-op provider that starts no goroutine and
 // records nothing.
 //
@@ -59,7 +61,7 @@ func TracingOff(getenv func(string) string) (bool, error) {
 // default parentbased_always_on) and the resource (OTEL_RESOURCE_ATTRIBUTES)
 // read their OTEL_* variables from the process environment themselves;
 // getenv only decides whether tracing is on.
-func NewTracerProvider(ctx context.Context, getenv func(string) string, service, version string) (trace.TracerProvider, Shutdown, error) {
+func NewTracerProvider(ctx context.Context, getenv func(string) string, service string) (trace.TracerProvider, Shutdown, error) {
 	off, err := TracingOff(getenv)
 	if err != nil {
 		return nil, nil, err
@@ -73,6 +75,7 @@ func NewTracerProvider(ctx context.Context, getenv func(string) string, service,
 	if err != nil {
 		return nil, nil, fmt.Errorf("otlp trace exporter: %w", err)
 	}
+	version, _, _ := buildInfo()
 	// Ours first, so that OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES
 	// (WithFromEnv) win over them.
 	res, err := resource.New(ctx,
