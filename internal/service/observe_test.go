@@ -181,4 +181,3 @@ func gathered(fams map[string]*dto.MetricFamily) prometheus.Gatherer {
 		return out, nil
 	})
 }
-
