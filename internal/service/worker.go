@@ -296,11 +296,11 @@ func traced(tp trace.TracerProvider, durable string, h natsbus.Handler) natsbus.
 // tracerName is the instrumentation scope of the spans this package makes.
 const tracerName = "github.com/offerflow/offerflow/internal/service"
 
-// serveHealth serves /healthz, /readyz and /metrics on addr until the
-// returned stop is called; stop waits for the server to end and returns
-// its error. "off" serves nothing; so does an empty -metrics-addr= (an
-// empty variable cannot: the environment does not tell it from an unset
-// one).
+// serveHealth serves /healthz, /readyz and /metrics on ln, or else on
+// addr, until the returned stop is called; stop waits for the server to
+// end and returns its error. Without ln, "off" serves nothing; so does an
+// empty -metrics-addr= (an empty variable cannot: the environment does not
+// tell it from an unset one).
 func serveHealth(addr string, ln net.Listener, log *zap.Logger, reg *prometheus.Registry, ready func(context.Context) error) (stop func() error, err error) {
 	if ln == nil {
 		if addr == "" || addr == MetricsOff {
