@@ -233,7 +233,7 @@ func (s *Service) sendEmail(ctx context.Context, c Confirmation, out Rendered) (
 // session; the addresses stay out of the span, they are personal data).
 func (s *Service) email(ctx context.Context, c Confirmation, out Rendered) error {
 	ctx, span := s.tracer.Start(ctx, "confirm email", trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithAttributes(attribute.String("offerflow.confirmation_id", c.ID), attribute.String("offerflow.confirmation_kind", string(c.Kind))))
+		trace.WithAttributes(attribute.String("confirmation.id", c.ID), attribute.String("confirmation.kind", string(c.Kind))))
 	defer span.End()
 	err := s.mailer.Send(ctx, Message{
 		To: c.Email, ToName: c.Name,

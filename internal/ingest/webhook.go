@@ -98,7 +98,7 @@ func serveWebhook(d Deps, retryAfter string, w http.ResponseWriter, r *http.Requ
 
 	subject := subjectFor(body)
 	span := trace.SpanFromContext(r.Context())
-	span.SetAttributes(attribute.String("offerflow.webhook_id", id), attribute.String("messaging.destination.name", subject))
+	span.SetAttributes(attribute.String("webhook.id", id), attribute.String("messaging.destination.name", subject))
 	msg := events.WebhookMessage(subject, id, ts, sig, body)
 	tracing.Inject(r.Context(), msg.Header)
 	start := time.Now()
@@ -114,7 +114,7 @@ func serveWebhook(d Deps, retryAfter string, w http.ResponseWriter, r *http.Requ
 	if ack.Duplicate {
 		d.Metrics.duplicates.Inc()
 	}
-	span.SetAttributes(attribute.Bool("offerflow.duplicate", ack.Duplicate), attribute.Int64("messaging.nats.stream_sequence", int64(ack.Sequence)))
+	span.SetAttributes(attribute.Bool("webhook.duplicate", ack.Duplicate), attribute.Int64("messaging.nats.stream_sequence", int64(ack.Sequence)))
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	_, _ = io.WriteString(w, storedBody(ack.Duplicate))
