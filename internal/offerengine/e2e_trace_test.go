@@ -5,12 +5,14 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/offerflow/offerflow/internal/natsbus"
+	"github.com/offerflow/offerflow/internal/natsserver/natstest"
 	"github.com/offerflow/offerflow/internal/testenv"
 )
 
@@ -35,6 +37,7 @@ func TestTraceFromWebhookToDodo(t *testing.T) {
 	pm := e.customer("cus_tr", card(goodCard))
 	exp.Reset()
 	e.buy("cus_tr", pm, "pdt_course")
+	waitChain(t, exp, "dodo list_payment_methods")
 	spans := exp.GetSpans().Snapshots()
 	chain := ancestry(t, spans, func(s sdktrace.ReadOnlySpan) bool { return s.Name() == "dodo list_payment_methods" })
 	root := wantChain(t, chain, []step{
@@ -68,6 +71,7 @@ func TestTraceFromWebhookToDodo(t *testing.T) {
 	if status, body := e.accept(o.ID, o.AcceptToken); status != http.StatusOK || str(body, "outcome") != "charged" {
 		t.Fatalf("accept: %d %v, want 200 charged", status, body)
 	}
+	waitChain(t, exp, "dodo create_checkout")
 	wantChain(t, ancestry(t, exp.GetSpans().Snapshots(), func(s sdktrace.ReadOnlySpan) bool { return s.Name() == "dodo create_checkout" }), []step{
 		{"dodo create_checkout", trace.SpanKindClient},
 		{"POST /v1/offers/{offer_id}/accept", trace.SpanKindServer},
@@ -78,10 +82,38 @@ func TestTraceFromWebhookToDodo(t *testing.T) {
 	e.customer("cus_nocard")
 	exp.Reset()
 	e.signal("cus_nocard", "onb-tr", "onboarding_completed", 1)
+	waitChain(t, exp, "dodo create_checkout")
 	wantChain(t, ancestry(t, exp.GetSpans().Snapshots(), func(s sdktrace.ReadOnlySpan) bool { return s.Name() == "dodo create_checkout" }), []step{
 		{"dodo create_checkout", trace.SpanKindClient},
 		{"process offerflow-signals", trace.SpanKindConsumer},
 		{"POST /v1/customers/{customer_id}/signals", trace.SpanKindServer},
+	})
+}
+
+// waitChain waits until a span named name and all its ancestors have
+// ended: a server span ends just after its answer is written, so the
+// client, and the worker after it, may be done first.
+func waitChain(t *testing.T, exp *tracetest.InMemoryExporter, name string) {
+	t.Helper()
+	natstest.WaitFor(t, time.Minute, "the spans of "+name, func() bool {
+		spans := exp.GetSpans().Snapshots()
+		ended := map[trace.SpanID]sdktrace.ReadOnlySpan{}
+		for _, s := range spans {
+			ended[s.SpanContext().SpanID()] = s
+		}
+		for _, s := range spans {
+			if s.Name() != name {
+				continue
+			}
+			cur, ok := s, true
+			for ok && cur.Parent().IsValid() {
+				cur, ok = ended[cur.Parent().SpanID()]
+			}
+			if ok {
+				return true
+			}
+		}
+		return false
 	})
 }
 

@@ -3,6 +3,7 @@ package service_test
 import (
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/offerflow/offerflow/internal/dodo/standin"
 	"github.com/offerflow/offerflow/internal/natsbus"
+	"github.com/offerflow/offerflow/internal/natsserver/natstest"
 	"github.com/offerflow/offerflow/internal/service"
 	"github.com/offerflow/offerflow/internal/testenv"
 )
@@ -58,9 +60,17 @@ func TestMetricsEndToEnd(t *testing.T) {
 	}
 	e.Settle(t)
 
-	ingest := scrape(t, e.URL+"/metrics")
-	worker := scrape(t, e.WorkerMetricsURL)
 	const wc, sc = natsbus.WorkerConsumer, service.SignalsConsumer
+	// The runner counts a delivery just after its ack or term reaches the
+	// server, which is what Settle waits for: wait for the counts too.
+	var worker map[string]*dto.MetricFamily
+	natstest.WaitFor(t, time.Minute, "the worker's counts", func() bool {
+		worker = scrape(t, e.WorkerMetricsURL)
+		p, _ := value(worker, "offerflow_consumer_processed_total", map[string]string{"consumer": wc})
+		d, _ := value(worker, "offerflow_consumer_dead_lettered_total", map[string]string{"consumer": wc})
+		return p >= 1 && d >= 1
+	})
+	ingest := scrape(t, e.URL+"/metrics")
 	for _, c := range []struct {
 		name   string
 		fams   map[string]*dto.MetricFamily
