@@ -2,6 +2,11 @@ package service
 
 import (
 	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"sync"
 	"testing"
 
 	"go.opentelemetry.io/otel/trace/noop"
@@ -64,5 +69,40 @@ func TestNewTracerProvider(t *testing.T) {
 	// Nothing was recorded, so nothing is sent to the unreachable address.
 	if err := shutdown(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// With OTEL_EXPORTER_OTLP_ENDPOINT set, spans go to the collector over
+// OTLP/HTTP, and Shutdown flushes what the batch still holds.
+func TestTracesReachTheCollector(t *testing.T) {
+	var mu sync.Mutex
+	var got []string
+	collector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		got = append(got, r.Method+" "+r.URL.Path+" "+r.Header.Get("Content-Type"))
+		mu.Unlock()
+		if len(body) == 0 {
+			t.Errorf("empty export")
+		}
+		w.Header().Set("Content-Type", "application/x-protobuf")
+	}))
+	defer collector.Close()
+	// The exporter reads the process environment itself.
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", collector.URL)
+	ctx := context.Background()
+	tp, shutdown, err := NewTracerProvider(ctx, os.Getenv, "offerflow-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, span := tp.Tracer("test").Start(ctx, "one")
+	span.End()
+	if err := shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 1 || got[0] != "POST /v1/traces application/x-protobuf" {
+		t.Fatalf("collector got %q, want one POST /v1/traces of protobuf", got)
 	}
 }
