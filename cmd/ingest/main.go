@@ -13,6 +13,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/offerflow/offerflow/internal/conf"
 	"github.com/offerflow/offerflow/internal/service"
@@ -45,5 +48,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	defer func() { _ = log.Sync() }()
-	return service.RunIngest(ctx, cfg, log, service.IngestOptions{})
+	tp, shutdown, err := service.NewTracerProvider(ctx, getenv, "offerflow-ingest")
+	if err != nil {
+		return err
+	}
+	runErr := service.RunIngest(ctx, cfg, log, service.IngestOptions{TracerProvider: tp})
+	// Flush the spans of the last requests; a collector that does not
+	// take them in time costs those spans, not the exit.
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := shutdown(sctx); err != nil {
+		log.Warn("flush traces", zap.Error(err))
+	}
+	return runErr
 }

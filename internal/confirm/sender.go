@@ -7,11 +7,15 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/offerflow/offerflow/internal/events"
 	"github.com/offerflow/offerflow/internal/fault"
 	"github.com/offerflow/offerflow/internal/natsbus"
+	"github.com/offerflow/offerflow/internal/tracing"
 )
 
 // SubjectPrefix is where confirmations are published:
@@ -152,12 +156,15 @@ type Service struct {
 	r      *Renderer
 	log    *zap.Logger
 	now    func() time.Time
+	tracer trace.Tracer
 }
 
 // NewService returns a Service. mailer nil means publish only: every
-// confirmation goes out as a message with channel "none".
-func NewService(ledger *natsbus.Ledger, pub *natsbus.Publisher, mailer Mailer, r *Renderer, log *zap.Logger, now func() time.Time) *Service {
-	return &Service{ledger: ledger, pub: pub, mailer: mailer, r: r, log: log, now: now}
+// confirmation goes out as a message with channel "none". Each email
+// handed to the mailer is a client span of tp (nil: none).
+func NewService(ledger *natsbus.Ledger, pub *natsbus.Publisher, mailer Mailer, r *Renderer, log *zap.Logger, now func() time.Time, tp trace.TracerProvider) *Service {
+	return &Service{ledger: ledger, pub: pub, mailer: mailer, r: r, log: log, now: now,
+		tracer: tracing.Provider(tp).Tracer("github.com/offerflow/offerflow/internal/confirm")}
 }
 
 // Send sends c once; see Service.
@@ -216,16 +223,30 @@ func (s *Service) sendEmail(ctx context.Context, c Confirmation, out Rendered) (
 		s.log.Info("confirmation email: taking over an earlier attempt that did not record its result; if it reached the SMTP server, the customer gets the email twice (same Message-ID)",
 			zap.String("id", c.ID))
 	}
-	err = s.mailer.Send(ctx, Message{
+	if err := s.email(ctx, c, out); err != nil {
+		return err
+	}
+	return s.ledger.Commit(ctx, claim)
+}
+
+// email hands c's email to the mailer, as a client span (the SMTP
+// session; the addresses stay out of the span, they are personal data).
+func (s *Service) email(ctx context.Context, c Confirmation, out Rendered) error {
+	ctx, span := s.tracer.Start(ctx, "confirm email", trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("confirmation.id", c.ID), attribute.String("confirmation.kind", string(c.Kind))))
+	defer span.End()
+	err := s.mailer.Send(ctx, Message{
 		To: c.Email, ToName: c.Name,
 		Subject: out.Subject, Text: out.Text, HTML: out.HTML,
 		MessageID: messageID(c.ID),
 		Headers:   map[string]string{HeaderConfirmation: c.ID},
 	})
 	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
 		return fmt.Errorf("email confirmation %s: %w", c.ID, err)
 	}
-	return s.ledger.Commit(ctx, claim)
+	return nil
 }
 
 // messageID is the left part of the email's Message-ID for confirmation

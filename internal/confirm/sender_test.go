@@ -46,7 +46,7 @@ func newEnv(t *testing.T) *env {
 	}
 	e := &env{js: js, clock: fakeclock.At(time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)), smtp: startSMTP(t, smtpOptions{tls: true, user: "shop", pass: "s3cret"})}
 	e.ledger = e.newLedger(t, "worker-1")
-	e.svc = NewService(e.ledger, natsbus.NewPublisher(js, 5*time.Second), e.smtp.mailer(t), newRenderer(t, ""), zap.NewNop(), e.clock.Now)
+	e.svc = NewService(e.ledger, natsbus.NewPublisher(js, 5*time.Second), e.smtp.mailer(t), newRenderer(t, ""), zap.NewNop(), e.clock.Now, nil)
 	return e
 }
 
@@ -397,7 +397,7 @@ func TestSendWithoutEmail(t *testing.T) {
 		t.Fatal(err)
 	}
 	// No mailer configured: the address is kept, nothing is mailed.
-	noSMTP := NewService(e.ledger, natsbus.NewPublisher(e.js, 5*time.Second), nil, newRenderer(t, ""), zap.NewNop(), e.clock.Now)
+	noSMTP := NewService(e.ledger, natsbus.NewPublisher(e.js, 5*time.Second), nil, newRenderer(t, ""), zap.NewNop(), e.clock.Now, nil)
 	d := valid(AccessGranted)
 	if err := noSMTP.Send(context.Background(), d); err != nil {
 		t.Fatal(err)

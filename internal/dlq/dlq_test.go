@@ -54,7 +54,7 @@ func startHarness(t *testing.T) *harness {
 	if h.store, err = natsbus.NewAccessStore(ctx, js); err != nil {
 		t.Fatal(err)
 	}
-	w := worker.New(h.ledger, h.store, natsbus.NewPublisher(js, 5*time.Second), nil, time.Now)
+	w := worker.New(h.ledger, h.store, natsbus.NewPublisher(js, 5*time.Second), nil, time.Now, nil)
 	handler := func(ctx context.Context, d natsbus.Delivery) error {
 		if h.outage.Load() {
 			return errors.New("dodo api: 503 service unavailable (simulated outage)")

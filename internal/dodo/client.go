@@ -285,6 +285,7 @@ func (c *Client) send(ctx context.Context, r request) (*response, error) {
 
 	actx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
+	actx = context.WithValue(actx, operationKey{}, operationOf(r.endpoint))
 	var gotConn atomic.Bool
 	actx = httptrace.WithClientTrace(actx, &httptrace.ClientTrace{
 		GotConn: func(httptrace.GotConnInfo) { gotConn.Store(true) },
@@ -340,6 +341,57 @@ func (c *Client) send(ctx context.Context, r request) (*response, error) {
 		return nil, fault.Permanent(fmt.Errorf("dodo %s: response larger than %d bytes", r.endpoint, maxResponseBytes))
 	}
 	return &response{status: resp.StatusCode, body: b}, nil
+}
+
+// operationKey is the context key of the operation of a request in flight.
+type operationKey struct{}
+
+// Operation returns the short, stable name of the Client method that made
+// the HTTP request whose context is ctx (create_checkout, get_payment,
+// change_plan, ...; the table is operationOf's), or "" for a request no
+// Client made.
+//
+// A RoundTripper given in Config.HTTPClient reads it to label its metrics
+// and spans per operation, per attempt. That keeps this package free of
+// Prometheus and OpenTelemetry: the wrapping transport lives with the
+// wiring (internal/service), each technology in one place, and a test or
+// another program can use the client with no observability at all. A hook
+// interface in Config would do the same, but would see neither the attempt
+// nor the transport's errors as the RoundTripper does.
+func Operation(ctx context.Context) string {
+	op, _ := ctx.Value(operationKey{}).(string)
+	return op
+}
+
+// operationOf names the operation of an endpoint, as Operation reports it:
+// stable names for dashboards, one per endpoint, whichever method calls it.
+func operationOf(endpoint string) string {
+	switch endpoint {
+	case "POST /checkouts":
+		return "create_checkout"
+	case "POST /subscriptions/{subscription_id}/change-plan/preview":
+		return "preview_change_plan"
+	case "POST /subscriptions/{subscription_id}/change-plan":
+		return "change_plan"
+	case "GET /customers/{customer_id}/payment-methods":
+		return "list_payment_methods"
+	case "GET /products/{id}":
+		return "get_product"
+	case "GET /customers/{customer_id}":
+		return "get_customer"
+	case "GET /payments/{payment_id}":
+		return "get_payment"
+	case "GET /subscriptions/{subscription_id}":
+		return "get_subscription"
+	case "GET /payments":
+		return "list_payments"
+	case "GET /subscriptions":
+		return "list_subscriptions"
+	default:
+		// A new endpoint not named here yet: one bounded label value,
+		// never the path (TestEveryEndpointHasAnOperation fails first).
+		return "other"
+	}
 }
 
 // dialFailed reports whether err is a failure to open the connection

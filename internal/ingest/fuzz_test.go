@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/offerflow/offerflow/internal/access"
+	"github.com/offerflow/offerflow/internal/events"
 	"github.com/offerflow/offerflow/internal/ingest"
 	"github.com/offerflow/offerflow/internal/natsbus"
 	"github.com/offerflow/offerflow/internal/webhook"
@@ -25,7 +26,7 @@ import (
 // run against a real server).
 type recorder struct{ published int }
 
-func (r *recorder) PublishWebhook(_ context.Context, subject, id, ts, sig string, body []byte) (natsbus.PubAck, error) {
+func (r *recorder) Send(_ context.Context, _ events.Message) (natsbus.PubAck, error) {
 	r.published++
 	return natsbus.PubAck{Sequence: uint64(r.published)}, nil
 }

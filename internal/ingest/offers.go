@@ -10,6 +10,8 @@ import (
 	"io"
 	"net/http"
 
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/propagation"
 	"go.uber.org/zap"
 
 	"github.com/offerflow/offerflow/internal/events"
@@ -17,6 +19,7 @@ import (
 	"github.com/offerflow/offerflow/internal/natsbus"
 	"github.com/offerflow/offerflow/internal/offerengine"
 	"github.com/offerflow/offerflow/internal/offers"
+	"github.com/offerflow/offerflow/internal/tracing"
 )
 
 // OffersAPI is the offer engine as the API uses it (*offerengine.Engine).
@@ -40,17 +43,31 @@ const maxAPIBody = 64 << 10
 
 func addOfferRoutes(mux *http.ServeMux, d Deps) {
 	server := func(h http.Handler) http.Handler { return requireToken(d.APIToken, h) }
-	mux.Handle("GET /v1/customers/{customer_id}/offers", server(offersOnly(d, handleOpenOffers(d))))
-	mux.Handle("POST /v1/customers/{customer_id}/offers", server(offersOnly(d, handleOfferRequest(d))))
-	mux.Handle("POST /v1/customers/{customer_id}/signals", server(handleSignal(d)))
-	mux.Handle("GET /v1/offers/stats", server(offersOnly(d, handleStats(d))))
-	mux.Handle("GET /v1/offers/{offer_id}", server(offersOnly(d, handleGetOffer(d))))
+	route := func(pattern string, h http.Handler) { mux.Handle(pattern, traceRoute(d, pattern, h)) }
+	route("GET /v1/customers/{customer_id}/offers", server(offersOnly(d, handleOpenOffers(d))))
+	route("POST /v1/customers/{customer_id}/offers", server(offersOnly(d, handleOfferRequest(d))))
+	route("POST /v1/customers/{customer_id}/signals", server(handleSignal(d)))
+	route("GET /v1/offers/stats", server(offersOnly(d, handleStats(d))))
+	route("GET /v1/offers/{offer_id}", server(offersOnly(d, handleGetOffer(d))))
 	// Accept and decline take the server token or the offer's own token.
 	for path, accept := range map[string]bool{"/v1/offers/{offer_id}/accept": true, "/v1/offers/{offer_id}/decline": false} {
 		h := withCORS(d.CORSOrigins, "POST", offersOnly(d, handleAnswer(d, accept)))
-		mux.Handle("POST "+path, h)
+		route("POST "+path, h)
 		mux.Handle("OPTIONS "+path, h)
 	}
+}
+
+// traceRoute makes each request of pattern a server span of d.Tracer
+// named by the pattern (never the path: it carries ids), so that the Dodo
+// calls an accept makes (the one-click charge) are its children. The span
+// is a root: these routes are called from browsers and the merchant's
+// servers, whose traceparent is not trusted.
+func traceRoute(d Deps, pattern string, h http.Handler) http.Handler {
+	return otelhttp.NewHandler(h, pattern,
+		otelhttp.WithTracerProvider(tracing.Provider(d.Tracer)),
+		otelhttp.WithPropagators(propagation.NewCompositeTextMapPropagator()),
+		otelhttp.WithSpanNameFormatter(func(operation string, _ *http.Request) string { return operation }),
+	)
 }
 
 // offersOnly answers 503 where this ingest runs without the offer engine.
@@ -233,7 +250,9 @@ func handleSignal(d Deps) http.Handler {
 			return
 		}
 		data, _ := json.Marshal(s)
-		msg := events.Message{Subject: d.SignalSubject(id), ID: offerengine.SignalMsgID(id, s.ID), Data: data}
+		msg := events.Message{Subject: d.SignalSubject(id), ID: offerengine.SignalMsgID(id, s.ID), Header: map[string][]string{}, Data: data}
+		// The worker's span of the signal continues this request's trace.
+		tracing.Inject(r.Context(), msg.Header)
 		ack, err := d.Signals.Send(r.Context(), msg)
 		if err != nil {
 			unavailable(d, w, "publish signal", err)

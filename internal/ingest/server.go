@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/offerflow/offerflow/internal/access"
@@ -23,10 +24,10 @@ import (
 	"github.com/offerflow/offerflow/internal/webhook"
 )
 
-// Publisher stores a verified webhook and returns once JetStream has
-// acknowledged it.
+// Publisher stores a message (a verified webhook, events.WebhookMessage)
+// and returns once JetStream has acknowledged it (*natsbus.Publisher).
 type Publisher interface {
-	PublishWebhook(ctx context.Context, subject, id, timestamp, signature string, body []byte) (natsbus.PubAck, error)
+	Send(ctx context.Context, m events.Message) (natsbus.PubAck, error)
 }
 
 // AccessReader reads a customer's stored access.
@@ -64,6 +65,9 @@ type Deps struct {
 	// CORSOrigins may call accept and decline from a browser ("*": any);
 	// none: no CORS headers, browsers on other origins are refused.
 	CORSOrigins []string
+	// Tracer makes a server span of each webhook, whose trace context
+	// goes into the stored message's headers; nil: no spans.
+	Tracer trace.TracerProvider
 }
 
 // NewServer returns the ingest's HTTP handler.

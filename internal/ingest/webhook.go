@@ -9,10 +9,14 @@ import (
 	"strconv"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/offerflow/offerflow/internal/events"
 	"github.com/offerflow/offerflow/internal/natsbus"
+	"github.com/offerflow/offerflow/internal/tracing"
 	"github.com/offerflow/offerflow/internal/webhook"
 )
 
@@ -29,13 +33,34 @@ import (
 //
 // A correctly signed body that is not JSON, or has no usable type, is still
 // stored, under a subject that says so: nothing Dodo signed is dropped.
+//
+// Each webhook is a server span, from the first check to JetStream's
+// acknowledgement; its trace context travels in the stored message's
+// headers (traceparent, tracestate) to the worker. The span is a root:
+// the sender is outside, and a traceparent it sends is not trusted.
 func handleWebhook(d Deps) http.Handler {
 	retryAfter := strconv.Itoa(max(1, int(d.RetryAfter/time.Second)))
+	tracer := tracing.Provider(d.Tracer).Tracer(tracerName)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		code := serveWebhook(d, retryAfter, w, r)
+		ctx, span := tracer.Start(r.Context(), "POST /webhooks/dodo", trace.WithSpanKind(trace.SpanKindServer),
+			trace.WithNewRoot(),
+			trace.WithAttributes(
+				attribute.String("http.request.method", r.Method),
+				attribute.String("http.route", "/webhooks/dodo"),
+			))
+		defer span.End()
+		code := serveWebhook(d, retryAfter, w, r.WithContext(ctx))
+		span.SetAttributes(attribute.Int("http.response.status_code", code))
+		if code >= 500 {
+			// Server spans are errors on 5xx only: a 4xx is the sender's.
+			span.SetStatus(codes.Error, http.StatusText(code))
+		}
 		d.Metrics.requests.WithLabelValues(strconv.Itoa(code)).Inc()
 	})
 }
+
+// tracerName is the instrumentation scope of the ingest's spans.
+const tracerName = "github.com/offerflow/offerflow/internal/ingest"
 
 func serveWebhook(d Deps, retryAfter string, w http.ResponseWriter, r *http.Request) int {
 	// Cheap checks first: a request without the headers is refused before
@@ -72,10 +97,15 @@ func serveWebhook(d Deps, retryAfter string, w http.ResponseWriter, r *http.Requ
 	}
 
 	subject := subjectFor(body)
+	span := trace.SpanFromContext(r.Context())
+	span.SetAttributes(attribute.String("webhook.id", id), attribute.String("messaging.destination.name", subject))
+	msg := events.WebhookMessage(subject, id, ts, sig, body)
+	tracing.Inject(r.Context(), msg.Header)
 	start := time.Now()
-	ack, err := d.Publisher.PublishWebhook(r.Context(), subject, id, ts, sig, body)
+	ack, err := d.Publisher.Send(r.Context(), msg)
 	d.Metrics.publishSeconds.Observe(time.Since(start).Seconds())
 	if err != nil {
+		span.RecordError(err)
 		d.Log.Warn("webhook not stored", zap.String("webhook_id", id), zap.String("subject", subject), zap.Error(err))
 		w.Header().Set("Retry-After", retryAfter)
 		writeError(w, http.StatusServiceUnavailable, "not_stored", "the event could not be stored; retry later")
@@ -84,6 +114,7 @@ func serveWebhook(d Deps, retryAfter string, w http.ResponseWriter, r *http.Requ
 	if ack.Duplicate {
 		d.Metrics.duplicates.Inc()
 	}
+	span.SetAttributes(attribute.Bool("webhook.duplicate", ack.Duplicate), attribute.Int64("messaging.nats.stream_sequence", int64(ack.Sequence)))
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	_, _ = io.WriteString(w, storedBody(ack.Duplicate))

@@ -107,6 +107,11 @@ func ExponentialBackoff(base, max time.Duration) func(n uint64) time.Duration {
 type ConsumerMetrics struct {
 	Handled     func(outcome string, d time.Duration)
 	DeadLetters func(kind string)
+	// Settled is called once per delivery, after its ack, nak or term was
+	// sent, with the outcome (ok, retry, dead_letter) and the time then:
+	// with d.NumDelivered and d.Published it gives redeliveries and the
+	// webhook-to-effect latency.
+	Settled func(d Delivery, outcome string, at time.Time)
 }
 
 // ConsumerRunner runs a Handler on a durable pull consumer shared by every
@@ -398,8 +403,12 @@ func (r *ConsumerRunner) process(m jetstream.Msg, draining <-chan struct{}) {
 		herr = r.call(d, m)
 	}
 	outcome := r.settle(m, d, herr, log, draining)
+	end := r.now()
 	if r.metrics.Handled != nil {
-		r.metrics.Handled(outcome, r.now().Sub(start))
+		r.metrics.Handled(outcome, end.Sub(start))
+	}
+	if r.metrics.Settled != nil {
+		r.metrics.Settled(d, outcome, end)
 	}
 }
 

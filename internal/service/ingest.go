@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 	"golang.org/x/net/netutil"
 	"golang.org/x/sync/errgroup"
@@ -19,6 +19,7 @@ import (
 	"github.com/offerflow/offerflow/internal/conf"
 	"github.com/offerflow/offerflow/internal/ingest"
 	"github.com/offerflow/offerflow/internal/natsbus"
+	"github.com/offerflow/offerflow/internal/tracing"
 	"github.com/offerflow/offerflow/internal/webhook"
 )
 
@@ -96,6 +97,9 @@ type IngestOptions struct {
 	Ready func(addr string)
 	// Now is the clock of signatures and offers; nil means time.Now.
 	Now func() time.Time
+	// TracerProvider makes the ingest's spans; nil: none
+	// (NewTracerProvider builds one from the OTEL_* variables).
+	TracerProvider trace.TracerProvider
 }
 
 // RunIngest runs the ingest until ctx is cancelled, then shuts down in
@@ -137,10 +141,21 @@ func runIngest(ctx context.Context, cfg IngestConfig, log *zap.Logger, opt Inges
 		return err
 	}
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	ready := func(rctx context.Context) error {
+		// Not ready from the moment a stop is asked (SIGTERM), before
+		// the drain: load balancers stop sending new webhooks.
+		if ctx.Err() != nil {
+			return errors.New("shutting down")
+		}
+		if !conn.Connected() {
+			return errors.New("nats is not connected")
+		}
+		return conn.CheckStreams(rctx)
+	}
+	reg := newRegistry(serviceIngest, ready)
+	tp := tracing.Provider(opt.TracerProvider)
 	var offersAPI ingest.OffersAPI
-	engine, err := cfg.Offers.newEngine(ctx, conn, catalog, log, reg, now, 0)
+	engine, err := cfg.Offers.newEngine(ctx, conn, catalog, log, reg, now, 0, tp)
 	if err != nil {
 		return err
 	}
@@ -156,20 +171,11 @@ func runIngest(ctx context.Context, cfg IngestConfig, log *zap.Logger, opt Inges
 		gatherer = nil // served apart, below
 	}
 	handler := ingest.NewServer(ingest.Deps{
-		Log:       log,
-		Verifier:  verifier,
-		Publisher: conn.Publisher(cfg.PublishTimeout),
-		Ready: func(rctx context.Context) error {
-			// Not ready from the moment a stop is asked (SIGTERM), before
-			// the drain: load balancers stop sending new webhooks.
-			if ctx.Err() != nil {
-				return errors.New("shutting down")
-			}
-			if !conn.Connected() {
-				return errors.New("nats is not connected")
-			}
-			return conn.CheckStreams(rctx)
-		},
+		Log:         log,
+		Verifier:    verifier,
+		Publisher:   conn.Publisher(cfg.PublishTimeout),
+		Ready:       ready,
+		Tracer:      tp,
 		Access:      store,
 		Catalog:     catalog,
 		APIToken:    cfg.APIToken,

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/offerflow/offerflow/internal/conf"
@@ -75,11 +76,12 @@ func (c *OffersConfig) Validate(required bool) error {
 
 // newEngine builds the offer engine, or returns nil when offers are off.
 func (c *OffersConfig) newEngine(ctx context.Context, conn *natsbus.Conn, catalog *rules.Catalog, log *zap.Logger,
-	reg prometheus.Registerer, now func() time.Time, httpTimeout time.Duration) (*offerengine.Engine, error) {
+	reg prometheus.Registerer, now func() time.Time, httpTimeout time.Duration, tp trace.TracerProvider) (*offerengine.Engine, error) {
 	if !c.Enabled() {
 		return nil, nil
 	}
-	client, err := dodo.New(dodo.Config{APIKey: c.DodoAPIKey, Environment: c.DodoEnvironment, BaseURL: c.DodoBaseURL, Timeout: httpTimeout, Now: now})
+	client, err := dodo.New(dodo.Config{APIKey: c.DodoAPIKey, Environment: c.DodoEnvironment, BaseURL: c.DodoBaseURL,
+		Timeout: httpTimeout, Now: now, HTTPClient: dodoHTTPClient(reg, tp)})
 	if err != nil {
 		return nil, err
 	}

@@ -11,8 +11,10 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
@@ -21,6 +23,7 @@ import (
 	"github.com/offerflow/offerflow/internal/natsbus"
 	"github.com/offerflow/offerflow/internal/offerengine"
 	"github.com/offerflow/offerflow/internal/rules"
+	"github.com/offerflow/offerflow/internal/tracing"
 	"github.com/offerflow/offerflow/internal/worker"
 )
 
@@ -115,6 +118,12 @@ type WorkerOptions struct {
 	// Mailer, if set, delivers confirmation emails instead of SMTP_URL's
 	// server (offerflow dev writes them to a folder).
 	Mailer confirm.Mailer
+	// MetricsListener, if set, serves /healthz, /readyz and /metrics
+	// instead of listening on MetricsAddr.
+	MetricsListener net.Listener
+	// TracerProvider makes the worker's spans; nil: none
+	// (NewTracerProvider builds one from the OTEL_* variables).
+	TracerProvider trace.TracerProvider
 }
 
 // MetricsOff as WORKER_METRICS_ADDR serves no /healthz, /readyz or /metrics.
@@ -154,14 +163,17 @@ func runWorker(ctx context.Context, cfg WorkerConfig, log *zap.Logger, opt Worke
 		return err
 	}
 	defer conn.Drain(10 * time.Second)
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// ready is assigned once the runners exist, before the registry or
+	// /readyz can call it.
+	var ready func(context.Context) error
+	reg := newRegistry(serviceWorker, func(ctx context.Context) error { return ready(ctx) })
+	opt.TracerProvider = tracing.Provider(opt.TracerProvider)
 	w, engine, err := buildWorker(ctx, cfg, opt, conn, catalog, log, reg, owner, now)
 	if err != nil {
 		return err
 	}
-	runner, signals := consumers(cfg, conn, w, engine, log, reg)
-	ready := func(context.Context) error {
+	runner, signals := consumers(cfg, conn, w, engine, log, reg, opt.TracerProvider)
+	ready = func(context.Context) error {
 		if !conn.Connected() {
 			return errors.New("nats is not connected")
 		}
@@ -175,7 +187,7 @@ func runWorker(ctx context.Context, cfg WorkerConfig, log *zap.Logger, opt Worke
 	}
 	// The health server outlives the consumers: /readyz says 503 while
 	// they drain.
-	stopHealth, err := serveHealth(cfg.MetricsAddr, log, reg, ready)
+	stopHealth, err := serveHealth(cfg.MetricsAddr, opt.MetricsListener, log, reg, ready)
 	if err != nil {
 		return err
 	}
@@ -209,8 +221,8 @@ func buildWorker(ctx context.Context, cfg WorkerConfig, opt WorkerOptions, conn 
 	if err != nil {
 		return nil, nil, err
 	}
-	w := worker.New(ledger, store, conn.Publisher(10*time.Second), catalog, now)
-	engine, err := cfg.Offers.newEngine(ctx, conn, catalog, log, reg, now, opt.DodoTimeout)
+	w := worker.New(ledger, store, conn.Publisher(10*time.Second), catalog, now, opt.TracerProvider)
+	engine, err := cfg.Offers.newEngine(ctx, conn, catalog, log, reg, now, opt.DodoTimeout, opt.TracerProvider)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -234,46 +246,69 @@ func buildWorker(ctx context.Context, cfg WorkerConfig, opt WorkerOptions, conn 
 
 // consumers returns the webhook consumer's runner and, while offers are on,
 // the runner of the merchant app's signals (nil otherwise), both counted in
-// reg.
+// reg (their lag at each scrape) and each delivery a consumer span of tp.
 func consumers(cfg WorkerConfig, conn *natsbus.Conn, w *worker.Worker, engine *offerengine.Engine,
-	log *zap.Logger, reg prometheus.Registerer) (runner, signals *natsbus.ConsumerRunner) {
-	handled := prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "offerflow_worker_handled_seconds",
-		Help:    "Handled deliveries by outcome (ok, retry, dead_letter) and their duration.",
-		Buckets: prometheus.DefBuckets,
-	}, []string{"outcome"})
-	dead := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "offerflow_worker_dead_letters_total",
-		Help: "Messages dead-lettered, by kind (permanent, max_deliveries).",
-	}, []string{"kind"})
-	reg.MustRegister(handled, dead)
-	metrics := natsbus.ConsumerMetrics{
-		Handled:     func(outcome string, d time.Duration) { handled.WithLabelValues(outcome).Observe(d.Seconds()) },
-		DeadLetters: func(kind string) { dead.WithLabelValues(kind).Inc() },
-	}
-	runner = conn.ConsumerRunner(cfg.ConsumerConfig(), w.Handle, log, metrics)
+	log *zap.Logger, reg prometheus.Registerer, tp trace.TracerProvider) (runner, signals *natsbus.ConsumerRunner) {
+	metrics := newConsumerMetrics(reg)
+	wc := cfg.ConsumerConfig()
+	runner = conn.ConsumerRunner(wc, traced(tp, wc.Durable, w.Handle), log, metrics.hooks(wc.Durable))
 	if engine == nil {
+		reg.MustRegister(newLagCollector(conn, log, wc))
 		return runner, nil
 	}
 	sc := cfg.ConsumerConfig()
 	sc.Stream, sc.Durable, sc.Filter = natsbus.OutStream, SignalsConsumer, SignalsSubjects
 	sc.Concurrency = max(1, min(cfg.Concurrency, 16))
 	sc.MaxAckPending = max(sc.Concurrency, min(cfg.MaxAckPending, 256))
-	return runner, conn.ConsumerRunner(sc, signalHandler(engine), log, metrics)
+	reg.MustRegister(newLagCollector(conn, log, wc, sc))
+	return runner, conn.ConsumerRunner(sc, traced(tp, sc.Durable, signalHandler(engine)), log, metrics.hooks(sc.Durable))
 }
 
-// serveHealth serves /healthz, /readyz and /metrics on addr until the
-// returned stop is called; stop waits for the server to end and returns
-// its error. "off" serves nothing; so does an empty -metrics-addr= (an
-// empty variable cannot: the environment does not tell it from an unset
-// one).
-func serveHealth(addr string, log *zap.Logger, reg *prometheus.Registry, ready func(context.Context) error) (stop func() error, err error) {
-	if addr == "" || addr == MetricsOff {
-		return func() error { return nil }, nil
+// traced makes each delivery h handles a consumer span of tp, the child of
+// the span whose W3C trace context the message's headers carry (the
+// ingest's span of the webhook), so that one trace follows a webhook from
+// its POST to its last effect.
+func traced(tp trace.TracerProvider, durable string, h natsbus.Handler) natsbus.Handler {
+	tracer := tp.Tracer(tracerName)
+	return func(ctx context.Context, d natsbus.Delivery) error {
+		ctx = tracing.Extract(ctx, d.Header)
+		// Named by the consumer, not the subject: subjects carry ids.
+		ctx, span := tracer.Start(ctx, "process "+durable, trace.WithSpanKind(trace.SpanKindConsumer),
+			trace.WithAttributes(
+				attribute.String("messaging.system", "nats"),
+				attribute.String("messaging.operation.type", "process"),
+				attribute.String("messaging.consumer.group.name", durable),
+				attribute.String("messaging.destination.name", d.Subject),
+				attribute.String("messaging.message.id", d.Header.Get(natsbus.HeaderWebhookID)),
+				attribute.Int64("messaging.nats.stream_sequence", int64(d.StreamSeq)),
+				attribute.Int64("messaging.nats.delivered_count", int64(d.NumDelivered)),
+			))
+		defer span.End()
+		err := h(ctx, d)
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, err.Error())
+		}
+		return err
 	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+}
+
+// tracerName is the instrumentation scope of the spans this package makes.
+const tracerName = "github.com/offerflow/offerflow/internal/service"
+
+// serveHealth serves /healthz, /readyz and /metrics on ln, or else on
+// addr, until the returned stop is called; stop waits for the server to
+// end and returns its error. Without ln, "off" serves nothing; so does an
+// empty -metrics-addr= (an empty variable cannot: the environment does not
+// tell it from an unset one).
+func serveHealth(addr string, ln net.Listener, log *zap.Logger, reg *prometheus.Registry, ready func(context.Context) error) (stop func() error, err error) {
+	if ln == nil {
+		if addr == "" || addr == MetricsOff {
+			return func() error { return nil }, nil
+		}
+		if ln, err = net.Listen("tcp", addr); err != nil {
+			return nil, fmt.Errorf("listen on %s: %w", addr, err)
+		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -322,5 +357,5 @@ func newConfirmer(cfg WorkerConfig, opt WorkerOptions, ledger *natsbus.Ledger, p
 		log.Info("confirmation emails on", zap.Stringer("smtp", sc))
 		mailer = m
 	}
-	return confirm.NewService(ledger, pub, mailer, r, log.Named("confirm"), now), nil
+	return confirm.NewService(ledger, pub, mailer, r, log.Named("confirm"), now, opt.TracerProvider), nil
 }

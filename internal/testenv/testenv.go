@@ -26,6 +26,7 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/offerflow/offerflow/internal/conf"
@@ -74,6 +75,9 @@ type Env struct {
 	// both nil without WithDodo.
 	Dodo   *standin.Server
 	Client *dodo.Client
+	// WorkerMetricsURL is the worker's /metrics, with WithWorkerMetrics;
+	// the ingest's is URL+"/metrics".
+	WorkerMetricsURL string
 
 	offers bool
 	http   *http.Client
@@ -89,6 +93,8 @@ type settings struct {
 	smtpURL string
 	ingest  []func(*service.IngestConfig)
 	worker  []func(*service.WorkerConfig)
+	tracer  trace.TracerProvider
+	metrics bool
 }
 
 // Option chooses one thing about the offerflow Start runs.
@@ -111,6 +117,16 @@ func WithOffers() Option { return func(s *settings) { s.dodo, s.offers = true, t
 
 // WithSMTP has the worker send confirmation emails to SMTP_URL url.
 func WithSMTP(url string) Option { return func(s *settings) { s.smtpURL = url } }
+
+// WithTracerProvider gives both services tp for their spans (a test's
+// SDK provider with an in-memory exporter); without it they make none.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(s *settings) { s.tracer = tp }
+}
+
+// WithWorkerMetrics serves the worker's /healthz, /readyz and /metrics on
+// a port of the loopback (Env.WorkerMetricsURL).
+func WithWorkerMetrics() Option { return func(s *settings) { s.metrics = true } }
 
 // WithIngest changes the ingest's settings after Start has made its own.
 func WithIngest(f func(*service.IngestConfig)) Option {
@@ -163,10 +179,11 @@ func Start(t testing.TB, opts ...Option) *Env {
 	ic, wc := e.configs(t, s)
 
 	var (
-		stopDodo = func() {}
-		cancel   = func() {}
-		wg       sync.WaitGroup
-		errs     = make(chan error, 2)
+		metricsLn net.Listener // the worker's, with WithWorkerMetrics
+		stopDodo  = func() {}
+		cancel    = func() {}
+		wg        sync.WaitGroup
+		errs      = make(chan error, 2)
 	)
 	t.Cleanup(func() {
 		stopDodo()
@@ -180,6 +197,9 @@ func Start(t testing.TB, opts ...Option) *Env {
 		}
 		tr.CloseIdleConnections()
 		_ = ln.Close() // when Start failed before the ingest took it
+		if metricsLn != nil {
+			_ = metricsLn.Close() // likewise, the worker
+		}
 	})
 
 	if s.dodo {
@@ -212,6 +232,12 @@ func Start(t testing.TB, opts ...Option) *Env {
 	if testing.Verbose() {
 		log, _ = zap.NewDevelopment()
 	}
+	if s.metrics {
+		if metricsLn, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		e.WorkerMetricsURL = "http://" + metricsLn.Addr().String() + "/metrics"
+	}
 	ctx, stop := context.WithCancel(context.Background())
 	cancel = stop
 	listening := make(chan struct{})
@@ -219,12 +245,14 @@ func Start(t testing.TB, opts ...Option) *Env {
 	go func() {
 		defer wg.Done()
 		errs <- service.RunIngest(ctx, ic, log.Named("ingest"), service.IngestOptions{
-			Listener: ln, Ready: func(string) { close(listening) }, Now: e.Clock.Now,
+			Listener: ln, Ready: func(string) { close(listening) }, Now: e.Clock.Now, TracerProvider: s.tracer,
 		})
 	}()
 	go func() {
 		defer wg.Done()
-		errs <- service.RunWorker(ctx, wc, log.Named("worker"), service.WorkerOptions{Now: e.Clock.Now})
+		errs <- service.RunWorker(ctx, wc, log.Named("worker"), service.WorkerOptions{
+			Now: e.Clock.Now, TracerProvider: s.tracer, MetricsListener: metricsLn,
+		})
 	}()
 	started := time.Now()
 	waitStart(t, errs, "the ingest to listen", func() bool {

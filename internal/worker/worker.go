@@ -27,11 +27,15 @@ import (
 	"fmt"
 	"time"
 
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/offerflow/offerflow/internal/access"
 	"github.com/offerflow/offerflow/internal/confirm"
 	"github.com/offerflow/offerflow/internal/events"
 	"github.com/offerflow/offerflow/internal/fault"
 	"github.com/offerflow/offerflow/internal/natsbus"
+	"github.com/offerflow/offerflow/internal/tracing"
 )
 
 // Ledger namespace of webhooks; confirmations claim their own business
@@ -55,6 +59,7 @@ type Worker struct {
 	confirmer  Confirmer
 	confirmOff map[confirm.Kind]bool
 	names      func(productID string) string
+	tracer     trace.Tracer
 }
 
 // OfferHandler is the offer engine as the worker uses it
@@ -81,9 +86,25 @@ const (
 )
 
 // New returns a Worker. catalog may be nil (access by product id only).
-func New(ledger *natsbus.Ledger, store *natsbus.AccessStore, pub *natsbus.Publisher, catalog access.Catalog, now func() time.Time) *Worker {
+// Each step of a webhook (ledger claim and commit, access, offers,
+// confirmations) is a span of tp, a child of the span in the handler's
+// context; tp nil makes none.
+func New(ledger *natsbus.Ledger, store *natsbus.AccessStore, pub *natsbus.Publisher, catalog access.Catalog, now func() time.Time, tp trace.TracerProvider) *Worker {
 	return &Worker{ledger: ledger, store: store, publisher: pub, catalog: catalog, now: now,
-		docs: newDocCache(maxCachedDocs), settled: newSettledSet(maxSettledHooks), inflight: newKeyedLock()}
+		docs: newDocCache(maxCachedDocs), settled: newSettledSet(maxSettledHooks), inflight: newKeyedLock(),
+		tracer: tracing.Provider(tp).Tracer("github.com/offerflow/offerflow/internal/worker")}
+}
+
+// step runs f as the span name, a child of ctx's span, recording its error.
+func (w *Worker) step(ctx context.Context, name string, f func(ctx context.Context) error) error {
+	ctx, span := w.tracer.Start(ctx, name)
+	defer span.End()
+	err := f(ctx)
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	}
+	return err
 }
 
 // Handle is the worker's natsbus.Handler.
@@ -125,7 +146,11 @@ func (w *Worker) Handle(ctx context.Context, d natsbus.Delivery) error {
 		return err
 	}
 	defer unlock()
-	claim, err := w.ledger.Claim(ctx, ledgerWebhook+id)
+	var claim natsbus.Claim
+	err = w.step(ctx, "ledger claim", func(ctx context.Context) (err error) {
+		claim, err = w.ledger.Claim(ctx, ledgerWebhook+id)
+		return err
+	})
 	if err != nil {
 		return err
 	}
@@ -141,7 +166,7 @@ func (w *Worker) Handle(ctx context.Context, d natsbus.Delivery) error {
 		_ = w.ledger.Release(rctx, claim) // best effort: the lease expires otherwise
 		return err
 	}
-	if err := w.ledger.Commit(ctx, claim); err != nil {
+	if err := w.step(ctx, "ledger commit", func(ctx context.Context) error { return w.ledger.Commit(ctx, claim) }); err != nil {
 		return err
 	}
 	w.settled.add(id)
@@ -150,43 +175,51 @@ func (w *Worker) Handle(ctx context.Context, d natsbus.Delivery) error {
 
 // apply does one claimed webhook's effects: access, offers, confirmations.
 func (w *Worker) apply(ctx context.Context, id string, d natsbus.Delivery, ev events.Event, upd access.Update, hasAccess, hasOffers bool) error {
-	var err error
 	var doc access.Doc
 	var changes []access.Change
 	if hasAccess {
-		if changes, doc, err = w.applyAccess(ctx, upd); err != nil {
-			return err
-		}
-		if err := w.publishChanges(ctx, changes); err != nil {
+		err := w.step(ctx, "access", func(ctx context.Context) (err error) {
+			if changes, doc, err = w.applyAccess(ctx, upd); err != nil {
+				return err
+			}
+			return w.publishChanges(ctx, changes)
+		})
+		if err != nil {
 			return err
 		}
 	}
 	if hasOffers {
-		if !hasAccess {
-			if doc, _, err = w.store.Get(ctx, ev.CustomerID()); err != nil {
-				return err
+		err := w.step(ctx, "offers", func(ctx context.Context) (err error) {
+			if !hasAccess {
+				if doc, _, err = w.store.Get(ctx, ev.CustomerID()); err != nil {
+					return err
+				}
 			}
-		}
-		// An event offerflow reconciled from Dodo's API may be days old:
-		// it settles offers, but makes none.
-		newOffers := d.Header.Get(natsbus.HeaderReconciled) != "true"
-		if err := w.offers.OnEvent(ctx, id, ev, doc, newOffers); err != nil {
+			// An event offerflow reconciled from Dodo's API may be days
+			// old: it settles offers, but makes none.
+			newOffers := d.Header.Get(natsbus.HeaderReconciled) != "true"
+			return w.offers.OnEvent(ctx, id, ev, doc, newOffers)
+		})
+		if err != nil {
 			return err
 		}
 	}
 	if w.confirmer != nil {
-		confs, err := w.confirmations(ctx, ev, changes, doc)
-		if err != nil {
-			return err
-		}
-		for _, c := range confs {
-			if w.confirmOff[c.Kind] {
-				continue
-			}
-			if err := w.confirmer.Send(ctx, c); err != nil {
+		return w.step(ctx, "confirmations", func(ctx context.Context) error {
+			confs, err := w.confirmations(ctx, ev, changes, doc)
+			if err != nil {
 				return err
 			}
-		}
+			for _, c := range confs {
+				if w.confirmOff[c.Kind] {
+					continue
+				}
+				if err := w.confirmer.Send(ctx, c); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
 	}
 	return nil
 }

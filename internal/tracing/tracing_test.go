@@ -1,0 +1,52 @@
+package tracing
+
+import (
+	"context"
+	"testing"
+
+	"go.opentelemetry.io/otel/trace"
+)
+
+// The trace context goes into message headers under W3C's lower-case
+// names, exactly as given (NATS header names are case-sensitive), and comes
+// out as the remote parent of the consumer's span.
+func TestInjectExtract(t *testing.T) {
+	sc := trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID:    trace.TraceID{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16},
+		SpanID:     trace.SpanID{1, 2, 3, 4, 5, 6, 7, 8},
+		TraceFlags: trace.FlagsSampled,
+	})
+	h := map[string][]string{"webhook-id": {"msg_1"}}
+	Inject(trace.ContextWithSpanContext(context.Background(), sc), h)
+	const want = "00-0102030405060708090a0b0c0d0e0f10-0102030405060708-01"
+	if got := h["traceparent"]; len(got) != 1 || got[0] != want {
+		t.Fatalf("traceparent %q, want %q (headers %v)", got, want, h)
+	}
+	if _, ok := h["Traceparent"]; ok {
+		t.Fatalf("canonicalised header name in %v", h)
+	}
+	got := trace.SpanContextFromContext(Extract(context.Background(), h))
+	if !got.IsRemote() || got.TraceID() != sc.TraceID() || got.SpanID() != sc.SpanID() || !got.IsSampled() {
+		t.Fatalf("extracted %+v, want the remote %+v", got, sc)
+	}
+	if keys := Header(h).Keys(); len(keys) != 2 || keys[0] != "traceparent" || keys[1] != "webhook-id" {
+		t.Fatalf("keys %v", keys)
+	}
+}
+
+// No span, no header; headers without one, no parent.
+func TestNoTraceContext(t *testing.T) {
+	h := map[string][]string{}
+	Inject(context.Background(), h)
+	if len(h) != 0 {
+		t.Fatalf("headers %v from a context without a span, want none", h)
+	}
+	for _, bad := range []string{"", "garbage", "00-00000000000000000000000000000000-0000000000000000-01"} {
+		if sc := trace.SpanContextFromContext(Extract(context.Background(), map[string][]string{"traceparent": {bad}})); sc.IsValid() {
+			t.Fatalf("traceparent %q gave a parent %+v", bad, sc)
+		}
+	}
+	if Provider(nil) == nil {
+		t.Fatal("Provider(nil) is nil, want a no-op provider")
+	}
+}
