@@ -39,7 +39,7 @@ func (e *Env) checkContract(t testing.TB, exempt map[string]bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), waitBound)
 	defer cancel()
 	var violations []string
-	checked := 0
+	checked, channels := 0, map[string]int{}
 	for _, name := range []string{natsbus.EventsStream, natsbus.OutStream} {
 		st, err := e.Conn.Stream(ctx, name)
 		if err != nil {
@@ -54,13 +54,18 @@ func (e *Env) checkContract(t testing.TB, exempt map[string]bool) {
 		// writes to the streams any more, so a second read sees the same.
 		var v []string
 		var n int
+		var seen map[string]int
 		for attempt := 1; ; attempt++ {
 			v, n = nil, 0
+			seen = map[string]int{}
 			err = st.Scan(ctx, nil, func(m natsbus.StoredMsg) (bool, error) {
 				if exempt[m.HeaderValue("Nats-Msg-Id")] {
 					return false, nil
 				}
 				n++
+				if ch, err := c.Channel(m.Subject); err == nil {
+					seen[ch.ID]++
+				}
 				if err := c.Validate(m.Subject, m.Header, m.Data); err != nil {
 					v = append(v, fmt.Sprintf("%s sequence %d on %s breaks the published contract (contract/asyncapi.yaml): %v\npayload: %s",
 						name, m.Seq, m.Subject, err, clip(m.Data)))
@@ -76,7 +81,11 @@ func (e *Env) checkContract(t testing.TB, exempt map[string]bool) {
 		}
 		violations = append(violations, v...)
 		checked += n
+		for id, k := range seen {
+			channels[id] += k
+		}
 	}
+	t.Logf("contract: %d messages checked, by channel: %v", checked, channels)
 	for i, v := range violations {
 		if i == maxContractErrors {
 			t.Errorf("contract: %d of %d messages break the contract; the first %d are above", len(violations), checked, maxContractErrors)
