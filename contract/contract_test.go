@@ -101,15 +101,6 @@ func example(t *testing.T, c *contract.Contract, id string) (map[string][]string
 // error says where: the check the end-to-end tests rely on can fail.
 func TestValidateRefusesWrongMessages(t *testing.T) {
 	c := load(t)
-	grantH, grant := example(t, c, "accessGranted")
-	confH, conf := example(t, c, "confirmationSent")
-	sigH, sig := example(t, c, "signal")
-	hookH, hook := example(t, c, "webhook")
-	type msg struct {
-		subject string
-		header  map[string][]string
-		payload any // marshalled unless []byte
-	}
 	with := func(p map[string]any, k string, v any) map[string]any {
 		q := make(map[string]any, len(p)+1)
 		for kk, vv := range p {
@@ -134,6 +125,19 @@ func TestValidateRefusesWrongMessages(t *testing.T) {
 		}
 		return q
 	}
+	grantH, grant := example(t, c, "accessGranted")
+	confH, conf := example(t, c, "confirmationSent")
+	sigH, sig := example(t, c, "signal")
+	hookH, hook := example(t, c, "webhook")
+	offerH, offer := example(t, c, "offerCreated")
+	convH, conv := example(t, c, "offerConverted")
+	accepted := with(with(with(offer, "event", "offer.accepted"), "state", "accepted"), "accept_token", nil)
+	acceptedH := headers(map[string]string{"Nats-Msg-Id": "offer.ofr_obspjkrwmk4jt3rxdus2z5zj.accepted"})
+	type msg struct {
+		subject string
+		header  map[string][]string
+		payload any // marshalled unless []byte
+	}
 	tests := []struct {
 		name string
 		msg  msg
@@ -153,6 +157,25 @@ func TestValidateRefusesWrongMessages(t *testing.T) {
 		{"a subject without a channel", msg{"offerflow.access.changed.cus_1", grantH, grant}, "no channel"},
 		{"not JSON", msg{"offerflow.access.granted.cus_1", grantH, []byte("{")}, "not JSON"},
 		{"JSON after the object", msg{"offerflow.access.granted.cus_1", grantH, []byte(`{} {}`)}, "not JSON"},
+		{"the example offer", msg{"offerflow.offers.created.cus_ben", offerH, offer}, ""},
+		{"an accepted offer", msg{"offerflow.offers.accepted.cus_ben", acceptedH, accepted}, ""},
+		{"an accepted offer with its token", msg{"offerflow.offers.accepted.cus_ben", acceptedH, with(accepted, "accept_token", "v1.k1.x")}, "'not' failed"},
+		{"a created offer on the accepted subject", msg{"offerflow.offers.accepted.cus_ben", acceptedH, offer}, "event"},
+		{"an offer's Nats-Msg-Id of another state", msg{"offerflow.offers.created.cus_ben", withH(offerH, "Nats-Msg-Id", []string{"offer.x.paid"}), offer}, "Nats-Msg-Id"},
+		{"a trigger of a request", msg{"offerflow.offers.created.cus_ben", offerH, with(offer, "trigger", map[string]any{"request": "req_1"})}, ""},
+		{"a trigger of two kinds", msg{"offerflow.offers.created.cus_ben", offerH, with(offer, "trigger", map[string]any{"event": "payment.succeeded", "webhook_id": "msg_1", "request": "req_1"})}, "trigger"},
+		{"a trigger of an event without its webhook", msg{"offerflow.offers.created.cus_ben", offerH, with(offer, "trigger", map[string]any{"event": "payment.succeeded"})}, "trigger"},
+		{"a trigger of a decline and a request", msg{"offerflow.offers.created.cus_ben", offerH, with(offer, "trigger", map[string]any{"declined_offer_id": "ofr_1", "request": "req_1"})}, "trigger"},
+		{"an empty trigger", msg{"offerflow.offers.created.cus_ben", offerH, with(offer, "trigger", map[string]any{})}, "trigger"},
+		{"a plan change without its subscription", msg{"offerflow.offers.created.cus_ben", offerH, with(offer, "subscription_id", nil)}, "subscription_id"},
+		{"a purchase that names a plan", msg{"offerflow.offers.created.cus_ben", offerH, with(offer, "change_plan", false)}, "'not' failed"},
+		{"a negative quantity", msg{"offerflow.offers.created.cus_ben", offerH, with(offer, "quantity", -1)}, "quantity"},
+		{"the example conversion", msg{"offerflow.offers.converted.cus_ana", convH, conv}, ""},
+		{"a purchase converted without its payment", msg{"offerflow.offers.converted.cus_ana", convH, with(conv, "payment_id", nil)}, "payment_id"},
+		{"a plan change converted without a payment", msg{"offerflow.offers.converted.cus_ben", headers(map[string]string{"Nats-Msg-Id": "offer.ofr_obspjkrwmk4jt3rxdus2z5zj.charged"}),
+			with(with(with(with(offer, "event", "offer.converted"), "state", "charged"), "accept_token", nil), "history", []any{
+				map[string]any{"state": "open", "at": "2026-04-01T09:00:00Z", "reason": "created"},
+				map[string]any{"state": "charged", "at": "2026-04-01T09:01:00Z"}})}, ""},
 		{"the example confirmation", msg{"offerflow.confirmations.sent.cus_ben", confH, conf}, ""},
 		{"a confirmation of an unknown kind", msg{"offerflow.confirmations.sent.cus_ben", confH, with(conf, "kind", "refund")}, "kind"},
 		{"a confirmation with a float amount", msg{"offerflow.confirmations.sent.cus_ben", confH, with(conf, "amount", 50.5)}, "amount"},
