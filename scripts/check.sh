@@ -73,6 +73,32 @@ if [ -z "${STEADY_BIN:-}" ] && ! command -v steady >/dev/null 2>&1; then
   export STEADY_BIN="$PWD/.tools/node_modules/.bin/steady"
 fi
 
+echo "== asyncapi"
+# The published contract (contract/asyncapi.yaml and its schema files)
+# parsed by AsyncAPI's own parser (npm @asyncapi/parser, pinned, installed
+# into .tools/ like Steady); any diagnostic of error severity fails. The
+# Go tests check the rest: every published message against its schema,
+# every subject of the code against the channels (package contract).
+asyncapi_parser_version=3.6.6
+if [ "$(node -p "require('./.tools/node_modules/@asyncapi/parser/package.json').version" 2>/dev/null)" != "$asyncapi_parser_version" ]; then
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "npm is needed to install @asyncapi/parser, which validates contract/asyncapi.yaml" >&2
+    exit 1
+  fi
+  npm install --no-audit --no-fund --loglevel=error --prefix .tools "@asyncapi/parser@$asyncapi_parser_version" >/dev/null
+fi
+node scripts/asyncapi-validate.js contract/asyncapi.yaml
+# The check can fail: a copy whose operations have no valid action must be
+# refused.
+broken="$(mktemp -d)"
+cp -R contract/. "$broken"
+sed -i.orig 's/action: send/action: publish/' "$broken/asyncapi.yaml"
+if node scripts/asyncapi-validate.js "$broken/asyncapi.yaml" >/dev/null 2>&1; then
+  echo "asyncapi: a broken copy of contract/asyncapi.yaml passed the parser" >&2
+  exit 1
+fi
+rm -rf "$broken"
+
 echo "== go test -race"
 go test -race -count=1 -timeout 15m ./...
 

@@ -55,4 +55,9 @@ const (
 	HeaderDLQStreamSeq  = HeaderDLQPrefix + "Stream-Seq"
 	HeaderDLQDeliveries = HeaderDLQPrefix + "Deliveries"
 	HeaderDLQDeadAt     = HeaderDLQPrefix + "Dead-At"
+	// HeaderTraceParent and HeaderTraceState are the W3C trace context of
+	// the span that stored a webhook or a signal, when tracing is on
+	// (internal/tracing writes them, in lower case as W3C names them).
+	HeaderTraceParent = "traceparent"
+	HeaderTraceState  = "tracestate"
 )

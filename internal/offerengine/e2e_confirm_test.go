@@ -183,7 +183,10 @@ func TestOfferRefusedByDodoDoesNotDeadLetter(t *testing.T) {
 // An event reconciled from Dodo's API (possibly days old) grants access
 // but makes no offer; the same event as a webhook would.
 func TestReconciledEventMakesNoOffer(t *testing.T) {
-	e := newEnv(t)
+	// The test stores both events itself, with only the headers the
+	// worker reads: neither has the webhook-timestamp the ingest and
+	// reconcile always set, and the "webhook" has no signature.
+	e := newEnv(t, testenv.WithOffContract("reconcile_1", "msg_live_1"))
 	e.customer("cus_rec", card(goodCard))
 	now := e.Clock.Now().Format(time.RFC3339)
 	body := []byte(`{"business_id":"bus_standin","type":"payment.succeeded","timestamp":"` + now + `","data":{"payload_type":"Payment",

@@ -15,6 +15,7 @@ import (
 	"github.com/offerflow/offerflow/internal/natsbus"
 	"github.com/offerflow/offerflow/internal/natsserver/natstest"
 	"github.com/offerflow/offerflow/internal/offerengine"
+	"github.com/offerflow/offerflow/internal/testenv"
 )
 
 // Two customers share one offerflow, and their clients choose the same ids.
@@ -199,7 +200,9 @@ func TestOfferRequestForUnknownCustomer(t *testing.T) {
 // offers.declined nor a second offers.created with a new token (before, it
 // published both: the republish relied on the window alone).
 func TestDecliningAgainPublishesNothing(t *testing.T) {
-	e := newEnv(t)
+	// The probe of the duplicate window below is the test's own message,
+	// on no channel of the contract.
+	e := newEnv(t, testenv.WithOffContract("window-probe"))
 	const c = "cus_decline_twice"
 	e.customer(c)
 	e.signal(c, "onb-1", "onboarding_completed", 1)

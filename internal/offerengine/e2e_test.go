@@ -17,6 +17,7 @@ import (
 	"github.com/offerflow/offerflow/internal/natsserver/natstest"
 	"github.com/offerflow/offerflow/internal/offers"
 	"github.com/offerflow/offerflow/internal/service"
+	"github.com/offerflow/offerflow/internal/testenv"
 )
 
 // Basic bought -> Pro offered -> accepted -> charged once -> converted,
@@ -458,7 +459,9 @@ func flip(s string) string {
 // The merchant's app can also publish a signal to NATS directly; a signal
 // that does not decode is dead-lettered with the reason, not dropped.
 func TestSignalOverNATS(t *testing.T) {
-	e := newEnv(t)
+	// Signal s2 breaks the contract on purpose: its dead letter is the
+	// point.
+	e := newEnv(t, testenv.WithOffContract("signal.s2"))
 	e.customer("cus_nats", card(goodCard))
 	publish := func(id string, body []byte) {
 		t.Helper()

@@ -8,7 +8,8 @@
 // from the outside: webhooks in (Post, or the stand-in through Buy), Settle
 // to wait until the worker has handled them, and Messages, Products or the
 // stores to read what came out. Everything it starts is stopped and joined
-// when the test ends.
+// when the test ends, and every message offerflow stored is validated
+// against the published contract (contract/asyncapi.yaml and its schemas).
 package testenv
 
 import (
@@ -91,10 +92,13 @@ type settings struct {
 	dodo    bool
 	offers  bool
 	smtpURL string
-	ingest  []func(*service.IngestConfig)
-	worker  []func(*service.WorkerConfig)
-	tracer  trace.TracerProvider
-	metrics bool
+	// offContract are the Nats-Msg-Ids of messages the test publishes
+	// itself, outside the contract (WithOffContract).
+	offContract map[string]bool
+	ingest      []func(*service.IngestConfig)
+	worker      []func(*service.WorkerConfig)
+	tracer      trace.TracerProvider
+	metrics     bool
 }
 
 // Option chooses one thing about the offerflow Start runs.
@@ -142,8 +146,11 @@ func WithWorker(f func(*service.WorkerConfig)) Option {
 // worker's consumers exist. The services' settings are their defaults,
 // except: no worker /metrics server, and redelivery after 50 ms to 200 ms
 // instead of a second to five minutes, so that a retry does not hold a
-// test up. When t ends, the stand-in, the services and the connections
-// stop, in that order, and t fails if a service ended with an error.
+// test up. When t ends, the stand-in and the services stop; then every
+// message stored on DODO_EVENTS and OFFERFLOW is checked against the
+// published contract (package contract; WithOffContract exempts what a test
+// publishes itself); then the connections close. t fails if a service
+// ended with an error or a message breaks the contract.
 func Start(t testing.TB, opts ...Option) *Env {
 	t.Helper()
 	var s settings
@@ -177,6 +184,10 @@ func Start(t testing.TB, opts ...Option) *Env {
 		http:     &http.Client{Transport: tr, Timeout: waitBound},
 	}
 	ic, wc := e.configs(t, s)
+	// Registered before the services' cleanup, so it runs after it: every
+	// message the services published is stored by then, and the
+	// connection is still open.
+	t.Cleanup(func() { e.checkContract(t, s.offContract) })
 
 	var (
 		metricsLn net.Listener // the worker's, with WithWorkerMetrics
