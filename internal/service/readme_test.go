@@ -3,6 +3,7 @@ package service
 import (
 	"bytes"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"testing"
@@ -54,6 +55,31 @@ func TestReadmeListsEverySetting(t *testing.T) {
 	for _, v := range documented {
 		if !slices.Contains(declared, v) {
 			t.Errorf("%s is in the README's settings table but no service reads it", v)
+		}
+	}
+}
+
+// TestReadmeLinksEveryDoc: a newcomer finds every document from the
+// README, and no link in its documentation list points at a file that is
+// gone.
+func TestReadmeLinksEveryDoc(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs, err := filepath.Glob("../../docs/*.md")
+	if err != nil || len(docs) == 0 {
+		t.Fatalf("no docs/*.md found: %v", err)
+	}
+	for _, d := range docs {
+		link := "(docs/" + filepath.Base(d)
+		if !bytes.Contains(readme, []byte(link+")")) && !bytes.Contains(readme, []byte(link+"#")) {
+			t.Errorf("README.md does not link docs/%s", filepath.Base(d))
+		}
+	}
+	for _, m := range regexp.MustCompile(`\]\(((?:docs|contract)/[^)#]+)`).FindAllSubmatch(readme, -1) {
+		if _, err := os.Stat(filepath.Join("../..", string(m[1]))); err != nil {
+			t.Errorf("README.md links %s: %v", m[1], err)
 		}
 	}
 }
