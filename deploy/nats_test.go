@@ -1,6 +1,7 @@
 package deploy_test
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	sigsjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 )
 
@@ -78,6 +80,29 @@ func checkNATSValues(data, chartData []byte) []error {
 		return []error{fmt.Errorf("the chart's values.yaml: %w", err)}
 	}
 	errs := checkValueKeys(values, chart, "")
+	// The chart renders extraResources as they are: each must be an object
+	// of a kind the checks know, strictly.
+	extra, _ := values["extraResources"].([]any)
+	for i, r := range extra {
+		data, err := json.Marshal(r)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		var head struct{ APIVersion, Kind string }
+		_ = json.Unmarshal(data, &head)
+		mk, ok := kinds[head.APIVersion+"/"+head.Kind]
+		if !ok {
+			errs = append(errs, fmt.Errorf("extraResources[%d]: %s %s, a kind the checks do not know", i, head.APIVersion, head.Kind))
+			continue
+		}
+		strict, err := sigsjson.UnmarshalStrict(data, mk(), sigsjson.DisallowDuplicateFields, sigsjson.DisallowUnknownFields)
+		for _, e := range append(strict, err) {
+			if e != nil {
+				errs = append(errs, fmt.Errorf("extraResources[%d]: %w", i, e))
+			}
+		}
+	}
 	for _, d := range []struct {
 		path []string
 		want any
@@ -136,6 +161,7 @@ func TestNATSValuesChecksCatchBreakage(t *testing.T) {
 		{"one node", "    replicas: 3", "    replicas: 1", "config.cluster.replicas is 1, want 3"},
 		{"no exporter", "promExporter:\n  enabled: true", "promExporter:\n  enabled: false", "promExporter.enabled is false"},
 		{"no disruption budget", "podDisruptionBudget:\n  enabled: true", "podDisruptionBudget:\n  enabled: false", "podDisruptionBudget.enabled is false"},
+		{"a policy field unknown to Kubernetes", "    policyTypes: [Ingress]", "    policyType: [Ingress]", `extraResources[0]: unknown field "spec.policyType"`},
 		{"a key twice", "    replicas: 3", "    replicas: 3\n    replicas: 5", "already set in map"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
