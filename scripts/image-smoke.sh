@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Smoke-tests offerflow's container image with podman: builds it from
-# deploy/docker/Dockerfile (binaries built here first, BINARIES=prebuilt on
+# deploy/docker/Dockerfile (binaries built here first, target prebuilt on
 # BASE_IMAGE=scratch, since no image registry can be reached from CI), then
 # runs a nats-server container and the ingest and worker containers from the
 # image, as the Kubernetes manifests run them (user 65532, read-only root
@@ -96,8 +96,8 @@ CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o bin/ ./cmd/ingest ./cmd/wor
 # The nats-server of go.mod, the version the tests embed.
 CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$work/ctx/bin/nats-server" github.com/nats-io/nats-server/v2
 
-echo "== build the image (deploy/docker/Dockerfile, BINARIES=prebuilt, BASE_IMAGE=scratch)"
-"${podman[@]}" build -q -f deploy/docker/Dockerfile --build-arg BINARIES=prebuilt --build-arg BASE_IMAGE=scratch \
+echo "== build the image (deploy/docker/Dockerfile, target prebuilt, BASE_IMAGE=scratch)"
+"${podman[@]}" build -q -f deploy/docker/Dockerfile --target prebuilt --build-arg BASE_IMAGE=scratch \
   --build-arg TARGETOS="$(go env GOOS)" --build-arg TARGETARCH="$(go env GOARCH)" --build-arg VERSION=smoke --build-arg REVISION="$(git rev-parse HEAD 2>/dev/null || echo unknown)" \
   -t localhost/offerflow:smoke . >/dev/null
 user="$("${podman[@]}" image inspect --format '{{.Config.User}}' localhost/offerflow:smoke)"
