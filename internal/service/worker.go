@@ -246,10 +246,15 @@ func consumers(cfg WorkerConfig, conn *natsbus.Conn, w *worker.Worker, engine *o
 		Name: "offerflow_worker_dead_letters_total",
 		Help: "Messages dead-lettered, by kind (permanent, max_deliveries).",
 	}, []string{"kind"})
-	reg.MustRegister(handled, dead)
+	pullErrors := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "offerflow_consumer_pull_errors_total",
+		Help: "Errors pulling from a JetStream consumer (no leader to answer, a missed heartbeat, a leadership change), by consumer.",
+	}, []string{"consumer"})
+	reg.MustRegister(handled, dead, pullErrors)
 	metrics := natsbus.ConsumerMetrics{
 		Handled:     func(outcome string, d time.Duration) { handled.WithLabelValues(outcome).Observe(d.Seconds()) },
 		DeadLetters: func(kind string) { dead.WithLabelValues(kind).Inc() },
+		PullErrors:  func(consumer string) { pullErrors.WithLabelValues(consumer).Inc() },
 	}
 	runner = conn.ConsumerRunner(cfg.ConsumerConfig(), w.Handle, log, metrics)
 	if engine == nil {
