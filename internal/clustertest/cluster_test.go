@@ -31,7 +31,7 @@ import (
 
 // The environment variables of a longer run (see plan).
 const (
-	envLong  = "CLUSTERTEST_LONG"  // any value: the long run
+	envLong  = "CLUSTERTEST_LONG" // any value: the long run
 	envCusts = "CLUSTERTEST_CUSTOMERS"
 	envRate  = "CLUSTERTEST_RATE" // deliveries per second
 	envLogs  = "CLUSTERTEST_LOGS" // keep the processes' logs in this directory

@@ -63,7 +63,9 @@ func (in *inbox) counts() (byID map[string]int, distinctMessageIDs, total int) {
 
 type inboxBackend struct{ in *inbox }
 
-func (b inboxBackend) NewSession(*smtp.Conn) (smtp.Session, error) { return &inboxSession{in: b.in}, nil }
+func (b inboxBackend) NewSession(*smtp.Conn) (smtp.Session, error) {
+	return &inboxSession{in: b.in}, nil
+}
 
 type inboxSession struct{ in *inbox }
 
