@@ -5,11 +5,15 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -25,6 +29,7 @@ import (
 	"github.com/offerflow/offerflow/internal/events"
 	"github.com/offerflow/offerflow/internal/natsbus"
 	"github.com/offerflow/offerflow/internal/natsserver/natstest"
+	"github.com/offerflow/offerflow/internal/service"
 	"github.com/offerflow/offerflow/internal/testenv"
 	"github.com/offerflow/offerflow/internal/webhook"
 )
@@ -42,6 +47,7 @@ const (
 // sent).
 type plan struct {
 	customers int
+	shoppers  int // customers who buy through Dodo and accept an offer
 	rate      int
 	faults    []fault
 }
@@ -60,13 +66,13 @@ const (
 // cached) or, with CLUSTERTEST_LONG set, a longer one that goes round every
 // fault several times.
 func planFor(t *testing.T) plan {
-	p := plan{customers: 400, rate: 40, faults: []fault{
+	p := plan{customers: 400, shoppers: 40, rate: 40, faults: []fault{
 		{at: 0.15, kind: natsbus.EventsStream},
 		{at: 0.40, kind: "KV_" + natsbus.AccessBucket},
 		{at: 0.65, kind: workerA},
 	}}
 	if os.Getenv(envLong) != "" {
-		p = plan{customers: 4000, rate: 60}
+		p = plan{customers: 4000, shoppers: 400, rate: 60}
 		kinds := []string{natsbus.EventsStream, "KV_" + natsbus.AccessBucket, workerA, "KV_" + natsbus.LedgerBucket, workerB, natsbus.OutStream}
 		const n = 18
 		for i := range n {
@@ -133,14 +139,29 @@ func TestFaultsOnACluster(t *testing.T) {
 	})
 
 	in := startInbox(t)
-	secret := webhook.NewSecret([]byte(randomHex(t, 16)))
-	common := []string{"NATS_URL=" + cl.urls(), "STREAM_REPLICAS=3", "LOG_LEVEL=info"}
+	secret := webhook.NewSecret(randomBytes(t, 32))
+	// Dodo's webhooks reach the ingest through a forwarder: the stand-in
+	// is told where to deliver before the ingest, which must be told the
+	// stand-in's API, has started and said its address.
+	var ingestTarget atomic.Pointer[url.URL]
+	fwd := httptest.NewServer(&httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) { r.SetURL(ingestTarget.Load()) }})
+	t.Cleanup(fwd.Close)
+	dd := startDodo(t, fwd.URL, secret)
+	apiToken := "srv_" + randomHex(t, 16)
+	common := []string{"NATS_URL=" + cl.urls(), "STREAM_REPLICAS=3", "LOG_LEVEL=info",
+		"OFFERFLOW_RULES=" + writeRules(t), "DODO_API_KEY=" + dd.key, "DODO_API_BASE_URL=" + dd.api.URL,
+		"OFFERFLOW_OFFER_KEY=k1:" + base64.RawURLEncoding.EncodeToString(randomBytes(t, 32))}
 	ingest, err := startProc(t, "ingest", logDir, bins.ingest, append(slices.Clone(common),
-		"DODO_WEBHOOK_SECRET="+secret.Encode(), "INGEST_ADDR=127.0.0.1:0"))
+		"DODO_WEBHOOK_SECRET="+secret.Encode(), "INGEST_ADDR=127.0.0.1:0", "OFFERFLOW_API_TOKEN="+apiToken))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ingestURL := "http://" + waitProcAddr(t, ingest, 2*time.Minute)
+	target, err := url.Parse(ingestURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ingestTarget.Store(target)
 
 	ws := &workers{t: t, bin: bins.worker, logDir: logDir, env: append(slices.Clone(common),
 		"WORKER_METRICS_ADDR=127.0.0.1:0",
@@ -177,6 +198,20 @@ func TestFaultsOnACluster(t *testing.T) {
 		defer close(loadDone)
 		ld.run(ctx, l.deliveries, p.rate, 16)
 	}()
+	// Purchases through Dodo, spread over the first 80% of the load.
+	sh := &shopper{dodo: dd, ingest: ingestURL, apiToken: apiToken, http: &http.Client{Timeout: 20 * time.Second},
+		pms: map[string]string{}, accepted: map[string]string{}, answers: map[int]int{}}
+	shoppers := sh.seed(t, run, p.shoppers)
+	shopDone := make(chan struct{})
+	t.Cleanup(func() {
+		cancel()
+		<-shopDone
+	})
+	every := max(10*time.Millisecond, time.Duration(0.8*float64(len(l.deliveries))/float64(p.rate)/float64(p.shoppers)*float64(time.Second)))
+	go func() {
+		defer close(shopDone)
+		sh.run(ctx, shoppers, every)
+	}()
 
 	var results []faultResult
 	for _, f := range p.faults {
@@ -200,25 +235,67 @@ func TestFaultsOnACluster(t *testing.T) {
 	if ld.failed.Load() > 0 {
 		t.Fatalf("%d webhooks never got a 2xx in 2 minutes of retries", ld.failed.Load())
 	}
+	<-shopDone
+	for _, f := range sh.failures {
+		t.Errorf("purchase: %s", f)
+	}
 
-	// Drain: the workers handle everything stored.
+	// Drain: Dodo has delivered its webhooks, and the workers have handled
+	// everything stored.
 	drainStart := time.Now()
-	natstest.WaitFor(t, 3*time.Minute, "the workers to handle every stored webhook",
-		natstest.Settled(js, natsbus.EventsStream, natsbus.WorkerConsumer))
+	fctx, fcancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	if err := dd.srv.Flush(fctx); err != nil {
+		t.Errorf("Dodo's webhooks not delivered: %v", err)
+	}
+	fcancel()
+	natstest.WaitFor(t, 3*time.Minute, "the workers to handle every stored webhook and signal", func() bool {
+		return natstest.Settled(js, natsbus.EventsStream, natsbus.WorkerConsumer)() &&
+			natstest.Settled(js, natsbus.OutStream, service.SignalsConsumer)()
+	})
 	drained := time.Since(drainStart)
 
-	// 1. Every webhook answered 2xx is stored once, and nothing else.
-	stored := storedIDs(t, js)
+	// 0. Charges at Dodo: each shopper bought the course once and was
+	// charged once for the offer it accepted, whatever answers were lost.
+	course, offerCharges, offerIDs := sh.charges(shoppers)
+	for _, cus := range shoppers {
+		want := sh.accepted[cus]
+		if course[cus] != 1 || offerCharges[cus] != 1 || len(offerIDs[cus]) != 1 || offerIDs[cus][0] != want {
+			t.Errorf("%s: %d course payments, %d offer charges %v; want 1 and 1 for offer %s", cus, course[cus], offerCharges[cus], offerIDs[cus], want)
+		}
+		l.customers = append(l.customers, cus)
+		l.access[cus] = []string{"pdt_course_live=active", "pdt_workbook=active"}
+		l.emails["offer."+want+".charged"] = true
+	}
+	totalOfferCharges := 0
+	for _, n := range offerCharges {
+		totalOfferCharges += n
+	}
+
+	// 1. Every webhook answered 2xx, the test's and Dodo's, is stored
+	// once, and nothing else.
+	answered := map[string]bool{}
 	for _, h := range l.hooks {
 		if ld.ok[h.id] == 0 {
 			t.Errorf("webhook %s never answered 2xx", h.id)
 		}
-		if stored[h.id] != 1 {
-			t.Errorf("webhook %s stored %d times, want once", h.id, stored[h.id])
+		answered[h.id] = true
+	}
+	dodoHooks, dodoDeliveries := 0, 0
+	for _, sw := range dd.srv.Sent() {
+		dodoDeliveries++
+		if sw.Status/100 == 2 && !answered[sw.ID] {
+			answered[sw.ID] = true
+			dodoHooks++
 		}
 	}
-	if len(stored) != len(l.hooks) {
-		t.Errorf("%d webhook ids stored, want %d", len(stored), len(l.hooks))
+	stored := storedIDs(t, js)
+	for id := range answered {
+		if stored[id] != 1 {
+			t.Errorf("webhook %s stored %d times, want once", id, stored[id])
+		}
+	}
+	if len(stored) != len(answered) {
+		t.Errorf("%d webhook ids stored, %d answered 2xx: want the same", len(stored), len(answered))
 	}
 	for code, n := range ld.codes {
 		if code/100 == 4 {
@@ -317,11 +394,14 @@ func TestFaultsOnACluster(t *testing.T) {
 	fmt.Fprintf(&sb, "\nwebhooks: %d distinct, %d deliveries (%d duplicates), %d posts with retries\n",
 		len(l.hooks), len(l.deliveries), len(l.deliveries)-len(l.hooks), ld.posts.Load())
 	fmt.Fprintf(&sb, "answers: %s; longest time without a 2xx: %s\n", codesString(ld.codes), ld.maxGap().Round(time.Millisecond))
-	fmt.Fprintf(&sb, "stored: %d (each 2xx'd webhook once)\n", len(stored))
+	fmt.Fprintf(&sb, "Dodo's own webhooks (purchases and offer charges): %d, in %d delivery attempts\n", dodoHooks, dodoDeliveries)
+	fmt.Fprintf(&sb, "stored: %d (each webhook answered 2xx once)\n", len(stored))
 	fmt.Fprintf(&sb, "faults injected: %d\n", len(results))
 	for _, r := range results {
 		fmt.Fprintf(&sb, "  at %s: %s\n", r.at.Round(time.Second), r)
 	}
+	fmt.Fprintf(&sb, "charges at Dodo: %d customers bought the course once each, %d offers accepted (accept answers: %s), %d one-click charges\n",
+		len(shoppers), len(sh.accepted), codesString(sh.answers), totalOfferCharges)
 	fmt.Fprintf(&sb, "effects: access of %d customers as the model; %d confirmations emailed (%d whatever the order, all there), %d emails received (%d repeats under the same Message-ID), %d published\n",
 		len(l.customers), len(byID), len(l.emails), rawEmails, twice, published)
 	fmt.Fprintf(&sb, "workers: %s\n", strings.Join(lines, "; "))
@@ -536,11 +616,16 @@ func countSubjects(t *testing.T, js jetstream.JetStream, stream, filter string) 
 
 func randomHex(t *testing.T, n int) string {
 	t.Helper()
+	return hex.EncodeToString(randomBytes(t, n))
+}
+
+func randomBytes(t *testing.T, n int) []byte {
+	t.Helper()
 	b := make([]byte, n)
 	if _, err := rand.Read(b); err != nil {
 		t.Fatal(err)
 	}
-	return hex.EncodeToString(b)
+	return b
 }
 
 // workers runs the worker replicas; a killed one is started again under
