@@ -563,35 +563,52 @@ func codesString(codes map[int]int) string {
 	return strings.Join(parts, ", ")
 }
 
-// storedIDs counts the stored messages of DODO_EVENTS by webhook-id.
+// storedIDs counts the stored messages of DODO_EVENTS by webhook-id. A
+// read that fails (a node just restarted: "no responders" for the reading
+// consumer) is started again, for up to two minutes.
 func storedIDs(t *testing.T, js jetstream.JetStream) map[string]int {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	var out map[string]int
+	var err error
+	if !waitUntil(2*time.Minute, func() bool {
+		out, err = readStoredIDs(js)
+		return err == nil
+	}) {
+		t.Fatalf("read %s: %v", natsbus.EventsStream, err)
+	}
+	return out
+}
+
+func readStoredIDs(js jetstream.JetStream) (map[string]int, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	st, err := js.Stream(ctx, natsbus.EventsStream)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	total := st.CachedInfo().State.Msgs
 	oc, err := js.OrderedConsumer(ctx, natsbus.EventsStream, jetstream.OrderedConsumerConfig{})
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	out := map[string]int{}
 	for got := uint64(0); got < total; {
 		batch, err := oc.Fetch(500, jetstream.FetchMaxWait(5*time.Second))
 		if err != nil {
-			t.Fatalf("read %s: %v", natsbus.EventsStream, err)
+			return nil, err
 		}
 		for m := range batch.Messages() {
 			out[m.Headers().Get(events.HeaderWebhookID)]++
 			got++
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
-			t.Fatalf("read %s: %v", natsbus.EventsStream, err)
+			return nil, err
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
 		}
 	}
-	return out
+	return out, nil
 }
 
 // countSubjects counts the messages of stream under filter.
