@@ -19,8 +19,9 @@ const configFile = "../../deploy/nats/nats-server.conf"
 // natsCluster is three nats-server processes, each started from
 // deploy/nats/nats-server.conf with its own environment.
 type natsCluster struct {
-	t      *testing.T
+	t      testing.TB
 	bin    string
+	conf   string // the config file, absolute
 	logDir string
 	nodes  []*natsNode
 }
@@ -36,10 +37,14 @@ type natsNode struct {
 // startCluster starts three nodes on loopback and waits for each to be
 // ready. A node that cannot bind its port (taken between the choice and
 // the start) makes the whole cluster start again on new ports.
-func startCluster(t *testing.T, bin, logDir string) *natsCluster {
+func startCluster(t testing.TB, bin, conf, logDir string) *natsCluster {
 	t.Helper()
+	conf, err := filepath.Abs(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for attempt := 1; ; attempt++ {
-		c, err := tryStartCluster(t, bin, logDir)
+		c, err := tryStartCluster(t, bin, conf, logDir)
 		if err == nil {
 			return c
 		}
@@ -50,7 +55,7 @@ func startCluster(t *testing.T, bin, logDir string) *natsCluster {
 	}
 }
 
-func tryStartCluster(t *testing.T, bin, logDir string) (*natsCluster, error) {
+func tryStartCluster(t testing.TB, bin, conf, logDir string) (*natsCluster, error) {
 	ports, err := freePorts(6)
 	if err != nil {
 		return nil, err
@@ -59,7 +64,7 @@ func tryStartCluster(t *testing.T, bin, logDir string) (*natsCluster, error) {
 	for i := range routes {
 		routes[i] = fmt.Sprintf("nats-route://127.0.0.1:%d", ports[3+i])
 	}
-	c := &natsCluster{t: t, bin: bin, logDir: logDir}
+	c := &natsCluster{t: t, bin: bin, conf: conf, logDir: logDir}
 	for i := range 3 {
 		n := &natsNode{name: fmt.Sprintf("n%d", i+1), clientPort: ports[i]}
 		n.env = []string{
@@ -90,11 +95,7 @@ func tryStartCluster(t *testing.T, bin, logDir string) (*natsCluster, error) {
 func (c *natsCluster) start(i int) error {
 	n := c.nodes[i]
 	n.starts++
-	conf, err := filepath.Abs(configFile)
-	if err != nil {
-		return err
-	}
-	p, err := startProc(c.t, fmt.Sprintf("nats-%s-%d", n.name, n.starts), c.logDir, c.bin, n.env, "-c", conf)
+	p, err := startProc(c.t, fmt.Sprintf("nats-%s-%d", n.name, n.starts), c.logDir, c.bin, n.env, "-c", c.conf)
 	if err != nil {
 		return err
 	}

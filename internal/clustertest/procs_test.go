@@ -24,7 +24,7 @@ type binaries struct {
 // buildBinaries builds nats-server (the version go.mod requires, so the
 // test runs the server offerflow is tested against), the ingest and the
 // worker into a temporary directory.
-func buildBinaries(t *testing.T) binaries {
+func buildBinaries(t testing.TB) binaries {
 	t.Helper()
 	gobin, err := exec.LookPath("go")
 	if err != nil {
@@ -60,7 +60,7 @@ type proc struct {
 // environment, so a NATS_URL of the developer's cannot leak in). The
 // process is stopped (SIGTERM, then SIGKILL) and waited for when the test
 // ends.
-func startProc(t *testing.T, name, logDir, bin string, env []string, args ...string) (*proc, error) {
+func startProc(t testing.TB, name, logDir, bin string, env []string, args ...string) (*proc, error) {
 	t.Helper()
 	f, err := os.OpenFile(filepath.Join(logDir, name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -210,7 +210,7 @@ func waitUntil(d time.Duration, cond func() bool) bool {
 }
 
 // waitProcAddr waits until p logs the address it listens on.
-func waitProcAddr(t *testing.T, p *proc, d time.Duration) string {
+func waitProcAddr(t testing.TB, p *proc, d time.Duration) string {
 	t.Helper()
 	var addr string
 	if !waitUntil(d, func() bool {

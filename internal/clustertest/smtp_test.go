@@ -27,7 +27,7 @@ type inbox struct {
 	total      int
 }
 
-func startInbox(t *testing.T) *inbox {
+func startInbox(t testing.TB) *inbox {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
