@@ -856,14 +856,16 @@ func (ws *workers) kill(replica string, loadDone <-chan struct{}) faultResult {
 		ws.t.Fatalf("%s not ready within 2 minutes of its start", w.name())
 	}
 	ready := time.Since(start)
-	worked := waitUntil(2*time.Minute, func() bool {
+	worked := false
+	waitUntil(2*time.Minute, func() bool {
 		select {
 		case <-loadDone:
-			return false
+			return true
 		default:
 		}
 		w.metrics()
-		return w.handled.Load() > 0
+		worked = w.handled.Load() > 0
+		return worked
 	})
 	what := fmt.Sprintf("kill -9 %s (had handled %d), %s started", old.name(), old.handled.Load(), w.name())
 	if !worked {
