@@ -227,13 +227,14 @@ func TestFaultsOnACluster(t *testing.T) {
 		}) {
 			t.Fatalf("the load did not reach %.0f%% in 10 minutes", 100*f.at)
 		}
+		at := time.Since(loadStart)
 		var r faultResult
 		if f.kind == workerA || f.kind == workerB {
 			r = ws.kill(f.kind, loadDone)
 		} else {
 			r = killLeader(t, cl, js, f.kind)
 		}
-		r.at = time.Since(loadStart)
+		r.at = at
 		t.Logf("fault at %s: %s", r.at.Round(time.Millisecond), r)
 		results = append(results, r)
 	}
