@@ -74,6 +74,12 @@ type ConsumerConfig struct {
 	HandlerTimeout time.Duration
 	// DrainTimeout bounds how long shutdown waits for in-hand messages.
 	DrainTimeout time.Duration
+	// PullHeartbeat is how often the server reports on a waiting pull
+	// while it has no message for it. Two missed reports mean the pull
+	// was lost (its consumer leader died without answering), and the
+	// client asks again; nats.go's default, 15 s, left a worker idle for
+	// 30 s after a leader was killed.
+	PullHeartbeat time.Duration
 }
 
 // DefaultConsumerConfig returns the worker's consumer settings.
@@ -89,6 +95,7 @@ func DefaultConsumerConfig() ConsumerConfig {
 		Backoff:        ExponentialBackoff(time.Second, 5*time.Minute),
 		HandlerTimeout: 25 * time.Second,
 		DrainTimeout:   30 * time.Second,
+		PullHeartbeat:  3 * time.Second,
 	}
 }
 
@@ -112,6 +119,10 @@ type ConsumerMetrics struct {
 	// with d.NumDelivered and d.Published it gives redeliveries and the
 	// webhook-to-effect latency.
 	Settled func(d Delivery, outcome string, at time.Time)
+	// PullErrors counts each error the client reports while pulling
+	// from the durable consumer named: no leader to answer, a missed
+	// heartbeat, a leadership change, a disconnect.
+	PullErrors func(consumer string)
 }
 
 // ConsumerRunner runs a Handler on a durable pull consumer shared by every
@@ -136,10 +147,12 @@ type ConsumerRunner struct {
 	now     func() time.Time
 
 	// consuming is true while messages are pulled: after Consume started,
-	// until the drain begins or the consumer stops.
+	// until the drain begins or the consumer stops, and not while a
+	// failed pull waits for the consumer's leader.
 	consuming atomic.Bool
 	mu        sync.Mutex
 	lastErr   error // the last error the client reported while consuming
+	notReady  error // why not consuming, when it is for a reason worth saying
 
 	// beforeConsume, when set (by tests), runs between ensuring the
 	// consumer and starting to consume.
@@ -158,7 +171,19 @@ func (r *ConsumerRunner) Ready() error {
 	if r.consuming.Load() {
 		return nil
 	}
+	r.mu.Lock()
+	why := r.notReady
+	r.mu.Unlock()
+	if why != nil {
+		return why
+	}
 	return fmt.Errorf("consumer %s is not consuming", r.cfg.Durable)
+}
+
+func (r *ConsumerRunner) setNotReady(why error) {
+	r.mu.Lock()
+	r.notReady = why
+	r.mu.Unlock()
 }
 
 // NewConsumerRunner returns a runner; call Run to start it.
@@ -224,34 +249,13 @@ func (r *ConsumerRunner) Run(ctx context.Context) error {
 	if r.beforeConsume != nil {
 		r.beforeConsume()
 	}
-	// Every error the client reports asks Run to look whether the consumer
-	// still exists: nats.go stops by itself only when the server answers a
-	// pending pull with "consumer deleted". A consumer deleted while no
-	// pull was pending answers the next pull with "no responders", which
-	// nats.go reports and retries for ever.
-	check := make(chan struct{}, 1)
-	// The client buffers at most twice the concurrency, so that a message
-	// does not sit in a local buffer while its AckWait runs out.
-	cc, err := cons.Consume(rs.dispatch,
-		jetstream.PullMaxMessages(2*r.cfg.Concurrency),
-		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			r.log.Warn("consume", zap.Error(err))
-			r.mu.Lock()
-			r.lastErr = err
-			r.mu.Unlock()
-			select {
-			case check <- struct{}{}:
-			default:
-			}
-		}),
-	)
+	p, err := r.startPulling(cons, rs)
 	if err != nil {
 		close(rs.draining)
 		wg.Wait()
 		return fmt.Errorf("consume %s: %w", r.cfg.Durable, err)
 	}
-	r.consuming.Store(true)
-	stopped := r.watch(ctx, cons, cc, check)
+	stopped := r.consume(ctx, cons, rs, &p)
 	r.consuming.Store(false)
 	// From here on, dispatch sets aside what it is given instead of
 	// starting it, and idle handlers end.
@@ -259,13 +263,13 @@ func (r *ConsumerRunner) Run(ctx context.Context) error {
 	// Drain unsubscribes, waits until the server has seen that (so no
 	// pull request of ours is served any more), and passes what is
 	// still buffered to dispatch.
-	cc.Drain()
+	p.cc.Drain()
 	select {
-	case <-cc.Closed():
+	case <-p.cc.Closed():
 	case <-time.After(r.cfg.DrainTimeout):
 		r.log.Warn("drain timed out; messages still in the client's buffer will be redelivered after the ack wait", zap.Duration("timeout", r.cfg.DrainTimeout))
-		cc.Stop()
-		<-cc.Closed()
+		p.cc.Stop()
+		<-p.cc.Closed()
 	}
 	// Only now, with the subscription gone, hand back what was set
 	// aside: a Nak before the unsubscribe could be redelivered to this
@@ -285,17 +289,155 @@ func (r *ConsumerRunner) Run(ctx context.Context) error {
 	return nil
 }
 
-// watch waits until ctx is cancelled (nil) or consuming has ended for good
-// (ErrConsumerStopped): nats.go gave up (the connection closed for good, the
+// pulling is one call of Consume and what its error handler reports.
+type pulling struct {
+	cc jetstream.ConsumeContext
+	// check asks Run to look whether the consumer still exists: nats.go
+	// stops by itself only when the server answers a pending pull with
+	// "consumer deleted".
+	check chan struct{}
+	// noLeader says a pull found no one to answer it: the consumer has
+	// no leader (being elected, or the cluster lost its quorum), or it
+	// was deleted while no pull was pending.
+	noLeader chan error
+}
+
+// startPulling starts consuming into rs. Every error the client reports is
+// counted and logged, and wakes consume up.
+func (r *ConsumerRunner) startPulling(cons jetstream.Consumer, rs *runState) (*pulling, error) {
+	p := &pulling{check: make(chan struct{}, 1), noLeader: make(chan error, 1)}
+	// The client buffers at most twice the concurrency, so that a message
+	// does not sit in a local buffer while its AckWait runs out.
+	opts := []jetstream.PullConsumeOpt{
+		jetstream.PullMaxMessages(2 * r.cfg.Concurrency),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			r.log.Warn("consume", zap.Error(err))
+			if r.metrics.PullErrors != nil {
+				r.metrics.PullErrors(r.cfg.Durable)
+			}
+			r.mu.Lock()
+			r.lastErr = err
+			r.mu.Unlock()
+			if errors.Is(err, nats.ErrNoResponders) {
+				select {
+				case p.noLeader <- err:
+				default:
+				}
+				return
+			}
+			select {
+			case p.check <- struct{}{}:
+			default:
+			}
+		}),
+	}
+	if r.cfg.PullHeartbeat > 0 {
+		opts = append(opts, jetstream.PullHeartbeat(r.cfg.PullHeartbeat))
+	}
+	cc, err := cons.Consume(rs.dispatch, opts...)
+	if err != nil {
+		return nil, err
+	}
+	p.cc = cc
+	return p, nil
+}
+
+// consume keeps pulling until ctx is cancelled (nil) or consuming has ended
+// for good (ErrConsumerStopped); *p is the pull in use when it returns.
+//
+// A pull that finds no consumer leader is answered "no responders" at once,
+// and nats.go does not ask again until its heartbeat check fires (2 x
+// PullHeartbeat later; 30 s with nats.go's defaults), so a worker started
+// while its consumer was being elected sat idle, and ready, while another
+// did all the work (issue 12). Instead the runner stops that pull, reports
+// not ready, waits until the consumer has a leader, and pulls again.
+func (r *ConsumerRunner) consume(ctx context.Context, cons jetstream.Consumer, rs *runState, p **pulling) error {
+	for {
+		r.setNotReady(nil)
+		r.consuming.Store(true)
+		noLeader, stopped := r.watch(ctx, cons, *p)
+		if noLeader == nil {
+			return stopped
+		}
+		r.consuming.Store(false)
+		r.setNotReady(fmt.Errorf("consumer %s: a pull found no leader (%v); waiting for one", r.cfg.Durable, noLeader))
+		r.log.Warn("pull found no consumer leader; pulling again once one is elected", zap.String("consumer", r.cfg.Durable), zap.Error(noLeader))
+		waited := time.Now()
+		r.stopPulling(ctx, (*p).cc)
+		if err := r.awaitLeader(ctx, cons); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			stopped := fmt.Errorf("%w: %s: %v", ErrConsumerStopped, r.cfg.Durable, err)
+			r.log.Error("consumer stopped for good", zap.Error(stopped))
+			return stopped
+		}
+		next, err := r.startPulling(cons, rs)
+		if err != nil {
+			// The connection is closed for good: nothing else makes
+			// Consume fail with options that worked before.
+			stopped := fmt.Errorf("%w: consume %s: %v", ErrConsumerStopped, r.cfg.Durable, err)
+			r.log.Error("consumer stopped for good", zap.Error(stopped))
+			return stopped
+		}
+		*p = next
+		r.log.Info("pulling again", zap.String("consumer", r.cfg.Durable), zap.Duration("after", time.Since(waited)))
+	}
+}
+
+// stopPulling ends a pull that found no leader: unsubscribe and let
+// dispatch have what is still buffered (handled as usual, not handed back:
+// the runner is not shutting down).
+func (r *ConsumerRunner) stopPulling(ctx context.Context, cc jetstream.ConsumeContext) {
+	cc.Drain()
+	select {
+	case <-cc.Closed():
+	case <-ctx.Done():
+		// Run's own drain takes over, with the same context.
+	case <-time.After(r.cfg.DrainTimeout):
+		cc.Stop()
+	}
+}
+
+// awaitLeader waits until the consumer has a leader: on a cluster, only
+// its leader answers Info, and the other nodes answer "cluster not
+// available" until one is elected. It returns an error when the consumer
+// or its stream is gone, or ctx's when cancelled.
+func (r *ConsumerRunner) awaitLeader(ctx context.Context, cons jetstream.Consumer) error {
+	wait := 100 * time.Millisecond
+	for {
+		ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		info, err := cons.Info(ictx)
+		cancel()
+		switch {
+		case errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrStreamNotFound):
+			return err
+		case err == nil && (info.Cluster == nil || info.Cluster.Leader != ""):
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
+}
+
+// watch waits until ctx is cancelled (nil, nil), a pull found no leader
+// (that error, nil), or consuming has ended for good (nil,
+// ErrConsumerStopped): nats.go gave up (the connection closed for good, the
 // consumer deleted under a pending pull), or, checked after each error the
 // client reports, the consumer or its stream no longer exists.
-func (r *ConsumerRunner) watch(ctx context.Context, cons jetstream.Consumer, cc jetstream.ConsumeContext, check <-chan struct{}) error {
+func (r *ConsumerRunner) watch(ctx context.Context, cons jetstream.Consumer, p *pulling) (noLeader, stopped error) {
 	for {
 		var gone error
 		select {
 		case <-ctx.Done():
-			return nil
-		case <-cc.Closed():
+			return nil, nil
+		case err := <-p.noLeader:
+			return err, nil
+		case <-p.cc.Closed():
 			r.mu.Lock()
 			gone = r.lastErr
 			r.mu.Unlock()
@@ -305,7 +447,7 @@ func (r *ConsumerRunner) watch(ctx context.Context, cons jetstream.Consumer, cc 
 				nc := r.js.Conn()
 				gone = cmp.Or(nc.LastError(), error(nats.ErrConnectionClosed))
 			}
-		case <-check:
+		case <-p.check:
 			ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			_, err := cons.Info(ictx)
 			cancel()
@@ -318,7 +460,7 @@ func (r *ConsumerRunner) watch(ctx context.Context, cons jetstream.Consumer, cc 
 		}
 		stopped := fmt.Errorf("%w: %s: %v", ErrConsumerStopped, r.cfg.Durable, gone)
 		r.log.Error("consumer stopped for good", zap.Error(stopped))
-		return stopped
+		return nil, stopped
 	}
 }
 

@@ -118,18 +118,30 @@ func (s *OfferStore) Create(ctx context.Context, o offers.Offer) error {
 // Get returns the offer and its revision, for Update; ErrOfferNotFound if
 // there is none.
 func (s *OfferStore) Get(ctx context.Context, id string) (offers.Offer, uint64, error) {
+	var val []byte
+	var rev uint64
 	entry, err := s.offers.Get(ctx, Token(id))
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return offers.Offer{}, 0, fmt.Errorf("offer %s: %w", id, ErrOfferNotFound)
-	}
-	if err != nil {
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		// The replica that answered may lag behind: ask the leader.
+		var found bool
+		val, rev, found, err = lastFromLeader(ctx, s.js, OffersBucket, Token(id))
+		if err != nil {
+			return offers.Offer{}, 0, fmt.Errorf("read offer %s: %w", id, err)
+		}
+		if !found {
+			return offers.Offer{}, 0, fmt.Errorf("offer %s: %w", id, ErrOfferNotFound)
+		}
+	case err != nil:
 		return offers.Offer{}, 0, fmt.Errorf("read offer %s: %w", id, err)
+	default:
+		val, rev = entry.Value(), entry.Revision()
 	}
-	o, err := offers.Decode(entry.Value())
+	o, err := offers.Decode(val)
 	if err != nil {
 		return offers.Offer{}, 0, fmt.Errorf("stored offer %s: %w", id, err)
 	}
-	return o, entry.Revision(), nil
+	return o, rev, nil
 }
 
 // Update writes o if its stored revision is still rev, and returns the new

@@ -99,6 +99,7 @@ type consumerMetrics struct {
 	redelivered  *prometheus.CounterVec
 	deadLettered *prometheus.CounterVec
 	effect       *prometheus.HistogramVec
+	pullErrors   *prometheus.CounterVec
 }
 
 // newConsumerMetrics registers the consumers' series on reg.
@@ -137,8 +138,12 @@ func newConsumerMetrics(reg prometheus.Registerer) *consumerMetrics {
 			// redeliveries back off up to WORKER_BACKOFF_MAX (5m).
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800},
 		}, consumer),
+		pullErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "offerflow_consumer_pull_errors_total",
+			Help: "Errors pulling from a JetStream consumer (no leader to answer, a missed heartbeat, a leadership change), by consumer.",
+		}, consumer),
 	}
-	reg.MustRegister(m.handled, m.deadLetters, m.processed, m.failed, m.redelivered, m.deadLettered, m.effect)
+	reg.MustRegister(m.handled, m.deadLetters, m.processed, m.failed, m.redelivered, m.deadLettered, m.effect, m.pullErrors)
 	return m
 }
 
@@ -151,8 +156,10 @@ func (m *consumerMetrics) hooks(durable string) natsbus.ConsumerMetrics {
 	redelivered := m.redelivered.WithLabelValues(durable)
 	deadLettered := m.deadLettered.WithLabelValues(durable)
 	effect := m.effect.WithLabelValues(durable)
+	pullErrors := m.pullErrors.WithLabelValues(durable)
 	return natsbus.ConsumerMetrics{
-		Handled: func(outcome string, d time.Duration) { m.handled.WithLabelValues(outcome).Observe(d.Seconds()) },
+		PullErrors: func(string) { pullErrors.Inc() },
+		Handled:    func(outcome string, d time.Duration) { m.handled.WithLabelValues(outcome).Observe(d.Seconds()) },
 		DeadLetters: func(kind string) {
 			m.deadLetters.WithLabelValues(kind).Inc()
 			deadLettered.Inc()
