@@ -73,11 +73,7 @@ func (s *Server) getCheckout(r *http.Request) (any, error) {
 	if !ok {
 		return nil, notFoundf("checkout session %s not found", r.PathValue("id"))
 	}
-	out := wire.CheckoutSessionStatus{ID: cs.id, CreatedAt: cs.createdAt, CustomerEmail: optional(cs.email), CustomerName: optional(cs.name)}
-	if p, ok := s.payments[cs.paymentID]; ok {
-		out.PaymentID, out.PaymentStatus = &p.ID, ptr(p.Status)
-	}
-	return out, nil
+	return s.checkoutStatus(cs), nil
 }
 
 // paymentFilter is the query of GET /payments.
