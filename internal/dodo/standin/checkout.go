@@ -12,30 +12,30 @@ import (
 // is listed so that decodeBody refuses only fields the spec does not have;
 // the ones held as raw JSON are accepted and ignored.
 type checkoutRequest struct {
-	ProductCart             []cartRequest    `json:"product_cart"`
-	Customer                json.RawMessage  `json:"customer"`
-	PaymentMethodID         *string          `json:"payment_method_id"`
-	Confirm                 bool             `json:"confirm"`
-	BillingAddress          *billingRequest  `json:"billing_address"`
-	MinimalAddress          bool             `json:"minimal_address"`
-	BillingCurrency         *string          `json:"billing_currency"`
-	Metadata                json.RawMessage  `json:"metadata"`
-	FeatureFlags            *json.RawMessage `json:"feature_flags"`
-	ReturnURL               *string          `json:"return_url"`
-	CancelURL               json.RawMessage  `json:"cancel_url"`
-	AllowedPaymentMethods   json.RawMessage  `json:"allowed_payment_method_types"`
-	CustomFields            json.RawMessage  `json:"custom_fields"`
-	CustomerBusinessName    json.RawMessage  `json:"customer_business_name"`
-	Customization           json.RawMessage  `json:"customization"`
-	DiscountCode            *string          `json:"discount_code"`
-	DiscountCodes           []string         `json:"discount_codes"`
-	Force3DS                json.RawMessage  `json:"force_3ds"`
-	MandateMinAmountINR     json.RawMessage  `json:"mandate_min_amount_inr_paise"`
-	ProductCollectionID     json.RawMessage  `json:"product_collection_id"`
-	ShortLink               json.RawMessage  `json:"short_link"`
-	ShowSavedPaymentMethods json.RawMessage  `json:"show_saved_payment_methods"`
+	ProductCart             []cartRequest     `json:"product_cart"`
+	Customer                json.RawMessage   `json:"customer"`
+	PaymentMethodID         *string           `json:"payment_method_id"`
+	Confirm                 bool              `json:"confirm"`
+	BillingAddress          *billingRequest   `json:"billing_address"`
+	MinimalAddress          bool              `json:"minimal_address"`
+	BillingCurrency         *string           `json:"billing_currency"`
+	Metadata                json.RawMessage   `json:"metadata"`
+	FeatureFlags            *json.RawMessage  `json:"feature_flags"`
+	ReturnURL               *string           `json:"return_url"`
+	CancelURL               json.RawMessage   `json:"cancel_url"`
+	AllowedPaymentMethods   json.RawMessage   `json:"allowed_payment_method_types"`
+	CustomFields            json.RawMessage   `json:"custom_fields"`
+	CustomerBusinessName    json.RawMessage   `json:"customer_business_name"`
+	Customization           json.RawMessage   `json:"customization"`
+	DiscountCode            *string           `json:"discount_code"`
+	DiscountCodes           []string          `json:"discount_codes"`
+	Force3DS                json.RawMessage   `json:"force_3ds"`
+	MandateMinAmountINR     json.RawMessage   `json:"mandate_min_amount_inr_paise"`
+	ProductCollectionID     json.RawMessage   `json:"product_collection_id"`
+	ShortLink               json.RawMessage   `json:"short_link"`
+	ShowSavedPaymentMethods json.RawMessage   `json:"show_saved_payment_methods"`
 	SubscriptionData        *subscriptionData `json:"subscription_data"`
-	TaxID                   json.RawMessage  `json:"tax_id"`
+	TaxID                   json.RawMessage   `json:"tax_id"`
 }
 
 // subscriptionData is the spec's SubscriptionData.

@@ -386,13 +386,13 @@ type Ledger struct {
 
 // LedgerPayment is one payment of the ledger.
 type LedgerPayment struct {
-	PaymentID      string `json:"payment_id"`
-	CustomerID     string `json:"customer_id"`
-	SubscriptionID string `json:"subscription_id,omitempty"`
-	Status         string `json:"status"`
-	TotalAmount    int64  `json:"total_amount"`
-	Refunded       int64  `json:"refunded"`
-	Currency       string `json:"currency"`
+	PaymentID      string    `json:"payment_id"`
+	CustomerID     string    `json:"customer_id"`
+	SubscriptionID string    `json:"subscription_id,omitempty"`
+	Status         string    `json:"status"`
+	TotalAmount    int64     `json:"total_amount"`
+	Refunded       int64     `json:"refunded"`
+	Currency       string    `json:"currency"`
 	CreatedAt      time.Time `json:"created_at"`
 }
 

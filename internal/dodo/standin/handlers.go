@@ -78,16 +78,22 @@ func (s *Server) getCheckout(r *http.Request) (any, error) {
 
 // paymentFilter is the query of GET /payments.
 type paymentFilter struct {
-	customerID, subscriptionID, productID, status, currency string
-	gte, lte                                                *time.Time
-	pageSize, pageNumber                                    int
+	customerID, subscriptionID, productID, status, currency, brandID string
+	gte, lte                                                         *time.Time
+	pageSize, pageNumber                                             int
 }
 
 func parsePaymentFilter(q url.Values) (paymentFilter, error) {
 	f := paymentFilter{
 		customerID: q.Get("customer_id"), subscriptionID: q.Get("subscription_id"),
 		productID: q.Get("product_id"), status: q.Get("status"), currency: q.Get("currency"),
-		pageSize: 10,
+		brandID: q.Get("brand_id"), pageSize: 10,
+	}
+	if f.status != "" && !slices.Contains(intentStatuses, f.status) {
+		return f, invalidf("status %q: want one of %v", f.status, intentStatuses)
+	}
+	if f.currency != "" && !isCurrency(f.currency) {
+		return f, invalidf("currency %q: want an ISO 4217 code", f.currency)
 	}
 	for _, p := range []struct {
 		name string
@@ -120,12 +126,21 @@ func parsePaymentFilter(q url.Values) (paymentFilter, error) {
 	return f, nil
 }
 
-func (f paymentFilter) match(p *payRec) bool {
+// intentStatuses is the spec's IntentStatus, the statuses of a payment.
+var intentStatuses = []string{
+	"succeeded", "failed", "cancelled", "processing", "requires_customer_action", "requires_merchant_action",
+	"requires_payment_method", "requires_confirmation", "requires_capture", "partially_captured", "partially_captured_and_capturable",
+}
+
+// match reports whether p passes the filter; brandID is the stand-in's only
+// brand (its business id).
+func (f paymentFilter) match(p *payRec, brandID string) bool {
 	switch {
 	case f.customerID != "" && p.CustomerID != f.customerID,
 		f.subscriptionID != "" && p.SubscriptionID != f.subscriptionID,
 		f.status != "" && p.Status != f.status,
 		f.currency != "" && p.Currency != f.currency,
+		f.brandID != "" && f.brandID != brandID,
 		f.productID != "" && !slices.ContainsFunc(p.ProductCart, func(it CartItem) bool { return it.ProductID == f.productID }),
 		f.gte != nil && p.CreatedAt.Before(*f.gte),
 		f.lte != nil && p.CreatedAt.After(*f.lte):
@@ -145,7 +160,7 @@ func (s *Server) listPayments(r *http.Request) (any, error) {
 	defer s.mu.Unlock()
 	var matched []*payRec
 	for _, p := range slices.Backward(s.paymentsL) {
-		if f.match(p) {
+		if f.match(p, s.cfg.BusinessID) {
 			matched = append(matched, p)
 		}
 	}

@@ -49,8 +49,8 @@ type SentWebhook struct {
 	Type       string // the event type, e.g. "payment.succeeded"
 	CustomerID string // the customer the event is about
 	Attempt    int    // 1 for the first attempt of a delivery; a duplicate's count again from 1
-	Status  int    // the receiver's HTTP status; 0 when it gave none
-	Err     error  // why there was no status
+	Status     int    // the receiver's HTTP status; 0 when it gave none
+	Err        error  // why there was no status
 }
 
 // HeldWebhook is a webhook taken out of the queue undelivered (TakeHeld).

@@ -242,7 +242,7 @@ type Server struct {
 	charges   map[string]int
 
 	refunds   map[string]*refundRec
-	refundsL  []*refundRec // in creation order
+	refundsL  []*refundRec         // in creation order
 	discounts map[string]*Discount // by code
 
 	// offset moves the stand-in's clock ahead of Config.Now
