@@ -83,7 +83,7 @@ func (p page) of(n int) (from, to int) {
 // oldest first (judgement: Dodo does not document the order).
 func (s *Server) listCustomers(r *http.Request) (any, error) {
 	q := r.URL.Query()
-	pf, err := parsePaymentFilter(q) // the same created_at bounds and paging
+	gte, lte, size, number, err := parseListQuery(q)
 	if err != nil {
 		return nil, err
 	}
@@ -95,8 +95,8 @@ func (s *Server) listCustomers(r *http.Request) (any, error) {
 		switch {
 		case email != "" && !strings.Contains(strings.ToLower(c.Email), email),
 			name != "" && !strings.Contains(strings.ToLower(c.Name), name),
-			pf.gte != nil && c.CreatedAt.Before(*pf.gte),
-			pf.lte != nil && c.CreatedAt.After(*pf.lte):
+			gte != nil && c.CreatedAt.Before(*gte),
+			lte != nil && c.CreatedAt.After(*lte):
 			continue
 		}
 		matched = append(matched, c)
@@ -105,7 +105,7 @@ func (s *Server) listCustomers(r *http.Request) (any, error) {
 		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
 	})
 	out := wire.List[wire.Customer]{Items: []wire.Customer{}}
-	from, to := page{pf.pageSize, pf.pageNumber}.of(len(matched))
+	from, to := page{size, number}.of(len(matched))
 	for _, c := range matched[from:to] {
 		out.Items = append(out.Items, s.customer(c))
 	}

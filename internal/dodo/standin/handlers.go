@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/offerflow/offerflow/internal/dodo/wire"
@@ -89,41 +88,41 @@ func parsePaymentFilter(q url.Values) (paymentFilter, error) {
 		productID: q.Get("product_id"), status: q.Get("status"), currency: q.Get("currency"),
 		brandID: q.Get("brand_id"), pageSize: 10,
 	}
+	var err error
+	if f.gte, f.lte, f.pageSize, f.pageNumber, err = parseListQuery(q); err != nil {
+		return f, err
+	}
 	if f.status != "" && !slices.Contains(intentStatuses, f.status) {
 		return f, invalidf("status %q: want one of %v", f.status, intentStatuses)
 	}
 	if f.currency != "" && !isCurrency(f.currency) {
 		return f, invalidf("currency %q: want an ISO 4217 code", f.currency)
 	}
+	return f, nil
+}
+
+// parseListQuery parses what the spec's list endpoints share: the
+// created_at bounds and the paging.
+func parseListQuery(q url.Values) (gte, lte *time.Time, pageSize, pageNumber int, err error) {
 	for _, p := range []struct {
 		name string
 		dst  **time.Time
-	}{{"created_at_gte", &f.gte}, {"created_at_lte", &f.lte}} {
+	}{{"created_at_gte", &gte}, {"created_at_lte", &lte}} {
 		name, dst := p.name, p.dst
 		if v := q.Get(name); v != "" {
-			t, err := time.Parse(time.RFC3339Nano, v)
-			if err != nil {
-				return f, invalidf("%s %q: want an RFC 3339 date-time", name, v)
+			t, perr := time.Parse(time.RFC3339Nano, v)
+			if perr != nil {
+				return nil, nil, 0, 0, invalidf("%s %q: want an RFC 3339 date-time", name, v)
 			}
 			*dst = &t
 		}
 	}
-	for _, p := range []struct {
-		name string
-		dst  *int
-	}{{"page_size", &f.pageSize}, {"page_number", &f.pageNumber}} {
-		name, dst := p.name, p.dst
-		if v := q.Get(name); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 0 {
-				return f, invalidf("%s %q: want an integer >= 0", name, v)
-			}
-			*dst = n
-		}
+	// page_size and page_number are the spec's int32s >= 0.
+	pg, err := parsePage(q)
+	if err != nil {
+		return nil, nil, 0, 0, err
 	}
-	// Dodo caps page_size at 100.
-	f.pageSize = min(f.pageSize, 100)
-	return f, nil
+	return gte, lte, pg.size, pg.number, nil
 }
 
 // intentStatuses is the spec's IntentStatus, the statuses of a payment.
