@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"net/http"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -464,3 +465,39 @@ func checkCard(c Card) error {
 	}
 	return nil
 }
+
+// faultRequest is the body of POST /_standin/faults: FailNext over HTTP.
+type faultRequest struct {
+	Route   string `json:"route"`
+	N       int    `json:"n"`
+	Status  int    `json:"status"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// addFault is POST /_standin/faults: the next n requests of one of Dodo's
+// routes (its pattern, e.g. "POST /checkouts") answer status with Dodo's
+// error body, before the request is looked at (FailNext); n 0 clears it.
+func (s *Server) addFault(r *http.Request) (any, error) {
+	var req faultRequest
+	if err := decodeBody(r, &req); err != nil {
+		return nil, err
+	}
+	known := slices.ContainsFunc(s.dodoRoutes(), func(rt route) bool { return rt.pattern == req.Route })
+	switch {
+	case !known:
+		return nil, invalidf("route %q: want the pattern of one of Dodo's routes the stand-in serves, such as \"POST /checkouts\"", req.Route)
+	case req.N < 0:
+		return nil, invalidf("n %d: want 0 (clear) or more", req.N)
+	case req.N > 0 && (req.Status < 400 || req.Status > 599):
+		return nil, invalidf("status %d: want a 4xx or 5xx", req.Status)
+	case req.N > 0 && !errorCode.MatchString(req.Code):
+		return nil, invalidf("code %q: want Dodo's form, e.g. SERVICE_UNAVAILABLE", req.Code)
+	}
+	message := cmp.Or(req.Message, "failed on purpose by the stand-in")
+	s.FailNext(req.Route, req.N, req.Status, req.Code, message)
+	return req, nil
+}
+
+// errorCode is the form of Dodo's error codes.
+var errorCode = regexp.MustCompile(`^[A-Z][A-Z0-9_]*$`)

@@ -63,6 +63,7 @@ var bodyRoutes = []struct{ method, path string }{
 	{"POST", "/_standin/discounts"},
 	{"POST", "/_standin/clock/advance"},
 	{"PUT", "/_standin/webhooks/delivery"},
+	{"POST", "/_standin/faults"},
 }
 
 // FuzzRequestBodies sends arbitrary bodies to every route that parses one.
@@ -74,7 +75,7 @@ func FuzzRequestBodies(f *testing.F) {
 		`{"status":"cancelled","pause":true}`, `{"next_billing_date":"2026-06-01T00:00:00Z"}`,
 		`{"product_price":100,"product_currency":"USD"}`, `{"test_card":"3ds"}`, `{"card_number":"4242 4242 4242 4242","exp_month":1,"exp_year":2030}`,
 		`{"card":{"test_card":"decline"}}`, `{"authenticated":false}`, `{"code":"X","amount":1}`, `{"seconds":86400}`, `{"to":"2027-01-01T00:00:00Z"}`,
-		`{"fail_next":3,"duplicate_next":1,"delay_ms":0}`, `{"metadata":{"a":{"b":1}}}`, `{"product_price":1e40}`,
+		`{"fail_next":3,"duplicate_next":1,"delay_ms":0}`, `{"metadata":{"a":{"b":1}}}`, `{"route":"POST /checkouts","n":1,"status":503,"code":"X"}`, `{"product_price":1e40}`,
 	} {
 		for i := range bodyRoutes {
 			f.Add(uint8(i), seed)
