@@ -2,6 +2,7 @@ package standin
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -102,11 +103,14 @@ func (s *Server) addCard(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.mu.Lock()
+	_, known := s.customers[r.PathValue("customer_id")]
+	s.mu.Unlock()
+	if !known { // customers are never deleted, so it is still there below
+		return nil, notFoundf("customer %s not found", r.PathValue("customer_id"))
+	}
 	id, err := s.AddPaymentMethod(r.PathValue("customer_id"), card)
 	if err != nil {
-		if strings.Contains(err.Error(), "not found") {
-			return nil, notFoundf("customer %s not found", r.PathValue("customer_id"))
-		}
 		return nil, invalidf("%v", err)
 	}
 	s.mu.Lock()
@@ -215,9 +219,19 @@ func (s *Server) completePayment(r *http.Request) (any, error) {
 	case PaymentRequiresAction:
 		if req.Authenticated != nil && !*req.Authenticated {
 			p.Status, p.ErrorCode, p.ErrorMessage = PaymentFailed, "AUTHENTICATION_FAILED", "The customer failed 3-D Secure authentication"
-		} else {
-			p.Status = PaymentSucceeded
-			p.card.LastUsedAt = now
+			break
+		}
+		p.Status = PaymentSucceeded
+		p.card.LastUsedAt = now
+		// A one-click purchase of a subscription product starts the
+		// subscription once its payment succeeds, as it does at once
+		// for a card without 3-D Secure.
+		if cs := s.sessions[p.CheckoutSessionID]; cs != nil && cs.recurring != nil && p.SubscriptionID == "" {
+			p.updatedAt = now
+			sub := s.startSubscription(p.CustomerID, cs.recurring, cs.cart[0].Quantity, p.card, p.billing, p.metadataRaw, 0)
+			p.SubscriptionID = sub.ID
+			s.out.enqueue([]event{s.paymentEvent(p), s.subscriptionEvent("subscription.active", sub)})
+			return s.payment(p), nil
 		}
 	case PaymentRequiresMethod:
 		card, err := s.payingCard(s.customers[p.CustomerID], req)
@@ -365,7 +379,7 @@ func (s *Server) addDiscount(r *http.Request) (any, error) {
 		return nil, err
 	}
 	if _, err := s.AddDiscount(Discount{Code: req.Code, Type: req.Type, Amount: req.Amount, Name: req.Name}); err != nil {
-		if strings.Contains(err.Error(), "already exists") {
+		if errors.Is(err, errExists) {
 			return nil, errorf(http.StatusConflict, "DISCOUNT_CODE_EXISTS", "%v", err)
 		}
 		return nil, invalidf("%v", err)

@@ -126,6 +126,27 @@ func TestCompletePayment(t *testing.T) {
 	e.wantError(404, "NOT_FOUND", "POST", "/_standin/payments/pay_nothing/complete", map[string]any{})
 }
 
+// TestThreeDSSubscription: a one-click subscription on the 3-D Secure
+// card starts once the customer authenticates, not before.
+func TestThreeDSSubscription(t *testing.T) {
+	e := newEnv(t, date(2026, 4, 16))
+	pm := decode[wire.CustomerPaymentMethod](t, e.mustDo(200, "POST", "/_standin/customers/"+custBo+"/payment-methods", map[string]any{"test_card": "3ds"})).PaymentMethodID
+	id := deref(decode[session](t, e.mustDo(200, "POST", "/checkouts", oneClick(custBo, pm, item(pdtBasic, 1)))).PaymentID)
+	if got := e.webhooks(); !slices.Equal(got, []string{"payment.processing"}) {
+		t.Errorf("webhooks = %v, want [payment.processing]", got)
+	}
+	if subs := decode[wire.List[wire.SubscriptionListItem]](t, e.mustDo(200, "GET", "/subscriptions?customer_id="+custBo, nil)).Items; len(subs) != 0 {
+		t.Errorf("subscriptions before authentication = %d, want 0", len(subs))
+	}
+	p := decode[payment](t, e.mustDo(200, "POST", "/_standin/payments/"+id+"/complete", map[string]any{"authenticated": true}))
+	if p.Status != PaymentSucceeded || p.SubscriptionID == nil {
+		t.Errorf("payment %s on subscription %v, want succeeded on a new one", p.Status, p.SubscriptionID)
+	}
+	if got := e.webhooks(); !slices.Equal(got, []string{"payment.succeeded", "subscription.active"}) {
+		t.Errorf("webhooks = %v, want [payment.succeeded subscription.active]", got)
+	}
+}
+
 // TestCompleteCheckout: a fallback checkout completed by a test pays as
 // Dodo's hosted page would, with the discount and the trial of the
 // session.

@@ -1,6 +1,7 @@
 package standin
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -38,7 +39,7 @@ func (s *Server) AddDiscount(d Discount) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.discounts[d.Code]; ok {
-		return "", fmt.Errorf("add discount %s: already exists", d.Code)
+		return "", fmt.Errorf("add discount %s: %w", d.Code, errExists)
 	}
 	if d.ID == "" {
 		d.ID = s.newID("dsc")
@@ -68,6 +69,9 @@ func (s *Server) discountFor(code *string, codes []string) (*Discount, error) {
 	}
 	return d, nil
 }
+
+// errExists is the error of adding what is already there.
+var errExists = errors.New("already exists")
 
 // apply returns total less the discount, never below 0; a nil discount
 // takes nothing off.
