@@ -194,6 +194,14 @@ check('refunds.create (partial, then the rest)', async () => {
   await expectError(422, () => client.refunds.create({ payment_id: state.oneClickPayment }));
 });
 
+check('refunds.list and refunds.retrieve', async () => {
+  const refunds = await all(client.refunds.list({ customer_id: ids.customer, page_number: 0 }));
+  assert.equal(refunds.length, 2);
+  const r = await client.refunds.retrieve(refunds[0].refund_id);
+  assert.equal(r.payment_id, state.oneClickPayment);
+  assert.equal(r.customer.customer_id, ids.customer);
+});
+
 check('subscriptions.list', async () => {
   const subs = await all(client.subscriptions.list({ customer_id: ids.customer, status: 'active', page_number: 0 }));
   assert.ok(subs.some((s) => s.subscription_id === state.subscription));

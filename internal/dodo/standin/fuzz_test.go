@@ -95,7 +95,7 @@ func FuzzRequestBodies(f *testing.F) {
 // FuzzListQueries sends arbitrary queries to the list routes and the
 // portal session, which parse theirs.
 func FuzzListQueries(f *testing.F) {
-	paths := []string{"/customers", "/products", "/payments", "/subscriptions"}
+	paths := []string{"/customers", "/products", "/payments", "/subscriptions", "/refunds"}
 	for _, q := range []string{
 		"", "page_size=5&page_number=1", "page_size=-1", "page_size=99999999999", "status=paid", "status=succeeded&brand_id=bus_test",
 		"created_at_gte=2026-01-01T00:00:00Z", "created_at_lte=x", "recurring=true&archived=false", "email=%41NA&name=a", "currency=usd",

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"slices"
 	"time"
+
+	"github.com/offerflow/offerflow/internal/dodo/wire"
 )
 
 // refundRec is a refund of (part of) a payment. Refunds in the stand-in
@@ -119,4 +121,58 @@ func (s *Server) refundItems(p *payRec, items []refundItemRequest) (int64, error
 		sum += amount
 	}
 	return sum, nil
+}
+
+// getRefund is GET /refunds/{refund_id}.
+func (s *Server) getRefund(r *http.Request) (any, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rf, ok := s.refunds[r.PathValue("refund_id")]
+	if !ok {
+		return nil, notFoundf("refund %s not found", r.PathValue("refund_id"))
+	}
+	return s.refund(rf), nil
+}
+
+// refundStatuses is the spec's RefundStatus.
+var refundStatuses = []string{"succeeded", "failed", "pending", "review"}
+
+// listRefunds is GET /refunds: filters customer_id, subscription_id (of
+// the refunded payment), status and created_at; newest first (judgement,
+// as for payments).
+func (s *Server) listRefunds(r *http.Request) (any, error) {
+	q := r.URL.Query()
+	gte, lte, size, number, err := parseListQuery(q)
+	if err != nil {
+		return nil, err
+	}
+	status := q.Get("status")
+	if status != "" && !slices.Contains(refundStatuses, status) {
+		return nil, invalidf("status %q: want one of %v", status, refundStatuses)
+	}
+	customer, subscription := q.Get("customer_id"), q.Get("subscription_id")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var matched []*refundRec
+	for _, rf := range slices.Backward(s.refundsL) {
+		switch {
+		case customer != "" && rf.payment.CustomerID != customer,
+			subscription != "" && rf.payment.SubscriptionID != subscription,
+			status != "" && status != "succeeded", // every refund of the stand-in succeeds
+			gte != nil && rf.createdAt.Before(*gte),
+			lte != nil && rf.createdAt.After(*lte):
+			continue
+		}
+		matched = append(matched, rf)
+	}
+	out := wire.List[wire.RefundSummary]{Items: []wire.RefundSummary{}}
+	from, to := page{size, number}.of(len(matched))
+	for _, rf := range matched[from:to] {
+		full := s.refund(rf)
+		out.Items = append(out.Items, wire.RefundSummary{
+			RefundID: full.RefundID, PaymentID: full.PaymentID, BusinessID: full.BusinessID, Status: full.Status,
+			IsPartial: full.IsPartial, Amount: full.Amount, Currency: full.Currency, Reason: full.Reason, CreatedAt: full.CreatedAt,
+		})
+	}
+	return out, nil
 }

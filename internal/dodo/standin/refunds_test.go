@@ -77,6 +77,41 @@ func TestRefunds(t *testing.T) {
 	}
 }
 
+// TestListRefunds: GET /refunds and GET /refunds/{id} read the refunds
+// back, filtered.
+func TestListRefunds(t *testing.T) {
+	e := newEnv(t, date(2026, 4, 16))
+	e.mustDo(200, "POST", "/checkouts", oneClick(custAna, pmVisa, item(pdtGuide, 2)))
+	e.mustDo(200, "POST", "/checkouts", oneClick(custBo, pmBo, item(pdtGuide, 1)))
+	a := decode[wire.Refund](t, e.mustDo(200, "POST", "/refunds", map[string]any{"payment_id": "pay_0000000001", "items": []any{map[string]any{"item_id": pdtGuide, "amount": 100}}}))
+	b := decode[wire.Refund](t, e.mustDo(200, "POST", "/refunds", map[string]any{"payment_id": "pay_0000000002"}))
+	if got := decode[wire.Refund](t, e.mustDo(200, "GET", "/refunds/"+a.RefundID, nil)); got.RefundID != a.RefundID || deref(got.Amount) != 100 {
+		t.Errorf("GET refund = %+v, want %+v", got, a)
+	}
+	tests := []struct {
+		query string
+		want  []string
+	}{
+		{"", []string{b.RefundID, a.RefundID}},
+		{"?customer_id=" + custAna, []string{a.RefundID}},
+		{"?status=succeeded&page_size=1&page_number=1", []string{a.RefundID}},
+		{"?status=pending", nil},
+		{"?created_at_gte=2026-04-17T00:00:00Z", nil},
+	}
+	for _, tt := range tests {
+		var got []string
+		for _, r := range decode[wire.List[wire.RefundSummary]](t, e.mustDo(200, "GET", "/refunds"+tt.query, nil)).Items {
+			got = append(got, r.RefundID)
+		}
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("GET /refunds%s = %v, want %v", tt.query, got, tt.want)
+		}
+	}
+	e.wantError(404, "NOT_FOUND", "GET", "/refunds/ref_nothing", nil)
+	e.wantError(422, "INVALID_REQUEST_BODY", "GET", "/refunds?status=done", nil)
+	e.wantError(422, "INVALID_REQUEST_BODY", "GET", "/refunds?page_size=x", nil)
+}
+
 // TestRefundWebhook: refund.succeeded carries the refund with its
 // payload_type.
 func TestRefundWebhook(t *testing.T) {

@@ -22,6 +22,8 @@ func (s *Server) dodoRoutes() []route {
 		{"GET /payments", s.listPayments},
 		{"GET /payments/{payment_id}", s.getPayment},
 		{"POST /refunds", s.createRefund},
+		{"GET /refunds", s.listRefunds},
+		{"GET /refunds/{refund_id}", s.getRefund},
 		{"GET /subscriptions", s.listSubscriptions},
 		{"GET /subscriptions/{subscription_id}", s.getSubscription},
 		{"PATCH /subscriptions/{subscription_id}", s.patchSubscription},

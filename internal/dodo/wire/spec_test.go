@@ -109,6 +109,8 @@ var answers = map[string]reflect.Type{
 	"GET /customers":                                            reflect.TypeFor[List[Customer]](),
 	"GET /products":                                             reflect.TypeFor[List[ProductListItem]](),
 	"POST /refunds":                                             reflect.TypeFor[Refund](),
+	"GET /refunds":                                              reflect.TypeFor[List[RefundSummary]](),
+	"GET /refunds/{refund_id}":                                  reflect.TypeFor[Refund](),
 	"PATCH /subscriptions/{subscription_id}":                    reflect.TypeFor[Subscription](),
 	"POST /subscriptions/{subscription_id}/charge":              reflect.TypeFor[SubscriptionCharge](),
 	"POST /payments":                                            reflect.TypeFor[OneTimePayment](),
