@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -38,7 +39,8 @@ func TestTypeScriptSDK(t *testing.T) {
 	e := newEnv(t, date(2026, 4, 16))
 	// The SDK's requests reach the stand-in through a server that
 	// validates each exchange against the spec.
-	srv := httptest.NewServer(specChecked(t, e.spec, e.s.Handler()))
+	var checked atomic.Int64
+	srv := httptest.NewServer(specChecked(t, e.spec, &checked, e.s.Handler()))
 	t.Cleanup(srv.Close)
 	ids, _ := json.Marshal(map[string]string{
 		"customer": custAna, "otherCustomer": custBo, "card": pmVisa, "declinedCard": pmDeclineBo(t, e),
@@ -55,6 +57,10 @@ func TestTypeScriptSDK(t *testing.T) {
 		t.Fatalf("Dodo's TypeScript SDK against the stand-in: %v", err)
 	}
 	e.flush()
+	// A negative control of the wiring: the SDK's calls were validated.
+	if n := checked.Load(); n < 40 {
+		t.Errorf("%d exchanges validated against the spec, want the SDK's 40 or more", n)
+	}
 }
 
 // pmDeclineBo saves Bo a card that is declined, for the SDK's failed-card
@@ -70,8 +76,10 @@ func pmDeclineBo(t *testing.T, e *env) string {
 
 // specChecked serves h and validates every exchange with spec.check, as
 // env.do does for the tests' own calls.
-func specChecked(t *testing.T, sp *spec, h http.Handler) http.Handler {
+// It counts them in n.
+func specChecked(t *testing.T, sp *spec, n *atomic.Int64, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
 		body, _ := io.ReadAll(r.Body)
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		rec := httptest.NewRecorder()
