@@ -264,6 +264,10 @@ type clockAnswer struct {
 	Renewed int       `json:"renewed"`
 }
 
+// maxAdvance bounds one move of the clock: every daily subscription
+// renews once per day moved, all within the request.
+const maxAdvance = 5 * 366 * 24 * time.Hour
+
 // advanceClock is POST /_standin/clock/advance: moves the stand-in's clock
 // forward and renews the subscriptions now due (RenewDue).
 func (s *Server) advanceClock(r *http.Request) (any, error) {
@@ -276,8 +280,8 @@ func (s *Server) advanceClock(r *http.Request) (any, error) {
 	case (req.Seconds == nil) == (req.To == nil):
 		return nil, invalidf("want seconds or to")
 	case req.Seconds != nil:
-		if *req.Seconds < 0 || *req.Seconds > 100*365*24*3600 {
-			return nil, invalidf("seconds %d: want 0 to 100 years", *req.Seconds)
+		if *req.Seconds < 0 || *req.Seconds > int64(maxAdvance/time.Second) {
+			return nil, invalidf("seconds %d: want 0 to %d (five years)", *req.Seconds, int64(maxAdvance/time.Second))
 		}
 		d = time.Duration(*req.Seconds) * time.Second
 	default:
@@ -285,8 +289,8 @@ func (s *Server) advanceClock(r *http.Request) (any, error) {
 		if err != nil {
 			return nil, invalidf("to %q: want an RFC 3339 date-time", *req.To)
 		}
-		if d = t.Sub(s.now()); d < 0 {
-			return nil, invalidf("to %s is before the stand-in's now, %s: the clock only moves forward", t.Format(time.RFC3339), s.now().Format(time.RFC3339))
+		if d = t.Sub(s.now()); d < 0 || d > maxAdvance {
+			return nil, invalidf("to %s: want a time from the stand-in's now, %s, to five years later", t.Format(time.RFC3339), s.now().Format(time.RFC3339))
 		}
 	}
 	n, err := s.Advance(d)

@@ -183,6 +183,7 @@ func TestAdvanceClock(t *testing.T) {
 	}
 	for _, body := range []any{
 		map[string]any{}, map[string]any{"seconds": 1, "to": "2027-01-01T00:00:00Z"}, map[string]any{"seconds": -1},
+		map[string]any{"seconds": 6 * 366 * 24 * 3600}, map[string]any{"seconds": int64(1) << 62}, map[string]any{"to": "2040-01-01T00:00:00Z"},
 		map[string]any{"to": "2026-01-01T00:00:00Z"}, map[string]any{"to": "tomorrow"}, "{",
 	} {
 		if status, _ := e.do("POST", "/_standin/clock/advance", body); status != 422 && status != 400 {
