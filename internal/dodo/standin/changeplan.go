@@ -49,8 +49,8 @@ func (s *Server) planFor(r *http.Request) (*plan, error) {
 	if err := decodeBody(r, &req); err != nil {
 		return nil, err
 	}
-	if req.Quantity == nil || *req.Quantity < 1 {
-		return nil, invalidf("quantity: must be at least 1")
+	if req.Quantity == nil || *req.Quantity < 1 || *req.Quantity > maxAmount {
+		return nil, invalidf("quantity: must be 1 to %d", maxAmount)
 	}
 	if !slices.Contains([]string{ProratedImmediately, DifferenceImmediately, FullImmediately, DoNotBill}, req.ProrationBillingMode) {
 		return nil, invalidf("proration_billing_mode %q: want prorated_immediately, full_immediately, difference_immediately or do_not_bill", req.ProrationBillingMode)

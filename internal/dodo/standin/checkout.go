@@ -309,13 +309,19 @@ func (s *Server) checkCart(items []cartRequest) (cart []CartItem, currency strin
 	if len(items) == 0 {
 		return nil, "", nil, invalidf("product_cart is empty")
 	}
+	var total int64
 	for i, it := range items {
 		p, ok := s.products[it.ProductID]
 		if !ok {
 			return nil, "", nil, notFoundf("product %s not found", it.ProductID)
 		}
-		if it.Quantity == nil || *it.Quantity < 1 {
-			return nil, "", nil, invalidf("product_cart[%d].quantity: want at least 1", i)
+		if it.Quantity == nil || *it.Quantity < 1 || *it.Quantity > maxAmount {
+			return nil, "", nil, invalidf("product_cart[%d].quantity: want 1 to %d", i, maxAmount)
+		}
+		// Summed as it goes, so that no total overflows: each line is at
+		// most maxAmount², the running total at most maxAmount.
+		if total += p.Price * int64(*it.Quantity); total > maxAmount {
+			return nil, "", nil, invalidf("total exceeds the largest amount, %d", maxAmount)
 		}
 		if len(it.Addons) > 0 && string(it.Addons) != "null" && string(it.Addons) != "[]" {
 			return nil, "", nil, invalidf("product_cart[%d].addons: product %s has no addons", i, p.ID)

@@ -36,6 +36,8 @@ func TestOneTimePayment(t *testing.T) {
 		{"unknown product", map[string]any{"product_cart": []any{item("pdt_nothing", 1)}, "customer": ana, "billing": map[string]any{"country": "US"}}, 404, "NOT_FOUND", "", false, nil},
 		{"no billing", map[string]any{"product_cart": []any{item(pdtGuide, 1)}, "customer": ana}, 422, "INVALID_REQUEST_BODY", "", false, nil},
 		{"no customer", map[string]any{"product_cart": []any{item(pdtGuide, 1)}, "billing": map[string]any{"country": "US"}}, 422, "INVALID_REQUEST_BODY", "", false, nil},
+		{"quantity beyond int32", map[string]any{"product_cart": []any{item(pdtGuide, 1<<40)}, "customer": ana, "billing": map[string]any{"country": "US"}}, 422, "INVALID_REQUEST_BODY", "", false, nil},
+		{"total beyond int32", map[string]any{"product_cart": []any{item(pdtGuide, 1<<30), item(pdtGuide, 1<<30)}, "customer": ana, "billing": map[string]any{"country": "US"}}, 422, "INVALID_REQUEST_BODY", "", false, nil},
 		{"empty cart", map[string]any{"product_cart": []any{}, "customer": ana, "billing": map[string]any{"country": "US"}}, 422, "INVALID_REQUEST_BODY", "", false, nil},
 		{"unknown discount", body(ana, "discount_codes", []string{"NOPE"}), 422, "INVALID_DISCOUNT_CODE", "", false, nil},
 		{"billing currency", body(ana, "billing_currency", "EUR"), 422, "INVALID_REQUEST_BODY", "", false, nil},
