@@ -1,9 +1,11 @@
 // Package standin is a stateful, in-memory stand-in for the part of the Dodo
-// Payments API that offerflow uses: customers and their saved cards,
-// products, payments, subscriptions, one-click checkouts and plan changes
-// with proration. Every state change sends the matching webhooks, signed
-// with Standard Webhooks signatures, to a configured URL; tests can tell the
-// sender to duplicate, delay, reorder or hold them.
+// Payments API that offerflow and a merchant's tests use: customers and
+// their saved cards, products, payments and refunds, subscriptions (cancel,
+// pause, resume, on-demand charges), one-click and fallback checkouts with
+// discount codes and trials, and plan changes with proration. Every state
+// change sends the matching webhooks, signed with Standard Webhooks
+// signatures, to a configured URL; tests can tell the sender to duplicate,
+// delay, reorder, hold or fail them.
 //
 // Responses and webhook bodies keep to Dodo's OpenAPI spec (v1.113.0), and
 // the package's tests validate them against it. They are Dodo's wire types
@@ -14,18 +16,24 @@
 // (what the client sends) do not model; a test checks them against the
 // spec's request schemas.
 //
+// Beside Dodo's routes, Handler serves the stand-in's own test-control
+// routes under /_standin/ (control.go): saving test cards, paying a
+// fallback checkout or a waiting payment, moving the clock, breaking
+// webhook delivery on purpose, and a ledger of what was charged and sent.
+// They are not Dodo's; the same methods exist in Go.
+//
 // Where Dodo's behaviour is not documented the stand-in makes a choice;
 // each is marked "judgement" in the comments and listed in docs/dodo.md.
 //
 // Card outcomes follow Dodo's test mode: a card number ending in 0002 is
 // declined (CARD_DECLINED), one ending in 9995 fails with INSUFFICIENT_FUNDS
 // (Stripe's test card), one ending in 3155 asks for 3-D Secure (the payment
-// stays requires_customer_action until POST /_standin/payments/{id}/authenticate),
+// stays requires_customer_action until POST /_standin/payments/{id}/complete),
 // an expired card fails with EXPIRED_CARD, and every other card (4242 4242
 // 4242 4242 in particular) succeeds.
 //
-// Time comes from Config.Now only, so tests can move the clock and call
-// RenewDue to bill renewals.
+// Time comes from Config.Now, moved ahead by Advance, so tests can move the
+// clock and bill renewals (Advance, RenewDue).
 package standin
 
 import (
