@@ -261,3 +261,19 @@ func TestAnotherCustomersCard(t *testing.T) {
 		t.Errorf("webhooks = %v, want none", got)
 	}
 }
+
+// TestGeneratedIDsSkipGivenOnes: an id given to AddCustomer (or any Add)
+// is never generated again for a new object.
+func TestGeneratedIDsSkipGivenOnes(t *testing.T) {
+	e := newEnv(t, date(2026, 4, 16))
+	if _, err := e.s.AddCustomer(Customer{ID: "cus_0000000001", Email: "given@example.com", Name: "Given"}); err != nil {
+		t.Fatal(err)
+	}
+	got := decode[wire.Customer](t, e.mustDo(200, "POST", "/customers", map[string]any{"email": "new@example.com", "name": "New"}))
+	if got.CustomerID != "cus_0000000002" {
+		t.Errorf("new customer id = %s, want cus_0000000002", got.CustomerID)
+	}
+	if c := decode[wire.Customer](t, e.mustDo(200, "GET", "/customers/cus_0000000001", nil)); c.Email != "given@example.com" {
+		t.Errorf("the given customer became %+v", c)
+	}
+}

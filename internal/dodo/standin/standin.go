@@ -417,8 +417,6 @@ func (s *Server) Advance(d time.Duration) (int, error) {
 	return s.RenewDue(), nil
 }
 
-// newID returns the next id with Dodo's prefix for its kind (pay, cks, sub,
-// ...): deterministic, one counter per prefix.
 // idSuffix is what IDTag adds to generated ids.
 func (c Config) idSuffix() string {
 	if c.IDTag == "" {
@@ -427,9 +425,39 @@ func (c Config) idSuffix() string {
 	return "_" + c.IDTag
 }
 
+// newID returns the next id with Dodo's prefix for its kind (pay, cks, sub,
+// ...): deterministic, one counter per prefix. It skips an id a caller
+// gave explicitly (AddCustomer with an ID, ...). The caller holds s.mu.
 func (s *Server) newID(prefix string) string {
-	s.counters[prefix]++
-	return fmt.Sprintf("%s_%010d", prefix, s.counters[prefix]) + s.cfg.idSuffix()
+	for {
+		s.counters[prefix]++
+		id := fmt.Sprintf("%s_%010d", prefix, s.counters[prefix]) + s.cfg.idSuffix()
+		if !s.taken(id) {
+			return id
+		}
+	}
+}
+
+// taken reports whether an object already has id. The caller holds s.mu.
+func (s *Server) taken(id string) bool {
+	_, cus := s.customers[id]
+	_, pdt := s.products[id]
+	_, sub := s.subs[id]
+	_, pay := s.payments[id]
+	_, ref := s.refunds[id]
+	_, cks := s.sessions[id]
+	if cus || pdt || sub || pay || ref || cks {
+		return true
+	}
+	if card, _ := s.findCard(id); card != nil {
+		return true
+	}
+	for _, d := range s.discounts {
+		if d.ID == id {
+			return true
+		}
+	}
+	return false
 }
 
 // AddCustomer adds a customer and returns its id.
