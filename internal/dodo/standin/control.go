@@ -512,8 +512,8 @@ func (s *Server) addFault(r *http.Request) (any, error) {
 	case req.N > 0 && !errorCode.MatchString(req.Code):
 		return nil, invalidf("code %q: want Dodo's form, e.g. SERVICE_UNAVAILABLE", req.Code)
 	}
-	message := cmp.Or(req.Message, "failed on purpose by the stand-in")
-	s.FailNext(req.Route, req.N, req.Status, req.Code, message)
+	req.Message = cmp.Or(req.Message, "failed on purpose by the stand-in")
+	s.FailNext(req.Route, req.N, req.Status, req.Code, req.Message)
 	return req, nil
 }
 
