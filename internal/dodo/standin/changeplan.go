@@ -49,8 +49,8 @@ func (s *Server) planFor(r *http.Request) (*plan, error) {
 	if err := decodeBody(r, &req); err != nil {
 		return nil, err
 	}
-	if req.Quantity == nil || *req.Quantity < 1 {
-		return nil, invalidf("quantity: must be at least 1")
+	if req.Quantity == nil || *req.Quantity < 1 || *req.Quantity > maxAmount {
+		return nil, invalidf("quantity: must be 1 to %d", maxAmount)
 	}
 	if !slices.Contains([]string{ProratedImmediately, DifferenceImmediately, FullImmediately, DoNotBill}, req.ProrationBillingMode) {
 		return nil, invalidf("proration_billing_mode %q: want prorated_immediately, full_immediately, difference_immediately or do_not_bill", req.ProrationBillingMode)
@@ -353,7 +353,7 @@ func (s *Server) RenewDue() int {
 // The caller holds s.mu.
 func (s *Server) renew(sub *subRec) bool {
 	if sub.CancelAtNextBillingDate {
-		sub.Status = StatusCancelled
+		sub.Status, sub.cancelledAt = StatusCancelled, ptr(s.now())
 		s.out.enqueue([]event{s.subscriptionEvent("subscription.cancelled", sub)})
 		return false
 	}
@@ -376,7 +376,7 @@ func (s *Server) renew(sub *subRec) bool {
 			customerID: sub.CustomerID, subscriptionID: sub.ID, card: card, amount: due, currency: p.Currency,
 			billing: s.subBilling(sub), metadata: sub.metadata,
 		})
-		if pay.Status == PaymentFailed {
+		if pay.Status != PaymentSucceeded {
 			sub.Status = StatusOnHold
 			// The payment event is built before the status change shows in
 			// the subscription events, as Dodo's would be.

@@ -30,3 +30,27 @@ func TestFailNext(t *testing.T) {
 		t.Fatalf("after clearing: %d %s, want 200", status, body)
 	}
 }
+
+// TestFaultsRoute: POST /_standin/faults is FailNext over HTTP, for Dodo's
+// routes only.
+func TestFaultsRoute(t *testing.T) {
+	e := newEnv(t, date(2026, 4, 1))
+	e.mustDo(200, "POST", "/_standin/faults", map[string]any{"route": "POST /checkouts", "n": 1, "status": 503, "code": "SERVICE_UNAVAILABLE"})
+	e.wantError(503, "SERVICE_UNAVAILABLE", "POST", "/checkouts", oneClick(custAna, pmVisa, item(pdtGuide, 1)))
+	e.mustDo(200, "POST", "/checkouts", oneClick(custAna, pmVisa, item(pdtGuide, 1)))
+	if n := e.s.Charges(custAna); n != 1 {
+		t.Errorf("charges = %d, want 1: the failed request charged nothing", n)
+	}
+	e.mustDo(200, "POST", "/_standin/faults", map[string]any{"route": "GET /products/{id}", "n": 5, "status": 500, "code": "INTERNAL_SERVER_ERROR"})
+	e.mustDo(200, "POST", "/_standin/faults", map[string]any{"route": "GET /products/{id}", "n": 0})
+	e.mustDo(200, "GET", "/products/"+pdtGuide, nil)
+	for _, body := range []any{
+		map[string]any{"route": "POST /_standin/faults", "n": 1, "status": 500, "code": "X"},
+		map[string]any{"route": "GET /nowhere", "n": 1, "status": 500, "code": "X"},
+		map[string]any{"route": "POST /checkouts", "n": 1, "status": 200, "code": "X"},
+		map[string]any{"route": "POST /checkouts", "n": 1, "status": 500, "code": "lower"},
+		map[string]any{"route": "POST /checkouts", "n": -1},
+	} {
+		e.wantError(422, "INVALID_REQUEST_BODY", "POST", "/_standin/faults", body)
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/offerflow/offerflow/internal/dodo/wire"
@@ -73,63 +72,74 @@ func (s *Server) getCheckout(r *http.Request) (any, error) {
 	if !ok {
 		return nil, notFoundf("checkout session %s not found", r.PathValue("id"))
 	}
-	out := wire.CheckoutSessionStatus{ID: cs.id, CreatedAt: cs.createdAt, CustomerEmail: optional(cs.email), CustomerName: optional(cs.name)}
-	if p, ok := s.payments[cs.paymentID]; ok {
-		out.PaymentID, out.PaymentStatus = &p.ID, ptr(p.Status)
-	}
-	return out, nil
+	return s.checkoutStatus(cs), nil
 }
 
 // paymentFilter is the query of GET /payments.
 type paymentFilter struct {
-	customerID, subscriptionID, productID, status, currency string
-	gte, lte                                                *time.Time
-	pageSize, pageNumber                                    int
+	customerID, subscriptionID, productID, status, currency, brandID string
+	gte, lte                                                         *time.Time
+	pageSize, pageNumber                                             int
 }
 
 func parsePaymentFilter(q url.Values) (paymentFilter, error) {
 	f := paymentFilter{
 		customerID: q.Get("customer_id"), subscriptionID: q.Get("subscription_id"),
 		productID: q.Get("product_id"), status: q.Get("status"), currency: q.Get("currency"),
-		pageSize: 10,
+		brandID: q.Get("brand_id"), pageSize: 10,
 	}
+	var err error
+	if f.gte, f.lte, f.pageSize, f.pageNumber, err = parseListQuery(q); err != nil {
+		return f, err
+	}
+	if f.status != "" && !slices.Contains(intentStatuses, f.status) {
+		return f, invalidf("status %q: want one of %v", f.status, intentStatuses)
+	}
+	if f.currency != "" && !isCurrency(f.currency) {
+		return f, invalidf("currency %q: want an ISO 4217 code", f.currency)
+	}
+	return f, nil
+}
+
+// parseListQuery parses what the spec's list endpoints share: the
+// created_at bounds and the paging.
+func parseListQuery(q url.Values) (gte, lte *time.Time, pageSize, pageNumber int, err error) {
 	for _, p := range []struct {
 		name string
 		dst  **time.Time
-	}{{"created_at_gte", &f.gte}, {"created_at_lte", &f.lte}} {
+	}{{"created_at_gte", &gte}, {"created_at_lte", &lte}} {
 		name, dst := p.name, p.dst
 		if v := q.Get(name); v != "" {
-			t, err := time.Parse(time.RFC3339Nano, v)
-			if err != nil {
-				return f, invalidf("%s %q: want an RFC 3339 date-time", name, v)
+			t, perr := time.Parse(time.RFC3339Nano, v)
+			if perr != nil {
+				return nil, nil, 0, 0, invalidf("%s %q: want an RFC 3339 date-time", name, v)
 			}
 			*dst = &t
 		}
 	}
-	for _, p := range []struct {
-		name string
-		dst  *int
-	}{{"page_size", &f.pageSize}, {"page_number", &f.pageNumber}} {
-		name, dst := p.name, p.dst
-		if v := q.Get(name); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 0 {
-				return f, invalidf("%s %q: want an integer >= 0", name, v)
-			}
-			*dst = n
-		}
+	// page_size and page_number are the spec's int32s >= 0.
+	pg, err := parsePage(q)
+	if err != nil {
+		return nil, nil, 0, 0, err
 	}
-	// Dodo caps page_size at 100.
-	f.pageSize = min(f.pageSize, 100)
-	return f, nil
+	return gte, lte, pg.size, pg.number, nil
 }
 
-func (f paymentFilter) match(p *payRec) bool {
+// intentStatuses is the spec's IntentStatus, the statuses of a payment.
+var intentStatuses = []string{
+	"succeeded", "failed", "cancelled", "processing", "requires_customer_action", "requires_merchant_action",
+	"requires_payment_method", "requires_confirmation", "requires_capture", "partially_captured", "partially_captured_and_capturable",
+}
+
+// match reports whether p passes the filter; brandID is the stand-in's only
+// brand (its business id).
+func (f paymentFilter) match(p *payRec, brandID string) bool {
 	switch {
 	case f.customerID != "" && p.CustomerID != f.customerID,
 		f.subscriptionID != "" && p.SubscriptionID != f.subscriptionID,
 		f.status != "" && p.Status != f.status,
 		f.currency != "" && p.Currency != f.currency,
+		f.brandID != "" && f.brandID != brandID,
 		f.productID != "" && !slices.ContainsFunc(p.ProductCart, func(it CartItem) bool { return it.ProductID == f.productID }),
 		f.gte != nil && p.CreatedAt.Before(*f.gte),
 		f.lte != nil && p.CreatedAt.After(*f.lte):
@@ -149,7 +159,7 @@ func (s *Server) listPayments(r *http.Request) (any, error) {
 	defer s.mu.Unlock()
 	var matched []*payRec
 	for _, p := range slices.Backward(s.paymentsL) {
-		if f.match(p) {
+		if f.match(p, s.cfg.BusinessID) {
 			matched = append(matched, p)
 		}
 	}

@@ -43,13 +43,12 @@ func (s *Server) parseSubscriptionFilter(r *http.Request) (subscriptionFilter, e
 	q := r.URL.Query()
 	// The dates and the paging are parsed as GET /payments parses them
 	// (the spec gives both endpoints the same parameters).
-	pf, err := parsePaymentFilter(q)
-	if err != nil {
-		return subscriptionFilter{}, err
-	}
 	f := subscriptionFilter{
 		customerID: q.Get("customer_id"), status: q.Get("status"), productID: q.Get("product_id"), brandID: q.Get("brand_id"),
-		gte: pf.gte, lte: pf.lte, pageSize: pf.pageSize, pageNumber: pf.pageNumber,
+	}
+	var err error
+	if f.gte, f.lte, f.pageSize, f.pageNumber, err = parseListQuery(q); err != nil {
+		return f, err
 	}
 	statuses := []string{StatusPending, StatusActive, StatusOnHold, StatusPaused, StatusCancelled, StatusFailed, StatusExpired}
 	if f.status != "" && !slices.Contains(statuses, f.status) {

@@ -3,6 +3,7 @@ package standin
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -29,15 +30,27 @@ type Delivery struct {
 	Reorder bool
 	// Hold queues webhooks without delivering them until Release.
 	Hold bool
+	// FailNext makes the next FailNext delivery attempts fail as if the
+	// receiver had answered 503, without sending them: each is retried
+	// after the backoff, as Dodo retries, and counts against
+	// WebhookAttempts. It counts down as attempts fail.
+	FailNext int
+	// DuplicateNext delivers the next DuplicateNext webhooks queued twice,
+	// as Duplicate does for all. It counts down as webhooks are queued.
+	DuplicateNext int
 }
+
+// errInjected is the Err of a delivery attempt that Delivery.FailNext failed.
+var errInjected = errors.New("failed on purpose (Delivery.FailNext)")
 
 // SentWebhook is one delivery attempt.
 type SentWebhook struct {
-	ID      string // webhook-id
-	Type    string // the event type, e.g. "payment.succeeded"
-	Attempt int    // 1 for the first attempt of a delivery; a duplicate's count again from 1
-	Status  int    // the receiver's HTTP status; 0 when it gave none
-	Err     error  // why there was no status
+	ID         string // webhook-id
+	Type       string // the event type, e.g. "payment.succeeded"
+	CustomerID string // the customer the event is about
+	Attempt    int    // 1 for the first attempt of a delivery; a duplicate's count again from 1
+	Status     int    // the receiver's HTTP status; 0 when it gave none
+	Err        error  // why there was no status
 }
 
 // HeldWebhook is a webhook taken out of the queue undelivered (TakeHeld).
@@ -51,6 +64,7 @@ type HeldWebhook struct {
 type message struct {
 	id         string
 	typ        string
+	customer   string
 	body       []byte
 	deliveries int // 2 with Duplicate
 }
@@ -119,13 +133,16 @@ func (o *outbox) enqueue(batch []event) {
 		batch = slices.Clone(batch)
 		slices.Reverse(batch)
 	}
-	n := 1
-	if o.delivery.Duplicate {
-		n = 2
-	}
 	for _, e := range batch {
+		n := 1
+		if o.delivery.Duplicate {
+			n = 2
+		} else if o.delivery.DuplicateNext > 0 {
+			o.delivery.DuplicateNext--
+			n = 2
+		}
 		o.nextID++
-		o.queue = append(o.queue, &message{id: fmt.Sprintf("msg_%010d", o.nextID) + o.idSuffix, typ: e.typ, body: e.body, deliveries: n})
+		o.queue = append(o.queue, &message{id: fmt.Sprintf("msg_%010d", o.nextID) + o.idSuffix, typ: e.typ, customer: e.customer, body: e.body, deliveries: n})
 	}
 	o.broadcast()
 }
@@ -142,6 +159,25 @@ func (o *outbox) release() {
 	defer o.mu.Unlock()
 	o.delivery.Hold = false
 	o.broadcast()
+}
+
+// releaseReversed ends a Hold and delivers what was held newest first.
+func (o *outbox) releaseReversed() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	start := 0
+	if o.inFlight {
+		start = 1
+	}
+	slices.Reverse(o.queue[start:])
+	o.delivery.Hold = false
+	o.broadcast()
+}
+
+func (o *outbox) deliverySettings() (Delivery, int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.delivery, len(o.queue)
 }
 
 func (o *outbox) sentLog() []SentWebhook {
@@ -249,18 +285,35 @@ func (o *outbox) deliver(ctx context.Context, m *message) {
 		if attempt > 1 && !sleep(ctx, o.backoff<<(attempt-2)) {
 			return
 		}
-		status, err := o.post(ctx, m)
+		status, err := 0, error(nil)
+		if o.takeFailure() {
+			status, err = http.StatusServiceUnavailable, errInjected
+		} else {
+			status, err = o.post(ctx, m)
+		}
 		if ctx.Err() != nil {
 			return // closing: not an answer of the receiver's
 		}
 		o.mu.Lock()
-		o.sent = append(o.sent, SentWebhook{ID: m.id, Type: m.typ, Attempt: attempt, Status: status, Err: err})
+		o.sent = append(o.sent, SentWebhook{ID: m.id, Type: m.typ, CustomerID: m.customer, Attempt: attempt, Status: status, Err: err})
 		o.broadcast()
 		o.mu.Unlock()
 		if status >= 200 && status < 300 {
 			return
 		}
 	}
+}
+
+// takeFailure reports whether the attempt about to be made is one
+// Delivery.FailNext fails, and counts it.
+func (o *outbox) takeFailure() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.delivery.FailNext <= 0 {
+		return false
+	}
+	o.delivery.FailNext--
+	return true
 }
 
 // post makes one signed delivery of m.

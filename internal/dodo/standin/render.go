@@ -40,13 +40,13 @@ func metadataOf(raw json.RawMessage) wire.Metadata {
 
 func (s *Server) customerLimited(id string) wire.CustomerLimitedDetails {
 	c := s.customers[id]
-	return wire.CustomerLimitedDetails{CustomerID: c.ID, Email: c.Email, Name: c.Name, PhoneNumber: optional(c.Phone), Metadata: wire.Metadata{}}
+	return wire.CustomerLimitedDetails{CustomerID: c.ID, Email: c.Email, Name: c.Name, PhoneNumber: optional(c.Phone), Metadata: metadataOf(c.metadata)}
 }
 
 func (s *Server) customer(c *customerRec) wire.Customer {
 	return wire.Customer{
 		CustomerID: c.ID, BusinessID: s.cfg.BusinessID, Email: c.Email, Name: c.Name,
-		PhoneNumber: optional(c.Phone), Metadata: wire.Metadata{}, CreatedAt: c.CreatedAt,
+		PhoneNumber: optional(c.Phone), Metadata: metadataOf(c.metadata), CreatedAt: c.CreatedAt,
 	}
 }
 
@@ -119,7 +119,47 @@ func (s *Server) payment(p *payRec) wire.Payment {
 		inv := "inv_" + strings.TrimPrefix(p.ID, "pay_")
 		out.InvoiceID, out.InvoiceURL = &inv, ptr(testHost+"/invoices/payments/"+p.ID)
 	}
+	for _, r := range p.refunds {
+		out.Refunds = append(out.Refunds, wire.RefundSummary{
+			RefundID: r.id, PaymentID: p.ID, BusinessID: s.cfg.BusinessID, Status: "succeeded", IsPartial: r.partial,
+			Amount: ptr(r.amount), Currency: ptr(p.Currency), Reason: optional(r.reason), CreatedAt: r.createdAt,
+		})
+	}
+	out.RefundStatus = p.refundStatus()
+	if d := p.discount; d != nil {
+		out.Discounts, out.DiscountID = []wire.Discount{d.wire(s.cfg.BusinessID)}, &d.ID
+	}
 	return out
+}
+
+// refundStatus is the payment's refund_status: null before any refund,
+// "full" once the refunds add up to the total, "partial" before.
+func (p *payRec) refundStatus() *string {
+	if len(p.refunds) == 0 {
+		return nil
+	}
+	if p.refunded() >= p.TotalAmount {
+		return ptr("full")
+	}
+	return ptr("partial")
+}
+
+// refunded is the sum of the payment's refunds.
+func (p *payRec) refunded() int64 {
+	var n int64
+	for _, r := range p.refunds {
+		n += r.amount
+	}
+	return n
+}
+
+func (s *Server) refund(r *refundRec) wire.Refund {
+	p := r.payment
+	return wire.Refund{
+		RefundID: r.id, PaymentID: p.ID, BusinessID: s.cfg.BusinessID, BrandID: s.cfg.BusinessID, Status: "succeeded",
+		IsPartial: r.partial, Amount: ptr(r.amount), Currency: ptr(p.Currency), Reason: optional(r.reason),
+		Customer: s.customerLimited(p.CustomerID), Metadata: metadataOf(r.metadata), CreatedAt: r.createdAt,
+	}
 }
 
 func (s *Server) paymentListItem(p *payRec) wire.PaymentListItem {
@@ -129,7 +169,7 @@ func (s *Server) paymentListItem(p *payRec) wire.PaymentListItem {
 		SubscriptionID: full.SubscriptionID, Customer: full.Customer, TotalAmount: full.TotalAmount, Currency: full.Currency,
 		PaymentMethod: full.PaymentMethod, PaymentMethodType: full.PaymentMethodType,
 		CardLastFour: full.CardLastFour, CardNetwork: full.CardNetwork, Metadata: full.Metadata,
-		InvoiceID: full.InvoiceID, InvoiceURL: full.InvoiceURL, CreatedAt: full.CreatedAt,
+		InvoiceID: full.InvoiceID, InvoiceURL: full.InvoiceURL, RefundStatus: full.RefundStatus, CreatedAt: full.CreatedAt,
 	}
 }
 
@@ -147,6 +187,8 @@ func (s *Server) subscription(sub *subRec, p *Product, qty int) wire.Subscriptio
 		Billing:  s.subBilling(sub),
 		Metadata: metadataOf(sub.metadata), Meters: []wire.Meter{}, CreditEntitlementCart: []wire.CreditEntitlementCartItem{},
 		MeterCreditEntitlementCart: []wire.MeterCreditEntitlementItem{},
+		CancelledAt:                sub.cancelledAt, PausedAt: sub.pausedAt, TrialPeriodDays: sub.trialDays,
+		CancellationFeedback: sub.cancelFeedback, CancellationComment: sub.cancelComment,
 	}
 	if c := sub.ScheduledChange; c != nil {
 		np := s.products[c.ProductID]

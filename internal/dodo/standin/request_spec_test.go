@@ -30,6 +30,15 @@ func TestRequestTypesAreTheSpecs(t *testing.T) {
 		{reflect.TypeFor[billingRequest](), "CheckoutSessionBillingAddress"},
 		{reflect.TypeFor[customerRequest](), "CustomerRequest"},
 		{reflect.TypeFor[changePlanRequest](), "UpdateSubscriptionPlanReq"},
+		{reflect.TypeFor[subscriptionData](), "SubscriptionData"},
+		{reflect.TypeFor[createCustomerRequest](), "CreateCustomerRequest"},
+		{reflect.TypeFor[createRefundRequest](), "CreateRefundRequest"},
+		{reflect.TypeFor[refundItemRequest](), "PartialRefundItem"},
+		{reflect.TypeFor[patchSubscriptionRequest](), "PatchSubscriptionRequest"},
+		{reflect.TypeFor[billingRequest](), "BillingAddress"},
+		{reflect.TypeFor[subscriptionChargeRequest](), "CreateSubscriptionChargeRequest"},
+		{reflect.TypeFor[createPaymentRequest](), "CreateOneTimePaymentRequest"},
+		{reflect.TypeFor[paymentCartRequest](), "OneTimeProductCartItemReq"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.gt.Name(), func(t *testing.T) {

@@ -2,22 +2,67 @@ package standin
 
 import "net/http"
 
-// Handler returns the stand-in's HTTP API. Every route needs the bearer API
-// key; anything else is 404 NOT_FOUND, as JSON.
+// route is one route: a pattern of http.ServeMux and its handler.
+type route struct {
+	pattern string
+	handle  func(*http.Request) (any, error)
+}
+
+// dodoRoutes are the routes of Dodo's API the stand-in serves.
+func (s *Server) dodoRoutes() []route {
+	return []route{
+		{"POST /customers", s.createCustomer},
+		{"GET /customers", s.listCustomers},
+		{"GET /customers/{customer_id}", s.getCustomer},
+		{"GET /customers/{customer_id}/payment-methods", s.listPaymentMethods},
+		{"POST /customers/{customer_id}/customer-portal/session", s.createPortalSession},
+		{"GET /products", s.listProducts},
+		{"GET /products/{id}", s.getProduct},
+		{"POST /payments", s.createPayment},
+		{"GET /payments", s.listPayments},
+		{"GET /payments/{payment_id}", s.getPayment},
+		{"POST /refunds", s.createRefund},
+		{"GET /refunds", s.listRefunds},
+		{"GET /refunds/{refund_id}", s.getRefund},
+		{"GET /subscriptions", s.listSubscriptions},
+		{"GET /subscriptions/{subscription_id}", s.getSubscription},
+		{"PATCH /subscriptions/{subscription_id}", s.patchSubscription},
+		{"POST /subscriptions/{subscription_id}/charge", s.chargeSubscription},
+		{"POST /checkouts", s.createCheckout},
+		{"GET /checkouts/{id}", s.getCheckout},
+		{"POST /subscriptions/{subscription_id}/change-plan/preview", s.previewChangePlan},
+		{"POST /subscriptions/{subscription_id}/change-plan", s.changePlan},
+		{"DELETE /subscriptions/{subscription_id}/change-plan/scheduled", s.cancelScheduledChange},
+	}
+}
+
+// controlRoutes are the stand-in's own test-control routes (control.go):
+// not Dodo's, and under /_standin/ to keep them apart.
+func (s *Server) controlRoutes() []route {
+	return []route{
+		{"POST /_standin/customers/{customer_id}/payment-methods", s.addCard},
+		{"POST /_standin/checkouts/{id}/complete", s.completeCheckout},
+		{"POST /_standin/payments/{payment_id}/complete", s.completePayment},
+		{"POST /_standin/discounts", s.addDiscount},
+		{"GET /_standin/clock", s.getClock},
+		{"POST /_standin/clock/advance", s.advanceClock},
+		{"POST /_standin/renew", s.renewDue},
+		{"GET /_standin/webhooks/delivery", s.getDelivery},
+		{"PUT /_standin/webhooks/delivery", s.setDelivery},
+		{"POST /_standin/webhooks/release", s.releaseWebhooks},
+		{"POST /_standin/faults", s.addFault},
+		{"GET /_standin/ledger", s.getLedger},
+	}
+}
+
+// Handler returns the stand-in's HTTP API: Dodo's routes and the
+// stand-in's own under /_standin/. Every route needs the bearer API key;
+// anything else is 404 NOT_FOUND, as JSON.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /customers/{customer_id}", s.api(s.getCustomer))
-	mux.Handle("GET /customers/{customer_id}/payment-methods", s.api(s.listPaymentMethods))
-	mux.Handle("GET /products/{id}", s.api(s.getProduct))
-	mux.Handle("GET /payments", s.api(s.listPayments))
-	mux.Handle("GET /payments/{payment_id}", s.api(s.getPayment))
-	mux.Handle("GET /subscriptions", s.api(s.listSubscriptions))
-	mux.Handle("GET /subscriptions/{subscription_id}", s.api(s.getSubscription))
-	mux.Handle("POST /checkouts", s.api(s.createCheckout))
-	mux.Handle("GET /checkouts/{id}", s.api(s.getCheckout))
-	mux.Handle("POST /subscriptions/{subscription_id}/change-plan/preview", s.api(s.previewChangePlan))
-	mux.Handle("POST /subscriptions/{subscription_id}/change-plan", s.api(s.changePlan))
-	mux.Handle("DELETE /subscriptions/{subscription_id}/change-plan/scheduled", s.api(s.cancelScheduledChange))
+	for _, rt := range append(s.dodoRoutes(), s.controlRoutes()...) {
+		mux.Handle(rt.pattern, s.api(rt.handle))
+	}
 	mux.Handle("/", s.api(notFound))
 	return s.requireAPIKey(mux)
 }

@@ -1,9 +1,11 @@
 // Package standin is a stateful, in-memory stand-in for the part of the Dodo
-// Payments API that offerflow uses: customers and their saved cards,
-// products, payments, subscriptions, one-click checkouts and plan changes
-// with proration. Every state change sends the matching webhooks, signed
-// with Standard Webhooks signatures, to a configured URL; tests can tell the
-// sender to duplicate, delay, reorder or hold them.
+// Payments API that offerflow and a merchant's tests use: customers and
+// their saved cards, products, payments and refunds, subscriptions (cancel,
+// pause, resume, on-demand charges), one-click and fallback checkouts with
+// discount codes and trials, and plan changes with proration. Every state
+// change sends the matching webhooks, signed with Standard Webhooks
+// signatures, to a configured URL; tests can tell the sender to duplicate,
+// delay, reorder, hold or fail them.
 //
 // Responses and webhook bodies keep to Dodo's OpenAPI spec (v1.113.0), and
 // the package's tests validate them against it. They are Dodo's wire types
@@ -14,16 +16,24 @@
 // (what the client sends) do not model; a test checks them against the
 // spec's request schemas.
 //
+// Beside Dodo's routes, Handler serves the stand-in's own test-control
+// routes under /_standin/ (control.go): saving test cards, paying a
+// fallback checkout or a waiting payment, moving the clock, breaking
+// webhook delivery on purpose, and a ledger of what was charged and sent.
+// They are not Dodo's; the same methods exist in Go.
+//
 // Where Dodo's behaviour is not documented the stand-in makes a choice;
 // each is marked "judgement" in the comments and listed in docs/dodo.md.
 //
 // Card outcomes follow Dodo's test mode: a card number ending in 0002 is
 // declined (CARD_DECLINED), one ending in 9995 fails with INSUFFICIENT_FUNDS
-// (Stripe's test card), an expired card fails with EXPIRED_CARD, and every
-// other card (4242 4242 4242 4242 in particular) succeeds.
+// (Stripe's test card), one ending in 3155 asks for 3-D Secure (the payment
+// stays requires_customer_action until POST /_standin/payments/{id}/complete),
+// an expired card fails with EXPIRED_CARD, and every other card (4242 4242
+// 4242 4242 in particular) succeeds.
 //
-// Time comes from Config.Now only, so tests can move the clock and call
-// RenewDue to bill renewals.
+// Time comes from Config.Now, moved ahead by Advance, so tests can move the
+// clock and bill renewals (Advance, RenewDue).
 package standin
 
 import (
@@ -36,6 +46,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/offerflow/offerflow/internal/dodo/wire"
@@ -56,8 +67,10 @@ const (
 
 // Payment statuses the stand-in produces (the spec's IntentStatus has more).
 const (
-	PaymentSucceeded = "succeeded"
-	PaymentFailed    = "failed"
+	PaymentSucceeded      = "succeeded"
+	PaymentFailed         = "failed"
+	PaymentRequiresAction = "requires_customer_action" // a 3-D Secure card
+	PaymentRequiresMethod = "requires_payment_method"  // POST /payments without a card
 )
 
 // Values of on_payment_failure.
@@ -204,7 +217,7 @@ type CartItem struct {
 // Payment is a payment the stand-in created.
 type Payment struct {
 	ID                string
-	Status            string // PaymentSucceeded or PaymentFailed
+	Status            string // PaymentSucceeded, PaymentFailed or PaymentRequiresAction
 	CustomerID        string
 	SubscriptionID    string // "" for one-time payments
 	CheckoutSessionID string
@@ -235,6 +248,14 @@ type Server struct {
 	sessions  map[string]*sessionRec
 	counters  map[string]int
 	charges   map[string]int
+
+	refunds   map[string]*refundRec
+	refundsL  []*refundRec         // in creation order
+	discounts map[string]*Discount // by code
+
+	// offset moves the stand-in's clock ahead of Config.Now
+	// (POST /_standin/clock/advance); nanoseconds, read without s.mu.
+	offset atomic.Int64
 
 	faultsMu sync.Mutex
 	faults   map[string]*injectedFault // by route pattern
@@ -278,13 +299,20 @@ func (s *Server) takeFault(route string) *apiError {
 
 type customerRec struct {
 	Customer
-	cards []*Card
+	cards    []*Card
+	metadata json.RawMessage // nil: {}
 }
 
 type subRec struct {
 	Subscription
 	metadata json.RawMessage
 	billing  *wire.BillingAddress // nil: the customer's address
+	// What PATCH /subscriptions/{id} and checkouts set.
+	cancelledAt, pausedAt *time.Time
+	cancelReason          *string
+	cancelFeedback        *string
+	cancelComment         *string
+	trialDays             int
 }
 
 type payRec struct {
@@ -293,6 +321,8 @@ type payRec struct {
 	billing     wire.BillingAddress
 	metadataRaw json.RawMessage
 	updatedAt   time.Time
+	refunds     []*refundRec
+	discount    *Discount
 }
 
 type sessionRec struct {
@@ -302,6 +332,17 @@ type sessionRec struct {
 	customerID string
 	email      string
 	name       string
+	phone      string
+	// What completing a fallback session (POST /_standin/checkouts/{id}/complete)
+	// needs from the request that created it.
+	cart      []CartItem
+	currency  string
+	recurring *Product
+	billing   *wire.BillingAddress
+	metadata  json.RawMessage
+	discount  *Discount
+	trialDays int
+	completed bool // paid through POST /_standin/checkouts/{id}/complete
 }
 
 // New returns a Server and starts its webhook sender; Close stops it.
@@ -347,6 +388,8 @@ func New(cfg Config) *Server {
 		counters:  map[string]int{},
 		charges:   map[string]int{},
 		faults:    map[string]*injectedFault{},
+		refunds:   map[string]*refundRec{},
+		discounts: map[string]*Discount{},
 	}
 	s.out = newOutbox(cfg, ownClient)
 	return s
@@ -356,10 +399,24 @@ func New(cfg Config) *Server {
 // are dropped; call Flush first to deliver them.
 func (s *Server) Close() { s.out.close() }
 
-func (s *Server) now() time.Time { return s.cfg.Now().UTC() }
+// now is the stand-in's clock: Config.Now moved ahead by Advance.
+func (s *Server) now() time.Time { return s.cfg.Now().Add(time.Duration(s.offset.Load())).UTC() }
 
-// newID returns the next id with Dodo's prefix for its kind (pay, cks, sub,
-// ...): deterministic, one counter per prefix.
+// Now returns the stand-in's clock: Config.Now plus every Advance.
+func (s *Server) Now() time.Time { return s.now() }
+
+// Advance moves the stand-in's clock ahead by d (not back: a negative d is
+// refused) and bills the renewals now due, as RenewDue does; it returns
+// how many periods were renewed. Webhooks are still signed with
+// Config.Now's time, as a receiver checks signatures against its own clock.
+func (s *Server) Advance(d time.Duration) (int, error) {
+	if d < 0 {
+		return 0, fmt.Errorf("advance %v: the clock only moves forward", d)
+	}
+	s.offset.Add(int64(d))
+	return s.RenewDue(), nil
+}
+
 // idSuffix is what IDTag adds to generated ids.
 func (c Config) idSuffix() string {
 	if c.IDTag == "" {
@@ -368,9 +425,39 @@ func (c Config) idSuffix() string {
 	return "_" + c.IDTag
 }
 
+// newID returns the next id with Dodo's prefix for its kind (pay, cks, sub,
+// ...): deterministic, one counter per prefix. It skips an id a caller
+// gave explicitly (AddCustomer with an ID, ...). The caller holds s.mu.
 func (s *Server) newID(prefix string) string {
-	s.counters[prefix]++
-	return fmt.Sprintf("%s_%010d", prefix, s.counters[prefix]) + s.cfg.idSuffix()
+	for {
+		s.counters[prefix]++
+		id := fmt.Sprintf("%s_%010d", prefix, s.counters[prefix]) + s.cfg.idSuffix()
+		if !s.taken(id) {
+			return id
+		}
+	}
+}
+
+// taken reports whether an object already has id. The caller holds s.mu.
+func (s *Server) taken(id string) bool {
+	_, cus := s.customers[id]
+	_, pdt := s.products[id]
+	_, sub := s.subs[id]
+	_, pay := s.payments[id]
+	_, ref := s.refunds[id]
+	_, cks := s.sessions[id]
+	if cus || pdt || sub || pay || ref || cks {
+		return true
+	}
+	if card, _ := s.findCard(id); card != nil {
+		return true
+	}
+	for _, d := range s.discounts {
+		if d.ID == id {
+			return true
+		}
+	}
+	return false
 }
 
 // AddCustomer adds a customer and returns its id.
@@ -403,14 +490,8 @@ func (s *Server) AddCustomer(c Customer) (string, error) {
 // AddPaymentMethod saves a card for a customer and returns its
 // payment_method_id. Cards are listed in the order they were added.
 func (s *Server) AddPaymentMethod(customerID string, c Card) (string, error) {
-	if len(c.Number) < 12 || strings.Trim(c.Number, "0123456789") != "" {
-		return "", fmt.Errorf("add payment method: number %q: want the full card number", c.Number)
-	}
-	if c.ExpMonth < 1 || c.ExpMonth > 12 || c.ExpYear < 1000 || c.ExpYear > 9999 {
-		return "", fmt.Errorf("add payment method: expiry %d/%d: want month 1-12 and a four-digit year", c.ExpMonth, c.ExpYear)
-	}
-	if c.IssuingCountry != "" && !isCountry(c.IssuingCountry) {
-		return "", fmt.Errorf("add payment method: issuing country %q: want ISO 3166-1 alpha-2", c.IssuingCountry)
+	if err := checkCard(c); err != nil {
+		return "", fmt.Errorf("add payment method: %w", err)
 	}
 	c.Network = cmp.Or(c.Network, "VISA")
 	c.Type = cmp.Or(c.Type, "CREDIT")
@@ -613,6 +694,10 @@ func (s *Server) SetDelivery(d Delivery) { s.out.setDelivery(d) }
 
 // Release ends a Hold: everything queued is delivered, in order.
 func (s *Server) Release() { s.out.release() }
+
+// ReleaseReversed ends a Hold and delivers everything queued newest first:
+// webhooks out of the order of the state changes, across API calls.
+func (s *Server) ReleaseReversed() { s.out.releaseReversed() }
 
 // TakeHeld removes the webhooks queued and not yet delivered (with Hold
 // on, every webhook since) and returns them in the order Dodo would have

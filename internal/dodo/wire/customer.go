@@ -64,3 +64,10 @@ type CardSummary struct {
 	ExpiryYear  *string `json:"expiry_year"`
 	Last4Digits *string `json:"last4_digits"`
 }
+
+// CustomerPortalSession is the answer to POST
+// /customers/{customer_id}/customer-portal/session (spec
+// CreateCustomerPortalSessionResponse): a link to the hosted portal.
+type CustomerPortalSession struct {
+	Link string `json:"link"`
+}

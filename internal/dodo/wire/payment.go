@@ -181,3 +181,31 @@ type CustomFieldResponse struct {
 	Key   string `json:"key"`
 	Value string `json:"value"`
 }
+
+// OneTimePayment is the answer to POST /payments (spec
+// CreateOneTimePaymentResponse). The payment's outcome arrives as
+// payment.succeeded or payment.failed, or GET /payments/{payment_id}.
+type OneTimePayment struct {
+	PaymentID   string                 `json:"payment_id"`
+	TotalAmount int64                  `json:"total_amount"`
+	Customer    CustomerLimitedDetails `json:"customer"`
+	Metadata    Metadata               `json:"metadata"`
+	// ClientSecret completes the payment in Dodo's embedded checkout.
+	ClientSecret string `json:"client_secret"`
+	// PaymentLink is the hosted page, when the request asked for one.
+	PaymentLink *string              `json:"payment_link"`
+	ExpiresOn   *time.Time           `json:"expires_on"`
+	ProductCart []OneTimeCartItemReq `json:"product_cart"`
+	DiscountIDs []string             `json:"discount_ids"`
+	// DiscountID is deprecated in the spec in favour of DiscountIDs.
+	DiscountID *string `json:"discount_id"`
+}
+
+// OneTimeCartItemReq is a line of a one-time payment's cart as it was
+// asked for (spec OneTimeProductCartItemReq). Amount is the price paid
+// for a pay-what-you-want product.
+type OneTimeCartItemReq struct {
+	ProductID string `json:"product_id"`
+	Quantity  int    `json:"quantity"`
+	Amount    *int64 `json:"amount"`
+}

@@ -119,3 +119,27 @@ type PriceMeter struct {
 	CreditEntitlementID *string `json:"credit_entitlement_id"`
 	MeterUnitsPerCredit *string `json:"meter_units_per_credit"`
 }
+
+// ProductListItem is a product as GET /products lists it (spec
+// GetProductsListResponseItem): a flat price and currency, with the full
+// Price in PriceDetail.
+type ProductListItem struct {
+	ProductID   string  `json:"product_id"`
+	BusinessID  string  `json:"business_id"`
+	Name        *string `json:"name"`
+	Description *string `json:"description"`
+	Image       *string `json:"image"`
+	IsRecurring bool    `json:"is_recurring"`
+	// Price is in the smallest unit of Currency.
+	Price        *int64   `json:"price"`
+	Currency     *string  `json:"currency"`
+	PriceDetail  *Price   `json:"price_detail"`
+	PricingMode  *string  `json:"pricing_mode"`
+	TaxCategory  string   `json:"tax_category"`
+	TaxInclusive *bool    `json:"tax_inclusive"`
+	Metadata     Metadata `json:"metadata"`
+	// Entitlements is kept as JSON, as in Product.
+	Entitlements []json.RawMessage `json:"entitlements"`
+	CreatedAt    time.Time         `json:"created_at"`
+	UpdatedAt    time.Time         `json:"updated_at"`
+}

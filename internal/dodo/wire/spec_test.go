@@ -105,6 +105,16 @@ var answers = map[string]reflect.Type{
 	"POST /checkouts":                                           reflect.TypeFor[CheckoutSession](),
 	"GET /checkouts/{id}":                                       reflect.TypeFor[CheckoutSessionStatus](),
 	"POST /subscriptions/{subscription_id}/change-plan/preview": reflect.TypeFor[ChangePlanPreview](),
+	"POST /customers":                                           reflect.TypeFor[Customer](),
+	"GET /customers":                                            reflect.TypeFor[List[Customer]](),
+	"GET /products":                                             reflect.TypeFor[List[ProductListItem]](),
+	"POST /refunds":                                             reflect.TypeFor[Refund](),
+	"GET /refunds":                                              reflect.TypeFor[List[RefundSummary]](),
+	"GET /refunds/{refund_id}":                                  reflect.TypeFor[Refund](),
+	"PATCH /subscriptions/{subscription_id}":                    reflect.TypeFor[Subscription](),
+	"POST /subscriptions/{subscription_id}/charge":              reflect.TypeFor[SubscriptionCharge](),
+	"POST /payments":                                            reflect.TypeFor[OneTimePayment](),
+	"POST /customers/{customer_id}/customer-portal/session":     reflect.TypeFor[CustomerPortalSession](),
 }
 
 // extra lists the JSON fields a type has beyond its schema, and why.
@@ -120,7 +130,8 @@ var extra = map[reflect.Type][]string{
 // raw lists the properties a type keeps as JSON rather than modelling
 // them (see the fields' comments).
 var raw = map[reflect.Type][]string{
-	reflect.TypeFor[Product](): {"credit_entitlements", "entitlements"},
+	reflect.TypeFor[Product]():         {"credit_entitlements", "entitlements"},
+	reflect.TypeFor[ProductListItem](): {"entitlements"},
 }
 
 // TestSchemasModelled checks every type against the spec schema it models,

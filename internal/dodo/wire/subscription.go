@@ -224,3 +224,11 @@ type MeterCreditEntitlementItem struct {
 	ProductID           string `json:"product_id"`
 	MeterUnitsPerCredit string `json:"meter_units_per_credit"` // a decimal string
 }
+
+// SubscriptionCharge is the answer to POST
+// /subscriptions/{subscription_id}/charge (spec
+// CreateSubscriptionChargeResponse): the payment it created, whose outcome
+// arrives as payment.succeeded or payment.failed.
+type SubscriptionCharge struct {
+	PaymentID string `json:"payment_id"`
+}
