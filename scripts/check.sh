@@ -99,6 +99,15 @@ if node scripts/asyncapi-validate.js "$broken/asyncapi.yaml" >/dev/null 2>&1; th
 fi
 rm -rf "$broken"
 
+echo "== sdk-test"
+# Dodo's official TypeScript SDK (dodopayments, pinned in
+# scripts/sdk-test/package-lock.json) for the stand-in's test that every
+# route the SDK has a method for answers what the SDK can parse
+# (TestTypeScriptSDK in internal/dodo/standin; it skips without them).
+if [ ! -d scripts/sdk-test/node_modules/dodopayments ]; then
+  npm ci --no-audit --no-fund --loglevel=error --prefix scripts/sdk-test >/dev/null
+fi
+
 echo "== go test -race"
 go test -race -count=1 -timeout 15m ./...
 
@@ -121,6 +130,20 @@ if [ "$fuzztime" != "0" ]; then
       tail -n 1 /tmp/offerflow-fuzz.log
     done
   done
+fi
+
+echo "== image smoke"
+# The container image built and run with podman (scripts/image-smoke.sh):
+# one signed webhook through the ingest and worker containers. CI installs
+# podman (.ci/run) and sets REQUIRE_IMAGE_SMOKE=1; elsewhere a machine
+# without podman skips it, saying so.
+if command -v podman >/dev/null 2>&1; then
+  ./scripts/image-smoke.sh
+elif [ "${REQUIRE_IMAGE_SMOKE:-}" = "1" ]; then
+  echo "image smoke: podman is not installed (apt-get install -y podman runc)" >&2
+  exit 1
+else
+  echo "skipped: podman is not installed (apt-get install -y podman runc curl openssl to run it)"
 fi
 
 echo "all checks passed"
