@@ -294,8 +294,15 @@ func TestReconcileEndToEnd(t *testing.T) {
 			t.Errorf("Ana's subscription found %q, want charged", it.Found)
 		}
 		it := item(t, rep, subBo)
-		if it.Found != "status:cancelled" || it.EventType != "subscription.cancelled" || it.Stamp != reconcile.StampObserved || !it.EventAt.Equal(rep.ObservedAt) {
-			t.Errorf("Bo's subscription: %+v; want subscription.cancelled found by status, stamped with the run's start", it)
+		// Dodo's object records when it was cancelled (cancelled_at), and
+		// that is later than anything offerflow holds for it: the fed
+		// event carries that time.
+		boSub, err := w.Client.GetSubscription(context.Background(), subBo)
+		if err != nil || boSub.CancelledAt == nil {
+			t.Fatalf("Bo's subscription from Dodo: %+v, %v; want it with cancelled_at", boSub, err)
+		}
+		if it.Found != "status:cancelled" || it.EventType != "subscription.cancelled" || it.Stamp != reconcile.StampObject || !it.EventAt.Equal(boSub.CancelledAt.UTC()) {
+			t.Errorf("Bo's subscription: %+v; want subscription.cancelled found by status, stamped with its cancelled_at %s", it, boSub.CancelledAt)
 		}
 		w.SettleWorker(t)
 		wantList(t, "bo's access", w.Products(t, bo), []string{})
