@@ -152,7 +152,7 @@ func TestFaultsOnACluster(t *testing.T) {
 	dd := startDodo(t, fwd.URL, secret)
 	apiToken := "srv_" + randomHex(t, 16)
 	common := []string{"NATS_URL=" + cl.urls(), "STREAM_REPLICAS=3", "LOG_LEVEL=info",
-		"OFFERFLOW_RULES=" + writeRules(t), "DODO_API_KEY=" + dd.key, "DODO_API_BASE_URL=" + dd.api.URL,
+		"OFFERFLOW_RULES=" + writeRules(t), "DODO_API_KEY=" + dd.key, "DODO_API_BASE_URL=" + dd.api.URL, "DODO_RATE_LIMIT=0",
 		"OFFERFLOW_OFFER_KEY=k1:" + base64.RawURLEncoding.EncodeToString(randomBytes(t, 32)),
 		// An accepted offer whose charge outcome was lost is settled by
 		// the sweep 2 minutes after its acceptance; sweeping often keeps

@@ -56,8 +56,13 @@ const (
 
 // Defaults of Config.
 const (
-	DefaultTimeout    = 10 * time.Second
-	DefaultRateLimit  = 40 // requests per second: Dodo's default tier (docs "Rate limits")
+	DefaultTimeout = 10 * time.Second
+	// DefaultRateLimit is Dodo's sustained limit of its default tier, 240
+	// requests a minute per account, in requests per second; DefaultBurst
+	// its burst, 40 requests (Dodo's docs, "Rate limits"). The account's
+	// budget is shared by every process that calls Dodo with its key:
+	// give each a share (docs/dodo.md, "Rate limits").
+	DefaultRateLimit  = 240.0 / 60
 	DefaultBurst      = 40
 	DefaultMaxRetries = 3
 )
@@ -96,8 +101,8 @@ type Config struct {
 	// Default 10s.
 	Timeout time.Duration
 	// RateLimit is the client-side limit in requests per second shared by
-	// all calls of the Client, retries and lookups included. Default 40;
-	// negative: no limit.
+	// all calls of the Client, retries and lookups included. Default 4
+	// (Dodo's 240 a minute); negative: no limit.
 	RateLimit float64
 	// Burst is how many requests may go at once. Default 40.
 	Burst int
@@ -113,6 +118,11 @@ type Config struct {
 	// Now is the clock (for Retry-After dates and payment lookups).
 	// Default time.Now.
 	Now func() time.Time
+	// LimiterWaited, if set, is told how long each request waited for the
+	// rate limiter (0 when it did not), and for which operation: a
+	// metric's source, so that a budget too small shows before offers
+	// run late.
+	LimiterWaited func(operation string, d time.Duration)
 }
 
 // String formats the Config with the API key masked.
@@ -145,6 +155,8 @@ type Client struct {
 	hc         *http.Client
 	sleep      func(context.Context, time.Duration) error
 	now        func() time.Time
+	// limiterWaited is Config.LimiterWaited.
+	limiterWaited func(operation string, d time.Duration)
 }
 
 // New validates cfg and returns a Client. It fails without an API key, for
@@ -187,6 +199,8 @@ func New(cfg Config) (*Client, error) {
 		hc:         cfg.HTTPClient,
 		sleep:      cfg.Sleep,
 		now:        cfg.Now,
+
+		limiterWaited: cfg.LimiterWaited,
 	}
 	key := cfg.APIKey
 	auth := "Bearer " + key
@@ -275,7 +289,12 @@ type response struct {
 // response, an *APIError (marked fault.Permanent unless transient), a
 // *transportError, or the error of a done ctx.
 func (c *Client) send(ctx context.Context, r request) (*response, error) {
-	if err := c.limiter.Wait(ctx); err != nil {
+	started := time.Now()
+	err := c.limiter.Wait(ctx)
+	if c.limiterWaited != nil {
+		c.limiterWaited(operationOf(r.endpoint), time.Since(started))
+	}
+	if err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("dodo %s: %w", r.endpoint, ctx.Err())
 		}

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -281,6 +282,9 @@ func TestRetriesOfReads(t *testing.T) {
 		{name: "502 from the payment-method service", answers: seq(status(502, `<html>bad gateway</html>`), ok), wantCalls: 2, wantWaits: []time.Duration{250 * time.Millisecond}, jitter: true},
 		{name: "408 is retried", answers: seq(status(408, ``), ok), wantCalls: 2, wantWaits: []time.Duration{250 * time.Millisecond}, jitter: true},
 		{name: "5xx exhausted", answers: seq(status(500, `{"code":"INTERNAL_SERVER_ERROR","message":"boom"}`)), wantErr: true, wantCalls: 4, wantWaits: []time.Duration{250 * time.Millisecond, 500 * time.Millisecond, time.Second}, jitter: true, wantStatus: 500},
+		{name: "429 with X-RateLimit-Reset in seconds", answers: seq(status(429, ``, "X-RateLimit-Reset", "2"), ok), wantCalls: 2, wantWaits: []time.Duration{2 * time.Second}},
+		{name: "429 with X-RateLimit-Reset as a Unix time", answers: seq(status(429, ``, "X-RateLimit-Reset", strconv.FormatInt(now.Add(5*time.Second).Unix(), 10)), ok), wantCalls: 2, wantWaits: []time.Duration{5 * time.Second}},
+		{name: "Retry-After wins over X-RateLimit-Reset", answers: seq(status(429, ``, "Retry-After", "1", "X-RateLimit-Reset", "20"), ok), wantCalls: 2, wantWaits: []time.Duration{time.Second}},
 		{name: "Retry-After beyond 30s is left to the worker", answers: seq(status(429, ``, "Retry-After", "120"), ok), wantErr: true, wantCalls: 1, wantStatus: 429},
 	}
 	for _, tt := range tests {
@@ -714,5 +718,38 @@ func TestCheckoutForms(t *testing.T) {
 				t.Fatalf("body:\n got %s\nwant %s", body, tt.want)
 			}
 		})
+	}
+}
+
+// TestRateLimiterWaitIsReported: with a budget of one request a second and
+// no burst beyond one, the second call waits for the limiter, and the hook
+// is told so, with the call's operation.
+func TestRateLimiterWaitIsReported(t *testing.T) {
+	srv := httptest.NewServer(&scripted{answers: []func(http.ResponseWriter, *http.Request){status(http.StatusOK, customerJSON)}})
+	defer srv.Close()
+	var mu sync.Mutex
+	var waits []time.Duration
+	var ops []string
+	c, _ := testClient(t, srv.URL, func(cfg *Config) {
+		cfg.RateLimit, cfg.Burst = 1, 1
+		cfg.LimiterWaited = func(op string, d time.Duration) {
+			mu.Lock()
+			defer mu.Unlock()
+			ops, waits = append(ops, op), append(waits, d)
+		}
+	})
+	for range 2 {
+		if _, err := c.GetCustomer(context.Background(), "cus_1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(waits) != 2 || ops[0] != "get_customer" || ops[1] != "get_customer" {
+		t.Fatalf("hook calls: operations %v, waits %v; want two get_customer", ops, waits)
+	}
+	// The limiter guarantees the lower bound whatever the machine does.
+	if waits[1] < 500*time.Millisecond {
+		t.Errorf("second call waited %s for a budget of 1/s, want about 1s", waits[1])
 	}
 }

@@ -140,6 +140,10 @@ func classify(err *APIError) error {
 // Dodo's JSON error is kept as a snippet.
 func parseAPIError(endpoint string, status int, h http.Header, body []byte, now time.Time) *APIError {
 	e := &APIError{Endpoint: endpoint, StatusCode: status, RetryAfter: retryAfter(h, now)}
+	if status == http.StatusTooManyRequests && e.RetryAfter == 0 {
+		// Over the limit without Retry-After: the window's reset.
+		e.RetryAfter = rateLimitReset(h, now)
+	}
 	var eb struct {
 		Code    any `json:"code"`
 		Message any `json:"message"`
@@ -212,6 +216,22 @@ func retryAfter(h http.Header, now time.Time) time.Duration {
 		return boundedWait(t.Sub(now).Seconds())
 	}
 	return 0
+}
+
+// rateLimitReset reads X-RateLimit-Reset, which Dodo sends with its rate
+// limits but whose format it does not document: a number above a billion
+// is read as the Unix time the window resets at, a smaller one as the
+// seconds until then; anything else is no wait.
+func rateLimitReset(h http.Header, now time.Time) time.Duration {
+	v := strings.TrimSpace(h.Get("X-RateLimit-Reset"))
+	secs, err := strconv.ParseFloat(v, 64)
+	if v == "" || err != nil {
+		return 0
+	}
+	if secs > 1e9 {
+		return boundedWait(secs - float64(now.UnixNano())/1e9)
+	}
+	return boundedWait(secs)
 }
 
 // boundedWait turns seconds into a Duration between 0 and maxHeaderWait;

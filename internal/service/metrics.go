@@ -260,6 +260,19 @@ func dodoHTTPClient(reg prometheus.Registerer, tp trace.TracerProvider) *http.Cl
 	return &http.Client{Transport: rt}
 }
 
+// limiterWaitMetric registers offerflow_dodo_rate_limit_wait_seconds and
+// returns the dodo client's hook that feeds it.
+func limiterWaitMetric(reg prometheus.Registerer) func(operation string, d time.Duration) {
+	wait := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "offerflow_dodo_rate_limit_wait_seconds",
+		Help: "Time a request to Dodo's API waited for this process's rate limiter (DODO_RATE_LIMIT, DODO_RATE_BURST), by operation.",
+		// From no wait at all to a minute's budget spent ahead.
+		Buckets: []float64{.001, .01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+	}, []string{"operation"})
+	reg.MustRegister(wait)
+	return func(operation string, d time.Duration) { wait.WithLabelValues(operation).Observe(d.Seconds()) }
+}
+
 // dodoMetrics counts and times each request to Dodo's API.
 type dodoMetrics struct {
 	next     http.RoundTripper

@@ -95,6 +95,7 @@ func TestMetricsEndToEnd(t *testing.T) {
 		{"dodo get_product", worker, "offerflow_dodo_requests_total", map[string]string{"operation": "get_product", "status": "200"}, atLeast(1), ">= 1"},
 		{"dodo list_payment_methods", worker, "offerflow_dodo_requests_total", map[string]string{"operation": "list_payment_methods", "status": "200"}, atLeast(1), ">= 1"},
 		{"dodo latency", worker, "offerflow_dodo_request_duration_seconds", map[string]string{"operation": "get_product"}, atLeast(1), "a count >= 1"},
+		{"dodo rate limiter wait", worker, "offerflow_dodo_rate_limit_wait_seconds", map[string]string{"operation": "get_product"}, atLeast(1), "a count >= 1"},
 		{"old handled", worker, "offerflow_worker_handled_seconds", map[string]string{"outcome": "ok"}, atLeast(1), "a count >= 1"},
 		{"old dead letters", worker, "offerflow_worker_dead_letters_total", map[string]string{"kind": "permanent"}, atLeast(1), ">= 1"},
 	} {

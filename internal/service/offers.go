@@ -29,6 +29,10 @@ type OffersConfig struct {
 	OfferKey        string
 	ReturnURL       string
 	SweepInterval   time.Duration
+	// DodoRateLimit is this process's budget of Dodo API requests a
+	// minute (0: none), DodoRateBurst how many may go at once.
+	DodoRateLimit int
+	DodoRateBurst int
 }
 
 // Declare adds the offer settings to s.
@@ -38,6 +42,8 @@ func (c *OffersConfig) Declare(s *conf.Set) {
 	s.String(&c.DodoBaseURL, "dodo-api-base-url", "DODO_API_BASE_URL", "", "overrides the host DODO_ENVIRONMENT picks (a proxy, the stand-in)")
 	s.Secret(&c.OfferKey, "offer-key", "OFFERFLOW_OFFER_KEY", "keys that sign offer tokens, kid:base64url[,kid:base64url...]; the first signs; required with offers")
 	s.String(&c.ReturnURL, "return-url", "OFFERFLOW_RETURN_URL", "", "where Dodo's checkout pages send the customer back; empty: Dodo's default")
+	s.Int(&c.DodoRateLimit, "dodo-rate-limit", "DODO_RATE_LIMIT", 240, "Dodo API requests a minute this process may send; Dodo's default tier allows 240 a minute for the whole account, so give each process a share; 0: no limit")
+	s.Int(&c.DodoRateBurst, "dodo-rate-burst", "DODO_RATE_BURST", dodo.DefaultBurst, "Dodo API requests this process may send at once (Dodo's default tier: a burst of 40 a second per account)")
 	s.Duration(&c.SweepInterval, "offer-sweep-interval", "OFFERFLOW_OFFER_SWEEP_INTERVAL", 30*time.Second, "how often the worker expires offers and settles accepted ones whose outcome was lost")
 }
 
@@ -68,6 +74,12 @@ func (c *OffersConfig) Validate(required bool) error {
 			errs = append(errs, fmt.Errorf("OFFERFLOW_RETURN_URL %q: want an http(s) URL", c.ReturnURL))
 		}
 	}
+	if c.DodoRateLimit < 0 {
+		errs = append(errs, errors.New("DODO_RATE_LIMIT must be 0 (no limit) or more requests a minute"))
+	}
+	if c.DodoRateBurst < 1 {
+		errs = append(errs, errors.New("DODO_RATE_BURST must be at least 1"))
+	}
 	if c.SweepInterval < time.Second {
 		errs = append(errs, errors.New("OFFERFLOW_OFFER_SWEEP_INTERVAL must be at least 1s"))
 	}
@@ -80,8 +92,13 @@ func (c *OffersConfig) newEngine(ctx context.Context, conn *natsbus.Conn, catalo
 	if !c.Enabled() {
 		return nil, nil
 	}
+	rateLimit := float64(c.DodoRateLimit) / 60 // per second
+	if c.DodoRateLimit == 0 {
+		rateLimit = -1 // none
+	}
 	client, err := dodo.New(dodo.Config{APIKey: c.DodoAPIKey, Environment: c.DodoEnvironment, BaseURL: c.DodoBaseURL,
-		Timeout: httpTimeout, Now: now, HTTPClient: dodoHTTPClient(reg, tp)})
+		Timeout: httpTimeout, Now: now, HTTPClient: dodoHTTPClient(reg, tp), RateLimit: rateLimit, Burst: c.DodoRateBurst,
+		LimiterWaited: limiterWaitMetric(reg)})
 	if err != nil {
 		return nil, err
 	}

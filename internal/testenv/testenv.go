@@ -229,6 +229,7 @@ func Start(t testing.TB, opts ...Option) *Env {
 			for _, c := range []*service.Common{&ic.Common, &wc.Common} {
 				c.Offers.DodoAPIKey, c.Offers.DodoBaseURL, c.Offers.OfferKey = dodoKey, api.URL, key
 				c.Offers.SweepInterval = time.Second
+				c.Offers.DodoRateLimit = 0 // the stand-in has no budget to keep to
 			}
 		}
 	}
