@@ -1,7 +1,11 @@
 package service_test
 
 import (
+	"encoding/base64"
 	"net/http"
+	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -57,6 +61,34 @@ func TestMetricsEndToEnd(t *testing.T) {
 	// Signed, so stored, but not JSON: dead-lettered on its first delivery.
 	if code := e.Post(t, "msg_not_json", []byte("not json")); code != http.StatusOK {
 		t.Fatalf("webhook: %d, want 200", code)
+	}
+	e.Settle(t)
+	// The customer accepts the cross-sell (the server token stands for the
+	// merchant's backend): a charge, a conversion, revenue.
+	code, body := e.Call(t, http.MethodGet, "/v1/customers/cus_m/offers", e.APIToken, nil)
+	open, _ := body["offers"].([]any)
+	if code != http.StatusOK || len(open) != 1 {
+		t.Fatalf("GET offers: %d %v, want one open offer", code, body)
+	}
+	offerID, _ := open[0].(map[string]any)["id"].(string)
+	if code, body := e.Call(t, http.MethodPost, "/v1/offers/"+offerID+"/accept", e.APIToken, map[string]any{}); code != http.StatusOK {
+		t.Fatalf("accept %s: %d %v", offerID, code, body)
+	}
+	// A webhook whose signature is wrong: refused, and counted.
+	req, err := http.NewRequest(http.MethodPost, e.URL+testenv.WebhookPath, strings.NewReader(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("webhook-id", "msg_forged")
+	req.Header.Set("webhook-timestamp", strconv.FormatInt(time.Now().Unix(), 10))
+	req.Header.Set("webhook-signature", "v1,"+base64.StdEncoding.EncodeToString(make([]byte, 32)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("forged webhook: %d, want 401", resp.StatusCode)
 	}
 	e.Settle(t)
 
@@ -116,6 +148,7 @@ func TestMetricsEndToEnd(t *testing.T) {
 			}
 		}
 	}
+	checkDashboardMetrics(t, ingest, worker)
 	for name, fams := range map[string]map[string]*dto.MetricFamily{"ingest": ingest, "worker": worker} {
 		problems, err := testutil.GatherAndLint(gathered(fams))
 		if err != nil {
@@ -124,6 +157,43 @@ func TestMetricsEndToEnd(t *testing.T) {
 		for _, p := range problems {
 			t.Errorf("%s /metrics: promlint: %s: %s", name, p.Metric, p.Text)
 		}
+	}
+}
+
+// checkDashboardMetrics: every metric deploy/observability's dashboard and
+// alerts use (deploy/observability/metrics.txt, which deploy's tests keep
+// equal to what the two files name) is exported by the running services,
+// with at least one series. A histogram is named by its _bucket series.
+func checkDashboardMetrics(t *testing.T, services ...map[string]*dto.MetricFamily) {
+	t.Helper()
+	list, err := os.ReadFile("../../deploy/observability/metrics.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(string(list), "\n") {
+		name := strings.TrimSpace(line)
+		if name == "" || strings.HasPrefix(name, "#") {
+			continue
+		}
+		n++
+		found := false
+		for _, fams := range services {
+			if f, ok := fams[name]; ok && len(f.GetMetric()) > 0 {
+				found = true
+			}
+			if base, ok := strings.CutSuffix(name, "_bucket"); ok {
+				if f, ok := fams[base]; ok && f.GetType() == dto.MetricType_HISTOGRAM && len(f.GetMetric()) > 0 {
+					found = true
+				}
+			}
+		}
+		if !found {
+			t.Errorf("the dashboard or the alerts use %s, which neither service exports", name)
+		}
+	}
+	if n < 10 {
+		t.Fatalf("metrics.txt lists %d metrics; want the dashboard's", n)
 	}
 }
 
