@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/offerflow/offerflow/internal/dodo"
@@ -15,6 +17,7 @@ import (
 	"github.com/offerflow/offerflow/internal/offers"
 	"github.com/offerflow/offerflow/internal/offertoken"
 	"github.com/offerflow/offerflow/internal/rules"
+	"github.com/offerflow/offerflow/internal/tracing"
 )
 
 // Auth is who asks to accept or decline: the merchant's backend with the
@@ -119,6 +122,12 @@ func (e *Engine) Accept(ctx context.Context, id string, auth Auth) (Result, erro
 	if err := e.authorize(ctx, o, auth, true); err != nil {
 		return Result{}, err
 	}
+	// The charge continues the trace of the webhook (or request) that
+	// made the offer; the accept request's own span is linked.
+	parent, links := tracing.FollowFrom(ctx, o.TraceParent)
+	ctx, span := e.tracer.Start(parent, "offer accept", trace.WithLinks(links...),
+		trace.WithAttributes(attribute.String("offerflow.offer_id", o.ID)))
+	defer span.End()
 	now := e.now()
 	acc, err := e.store.Transition(ctx, id, func(cur offers.Offer) (offers.Offer, error) { return offers.Accept(cur, now) })
 	if err != nil {

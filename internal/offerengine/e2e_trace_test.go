@@ -3,6 +3,7 @@ package offerengine_test
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -22,8 +23,10 @@ import (
 // one-click offer. Each span's parent is checked, not only the trace id.
 //
 // The one-click charge is made when the customer accepts, a request of its
-// own: its trace runs from the accept's server span to POST /checkouts.
-// And a signal's trace runs from its POST at the ingest, through NATS, to
+// own, but it continues the same trace: the offer keeps the traceparent of
+// the span that made it, the accept's span is that span's child (linked to
+// the accept request's span), and POST /checkouts is under it. So one
+// trace runs from the webhook's POST to the charge. And a signal's trace runs from its POST at the ingest, through NATS, to
 // the checkout link the engine asks Dodo for when the customer has no
 // card.
 func TestTraceFromWebhookToDodo(t *testing.T) {
@@ -65,17 +68,43 @@ func TestTraceFromWebhookToDodo(t *testing.T) {
 		}
 	}
 
-	// The charge: a child of the accept request's span.
+	// The charge continues the webhook's trace: the offer keeps the
+	// traceparent of the span that made it, and the accept's span is its
+	// child, linked to the accept request's own span.
 	o := e.created("cus_tr", "pdt_workbook")
+	if o.TraceParent == "" || !strings.Contains(o.TraceParent, root.SpanContext().TraceID().String()) {
+		t.Fatalf("offer traceparent %q, want one of the webhook's trace %s", o.TraceParent, root.SpanContext().TraceID())
+	}
+	before := exp.GetSpans().Snapshots()
 	exp.Reset()
 	if status, body := e.accept(o.ID, o.AcceptToken); status != http.StatusOK || str(body, "outcome") != "charged" {
 		t.Fatalf("accept: %d %v, want 200 charged", status, body)
 	}
-	waitChain(t, exp, "dodo create_checkout")
-	wantChain(t, ancestry(t, exp.GetSpans().Snapshots(), func(s sdktrace.ReadOnlySpan) bool { return s.Name() == "dodo create_checkout" }), []step{
+	waitChain(t, exp, "POST /v1/offers/{offer_id}/accept")
+	after := exp.GetSpans().Snapshots()
+	charge := ancestry(t, append(slices.Clone(before), after...), func(s sdktrace.ReadOnlySpan) bool { return s.Name() == "dodo create_checkout" })
+	wantChain(t, charge, []step{
 		{"dodo create_checkout", trace.SpanKindClient},
-		{"POST /v1/offers/{offer_id}/accept", trace.SpanKindServer},
+		{"offer accept", trace.SpanKindInternal},
+		{"offers", trace.SpanKindInternal},
+		{"process " + natsbus.WorkerConsumer, trace.SpanKindConsumer},
+		{"POST /webhooks/dodo", trace.SpanKindServer},
 	})
+	if charge[0].SpanContext().TraceID() != root.SpanContext().TraceID() {
+		t.Errorf("the charge is in trace %s, want the webhook's %s", charge[0].SpanContext().TraceID(), root.SpanContext().TraceID())
+	}
+	var acceptHTTP sdktrace.ReadOnlySpan
+	for _, s := range after {
+		if s.Name() == "POST /v1/offers/{offer_id}/accept" {
+			acceptHTTP = s
+		}
+	}
+	if acceptHTTP == nil {
+		t.Fatal("no span of the accept request")
+	}
+	if links := charge[1].Links(); len(links) != 1 || links[0].SpanContext.SpanID() != acceptHTTP.SpanContext().SpanID() {
+		t.Errorf("offer accept links %v, want the accept request's span %s", links, acceptHTTP.SpanContext().SpanID())
+	}
 	e.settle()
 
 	// A signal for a customer without a card: the checkout link.

@@ -37,6 +37,7 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/offerflow/offerflow/internal/access"
@@ -47,6 +48,7 @@ import (
 	"github.com/offerflow/offerflow/internal/offers"
 	"github.com/offerflow/offerflow/internal/offertoken"
 	"github.com/offerflow/offerflow/internal/rules"
+	"github.com/offerflow/offerflow/internal/tracing"
 )
 
 // Dodo is what the engine needs from Dodo's API. *dodo.Client implements
@@ -105,6 +107,7 @@ type Engine struct {
 	now     func() time.Time
 	log     *zap.Logger
 	metrics *Metrics
+	tracer  trace.Tracer
 }
 
 // Deps are the Engine's collaborators; all are required except Metrics.
@@ -118,6 +121,8 @@ type Deps struct {
 	Now     func() time.Time
 	Log     *zap.Logger
 	Metrics *Metrics
+	// Tracer makes the accept's span; nil: none.
+	Tracer trace.TracerProvider
 }
 
 // New returns an Engine.
@@ -140,7 +145,8 @@ func New(d Deps, cfg Config) (*Engine, error) {
 		cfg.StuckAfter = DefaultConfig().StuckAfter
 	}
 	return &Engine{dodo: d.Dodo, store: d.Store, access: d.Access, pub: d.Pub, catalog: d.Catalog, signer: d.Signer,
-		cfg: cfg, now: d.Now, log: d.Log, metrics: d.Metrics}, nil
+		cfg: cfg, now: d.Now, log: d.Log, metrics: d.Metrics,
+		tracer: tracing.Provider(d.Tracer).Tracer("github.com/offerflow/offerflow/internal/offerengine")}, nil
 }
 
 // Message is the JSON body of every offerflow.offers.* message: the offer

@@ -18,6 +18,7 @@ import (
 	"github.com/offerflow/offerflow/internal/natsbus"
 	"github.com/offerflow/offerflow/internal/offers"
 	"github.com/offerflow/offerflow/internal/rules"
+	"github.com/offerflow/offerflow/internal/tracing"
 )
 
 // Ineligible says why an offer a rule (or the merchant's backend) chose
@@ -180,6 +181,7 @@ func (e *Engine) make(ctx context.Context, trig offers.Trigger, f facts, decide 
 	if err != nil {
 		return nil, err
 	}
+	o.TraceParent = tracing.TraceParent(ctx)
 	switch err := e.store.Create(ctx, o); {
 	case errors.Is(err, natsbus.ErrOfferExists):
 		// Made by an earlier attempt that died before noting it.

@@ -139,6 +139,11 @@ type Offer struct {
 	History []Change `json:"history"`
 	// PaymentID is the Dodo payment of the charge, once known.
 	PaymentID string `json:"payment_id,omitempty"`
+	// TraceParent is the W3C traceparent of the span that made the offer
+	// (a webhook's or a request's trace), empty when tracing is off: the
+	// accept's charge continues that trace, so one trace runs from the
+	// webhook that caused the offer to the charge it led to.
+	TraceParent string `json:"traceparent,omitempty"`
 	// Fallback is what the customer is offered instead of a one-click
 	// charge: set from the start on an offer that is not OneClick, and
 	// when a one-click charge failed (state failed).

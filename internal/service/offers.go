@@ -123,6 +123,6 @@ func (c *OffersConfig) newEngine(ctx context.Context, conn *natsbus.Conn, catalo
 	log.Info("offers on", zap.String("dodo", client.BaseURL()), zap.Stringer("offer_keys", signer))
 	return offerengine.New(offerengine.Deps{
 		Dodo: client, Store: store, Access: accessStore, Pub: conn.Publisher(10 * time.Second),
-		Catalog: catalog, Signer: signer, Now: now, Log: log, Metrics: offerengine.NewMetrics(reg),
+		Catalog: catalog, Signer: signer, Now: now, Log: log, Metrics: offerengine.NewMetrics(reg), Tracer: tp,
 	}, cfg)
 }

@@ -58,6 +58,34 @@ func Extract(ctx context.Context, h map[string][]string) context.Context {
 	return propagation.TraceContext{}.Extract(ctx, Header(h))
 }
 
+// TraceParent returns the W3C traceparent of ctx's span, "" when ctx has
+// none (tracing off): the context to store with a record whose later use
+// should continue this trace.
+func TraceParent(ctx context.Context) string {
+	h := Header{}
+	propagation.TraceContext{}.Inject(ctx, h)
+	return h.Get("traceparent")
+}
+
+// FollowFrom returns ctx whose parent span is the one traceparent names
+// (when it is valid), for work that continues a stored trace; the span
+// ctx had is returned as a link, so the two traces stay connected.
+func FollowFrom(ctx context.Context, traceparent string) (context.Context, []trace.Link) {
+	if traceparent == "" {
+		return ctx, nil
+	}
+	stored := propagation.TraceContext{}.Extract(context.Background(), Header{"traceparent": {traceparent}})
+	sc := trace.SpanContextFromContext(stored)
+	if !sc.IsValid() {
+		return ctx, nil
+	}
+	var links []trace.Link
+	if cur := trace.SpanContextFromContext(ctx); cur.IsValid() {
+		links = append(links, trace.Link{SpanContext: cur})
+	}
+	return trace.ContextWithRemoteSpanContext(ctx, sc), links
+}
+
 // Provider returns tp, or a no-op provider when tp is nil: the default of
 // every constructor that takes one.
 func Provider(tp trace.TracerProvider) trace.TracerProvider {

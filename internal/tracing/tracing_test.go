@@ -50,3 +50,38 @@ func TestNoTraceContext(t *testing.T) {
 		t.Fatal("Provider(nil) is nil, want a no-op provider")
 	}
 }
+
+// TestFollowFrom: a stored traceparent becomes the parent and the current
+// span a link; an empty or malformed one changes nothing.
+func TestFollowFrom(t *testing.T) {
+	cur := trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{1}, SpanID: trace.SpanID{2}, TraceFlags: trace.FlagsSampled})
+	ctx := trace.ContextWithSpanContext(context.Background(), cur)
+	stored := "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+	tests := []struct {
+		name, traceparent string
+		wantTrace         string
+		wantLinks         int
+	}{
+		{name: "stored", traceparent: stored, wantTrace: "0af7651916cd43dd8448eb211c80319c", wantLinks: 1},
+		{name: "none", traceparent: "", wantTrace: cur.TraceID().String()},
+		{name: "malformed", traceparent: "00-nothex-b7ad6b7169203331-01", wantTrace: cur.TraceID().String()},
+		{name: "all-zero trace", traceparent: "00-00000000000000000000000000000000-b7ad6b7169203331-01", wantTrace: cur.TraceID().String()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, links := FollowFrom(ctx, tt.traceparent)
+			if id := trace.SpanContextFromContext(got).TraceID().String(); id != tt.wantTrace || len(links) != tt.wantLinks {
+				t.Fatalf("trace %s, %d links; want %s, %d", id, len(links), tt.wantTrace, tt.wantLinks)
+			}
+			if tt.wantLinks == 1 && links[0].SpanContext.SpanID() != cur.SpanID() {
+				t.Errorf("link to %s, want the current span %s", links[0].SpanContext.SpanID(), cur.SpanID())
+			}
+		})
+	}
+	if got := TraceParent(ctx); got != "00-01000000000000000000000000000000-0200000000000000-01" {
+		t.Errorf("TraceParent = %q", got)
+	}
+	if got := TraceParent(context.Background()); got != "" {
+		t.Errorf("TraceParent without a span = %q, want empty", got)
+	}
+}
