@@ -225,7 +225,6 @@ func (e *e2eBench) phase(ctx context.Context, r *e2eRig, fol *natsbus.Follower, 
 		return e2ePhase{}, err
 	}
 	reqs := e.sign(bodies)
-	sentAt := make([]time.Time, n)
 	index := make(map[string]int, n)
 	for i, q := range reqs {
 		index[q.id] = i
@@ -235,52 +234,96 @@ func (e *e2eBench) phase(ctx context.Context, r *e2eRig, fol *natsbus.Follower, 
 	if err != nil {
 		return p, err
 	}
-
-	// The follower: effects of this phase's webhooks, until all came or
-	// the settle time after the last send ran out.
 	recvAt := make([]time.Time, n)
 	sendingDone := make(chan time.Time, 1)
 	followed := make(chan int, 1)
-	go func() {
-		got := 0
-		var settleBy <-chan time.Time
-		for got < n {
-			select {
-			case m := <-fol.C:
-				var c struct {
-					WebhookID string `json:"webhook_id"`
-				}
-				if json.Unmarshal(m.Data, &c) != nil {
-					continue
-				}
-				if i, ok := index[c.WebhookID]; ok && recvAt[i].IsZero() {
-					recvAt[i] = time.Now()
-					got++
-				}
-			case t := <-sendingDone:
-				settleBy = time.After(time.Until(t.Add(e.cfg.Settle)))
-			case <-settleBy:
-				followed <- got
-				return
-			case <-ctx.Done():
-				followed <- got
-				return
+	go func() { followed <- e.followEffects(ctx, fol, index, recvAt, sendingDone) }()
+	sr := e.sendAtRate(ctx, r.servers[varOfferflow].url, reqs, rate)
+	sendingDone <- time.Now()
+	p.effects = <-followed
+	if err := ctx.Err(); err != nil {
+		return p, err
+	}
+	p.sent, p.ok, p.behind = sr.sent, sr.ok, sr.behind
+	cpu1, err := r.cpus()
+	if err != nil {
+		return p, err
+	}
+	p.ingestCPU, p.workerCPU, p.natsCPU = cpu1[0]-cpu0[0], cpu1[1]-cpu0[1], cpu1[2]-cpu0[2]
+	var last time.Time
+	for i := range n {
+		if !recvAt[i].IsZero() && !sr.sentAt[i].IsZero() {
+			p.lat = append(p.lat, recvAt[i].Sub(sr.sentAt[i]))
+			if recvAt[i].After(last) {
+				last = recvAt[i]
 			}
 		}
-		followed <- got
-	}()
+	}
+	slices.Sort(p.lat)
+	p.elapsed = last.Sub(sr.start)
+	label := fmt.Sprintf("rate %d/s round %d", rate, round)
+	if len(sr.failed) > 0 {
+		e.problems = append(e.problems, fmt.Sprintf("%s: %d of %d requests failed: %s", label, p.sent-p.ok, p.sent, strings.Join(sr.failed, "; ")))
+	}
+	if p.effects != p.ok {
+		e.problems = append(e.problems, fmt.Sprintf("%s: %d access.granted effects for %d webhooks answered 200 within %s of the last send", label, p.effects, p.ok, e.cfg.Settle))
+	}
+	return p, nil
+}
 
+// followEffects records when each webhook of index has its access.granted
+// message (in recvAt, by index), until all have or the settle time after
+// the sending ended (the time sendingDone gives) runs out, and returns how
+// many came.
+func (e *e2eBench) followEffects(ctx context.Context, fol *natsbus.Follower, index map[string]int, recvAt []time.Time, sendingDone <-chan time.Time) int {
+	got := 0
+	var settleBy <-chan time.Time
+	for got < len(recvAt) {
+		select {
+		case m := <-fol.C:
+			var c struct {
+				WebhookID string `json:"webhook_id"`
+			}
+			if json.Unmarshal(m.Data, &c) != nil {
+				continue
+			}
+			if i, ok := index[c.WebhookID]; ok && recvAt[i].IsZero() {
+				recvAt[i] = time.Now()
+				got++
+			}
+		case t := <-sendingDone:
+			settleBy = time.After(time.Until(t.Add(e.cfg.Settle)))
+		case <-settleBy:
+			return got
+		case <-ctx.Done():
+			return got
+		}
+	}
+	return got
+}
+
+// sendResult is what sendAtRate did.
+type sendResult struct {
+	start    time.Time
+	sentAt   []time.Time // per request; zero if never sent
+	sent, ok int
+	behind   time.Duration // the most a send started after its due time
+	failed   []string      // the first few failures
+}
+
+// sendAtRate posts reqs to url at rate a second, each due at its own time
+// whatever the answers before it (an open loop), with at most MaxInFlight
+// awaiting their answer, and returns once every answer is in.
+func (e *e2eBench) sendAtRate(ctx context.Context, url string, reqs []signedReq, rate int) sendResult {
 	var (
-		wg     sync.WaitGroup
-		mu     sync.Mutex
-		failed []string
-		okN    int
-		slots  = make(chan struct{}, e.cfg.MaxInFlight)
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		slots = make(chan struct{}, e.cfg.MaxInFlight)
+		sr    = sendResult{start: time.Now(), sentAt: make([]time.Time, len(reqs))}
 	)
-	start := time.Now()
 	interval := time.Second / time.Duration(rate)
 	for i := range reqs {
-		due := start.Add(time.Duration(i) * interval)
+		due := sr.start.Add(time.Duration(i) * interval)
 		if d := time.Until(due); d > 0 {
 			select {
 			case <-time.After(d):
@@ -294,56 +337,27 @@ func (e *e2eBench) phase(ctx context.Context, r *e2eRig, fol *natsbus.Follower, 
 		if ctx.Err() != nil {
 			break
 		}
-		p.behind = max(p.behind, time.Since(due))
-		sentAt[i] = time.Now()
+		sr.behind = max(sr.behind, time.Since(due))
+		sr.sentAt[i] = time.Now()
+		sr.sent++
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer func() { <-slots }()
-			err := e.post(ctx, r.servers[varOfferflow].url, &reqs[i])
+			err := e.post(ctx, url, &reqs[i])
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
-				if len(failed) < maxErrSamples {
-					failed = append(failed, err.Error())
+				if len(sr.failed) < maxErrSamples {
+					sr.failed = append(sr.failed, err.Error())
 				}
 				return
 			}
-			okN++
+			sr.ok++
 		}()
-		p.sent++
 	}
 	wg.Wait()
-	sendingDone <- time.Now()
-	p.effects = <-followed
-	if err := ctx.Err(); err != nil {
-		return p, err
-	}
-	p.ok = okN
-	cpu1, err := r.cpus()
-	if err != nil {
-		return p, err
-	}
-	p.ingestCPU, p.workerCPU, p.natsCPU = cpu1[0]-cpu0[0], cpu1[1]-cpu0[1], cpu1[2]-cpu0[2]
-	var last time.Time
-	for i := range n {
-		if !recvAt[i].IsZero() && !sentAt[i].IsZero() {
-			p.lat = append(p.lat, recvAt[i].Sub(sentAt[i]))
-			if recvAt[i].After(last) {
-				last = recvAt[i]
-			}
-		}
-	}
-	slices.Sort(p.lat)
-	p.elapsed = last.Sub(start)
-	label := fmt.Sprintf("rate %d/s round %d", rate, round)
-	if len(failed) > 0 {
-		e.problems = append(e.problems, fmt.Sprintf("%s: %d of %d requests failed: %s", label, p.sent-okN, p.sent, strings.Join(failed, "; ")))
-	}
-	if p.effects != okN {
-		e.problems = append(e.problems, fmt.Sprintf("%s: %d access.granted effects for %d webhooks answered 200 within %s of the last send", label, p.effects, okN, e.cfg.Settle))
-	}
-	return p, nil
+	return sr
 }
 
 // cpus returns the CPU time so far of the ingest, the worker and

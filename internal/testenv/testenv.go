@@ -160,29 +160,7 @@ func Start(t testing.TB, opts ...Option) *Env {
 	if s.clock == nil {
 		s.clock = fakeclock.Running()
 	}
-	natsURL := natstest.Start(t).ClientURL()
-	conn, err := natsbus.Connect(natsbus.Dial{URL: natsURL, Name: "testenv"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(conn.Close)
-	// The ingest's listener, ours from the start: the stand-in is told its
-	// address before the ingest runs, and no one else can take the port.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := &http.Transport{}
-	e := &Env{
-		Clock:    s.clock,
-		NATSURL:  natsURL,
-		Conn:     conn,
-		URL:      "http://" + ln.Addr().String(),
-		Secret:   webhook.NewSecret(random(t, 32)),
-		APIToken: "srv_" + base64.RawURLEncoding.EncodeToString(random(t, 18)),
-		offers:   s.offers,
-		http:     &http.Client{Transport: tr, Timeout: waitBound},
-	}
+	e, ln, tr := newEnv(t, s)
 	ic, wc := e.configs(t, s)
 	// Registered before the services' cleanup, so it runs after it: every
 	// message the services published is stored by then, and the
@@ -214,24 +192,7 @@ func Start(t testing.TB, opts ...Option) *Env {
 	})
 
 	if s.dodo {
-		e.Dodo = standin.New(standin.Config{APIKey: dodoKey, WebhookURL: e.URL + WebhookPath, WebhookSecret: e.Secret, Now: e.Clock.Now})
-		api := httptest.NewServer(e.Dodo.Handler())
-		stopDodo = func() {
-			e.Dodo.Close()
-			api.Close()
-		}
-		e.Client, err = dodo.New(dodo.Config{APIKey: dodoKey, BaseURL: api.URL, Now: e.Clock.Now, RateLimit: -1, HTTPClient: &http.Client{Transport: tr}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if s.offers {
-			key := "k1:" + base64.RawURLEncoding.EncodeToString(random(t, 32))
-			for _, c := range []*service.Common{&ic.Common, &wc.Common} {
-				c.Offers.DodoAPIKey, c.Offers.DodoBaseURL, c.Offers.OfferKey = dodoKey, api.URL, key
-				c.Offers.SweepInterval = time.Second
-				c.Offers.DodoRateLimit = 0 // the stand-in has no budget to keep to
-			}
-		}
+		stopDodo = e.startDodo(t, s, &ic, &wc, tr)
 	}
 	for _, f := range s.ingest {
 		f(&ic)
@@ -245,6 +206,7 @@ func Start(t testing.TB, opts ...Option) *Env {
 		log, _ = zap.NewDevelopment()
 	}
 	if s.metrics {
+		var err error
 		if metricsLn, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
 			t.Fatal(err)
 		}
@@ -252,20 +214,7 @@ func Start(t testing.TB, opts ...Option) *Env {
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	cancel = stop
-	listening := make(chan struct{})
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		errs <- service.RunIngest(ctx, ic, log.Named("ingest"), service.IngestOptions{
-			Listener: ln, Ready: func(string) { close(listening) }, Now: e.Clock.Now, TracerProvider: s.tracer,
-		})
-	}()
-	go func() {
-		defer wg.Done()
-		errs <- service.RunWorker(ctx, wc, log.Named("worker"), service.WorkerOptions{
-			Now: e.Clock.Now, TracerProvider: s.tracer, MetricsListener: metricsLn,
-		})
-	}()
+	listening := e.runServices(ctx, s, ic, wc, ln, metricsLn, log, &wg, errs)
 	started := time.Now()
 	waitStart(t, errs, "the ingest to listen", func() bool {
 		select {
@@ -280,13 +229,92 @@ func Start(t testing.TB, opts ...Option) *Env {
 		t.Logf("the services took %s to start", d)
 	}
 	// The buckets exist: the ingest made them before it listened.
-	if e.AccessStore, err = conn.AccessStore(ctx); err != nil {
+	var err error
+	if e.AccessStore, err = e.Conn.AccessStore(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if e.OfferStore, err = conn.OfferStore(ctx); err != nil {
+	if e.OfferStore, err = e.Conn.OfferStore(ctx); err != nil {
 		t.Fatal(err)
 	}
 	return e
+}
+
+// newEnv starts the embedded NATS server and the Env's connection to it
+// (closed at t's end), and takes the ingest's listener: ours from the
+// start, so the stand-in is told its address before the ingest runs and no
+// one else can take the port. tr is the transport of the Env's clients.
+func newEnv(t testing.TB, s settings) (e *Env, ln net.Listener, tr *http.Transport) {
+	natsURL := natstest.Start(t).ClientURL()
+	conn, err := natsbus.Connect(natsbus.Dial{URL: natsURL, Name: "testenv"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(conn.Close)
+	ln, err = net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr = &http.Transport{}
+	e = &Env{
+		Clock:    s.clock,
+		NATSURL:  natsURL,
+		Conn:     conn,
+		URL:      "http://" + ln.Addr().String(),
+		Secret:   webhook.NewSecret(random(t, 32)),
+		APIToken: "srv_" + base64.RawURLEncoding.EncodeToString(random(t, 18)),
+		offers:   s.offers,
+		http:     &http.Client{Transport: tr, Timeout: waitBound},
+	}
+	return e, ln, tr
+}
+
+// startDodo starts the stand-in on an HTTP server of its own, delivering
+// webhooks to the ingest, and the Env's client of it; with offers, it points
+// both services' offer settings at it. The returned func stops it.
+func (e *Env) startDodo(t testing.TB, s settings, ic *service.IngestConfig, wc *service.WorkerConfig, tr *http.Transport) (stop func()) {
+	e.Dodo = standin.New(standin.Config{APIKey: dodoKey, WebhookURL: e.URL + WebhookPath, WebhookSecret: e.Secret, Now: e.Clock.Now})
+	api := httptest.NewServer(e.Dodo.Handler())
+	stop = func() {
+		e.Dodo.Close()
+		api.Close()
+	}
+	var err error
+	e.Client, err = dodo.New(dodo.Config{APIKey: dodoKey, BaseURL: api.URL, Now: e.Clock.Now, RateLimit: -1, HTTPClient: &http.Client{Transport: tr}})
+	if err != nil {
+		stop()
+		t.Fatal(err)
+	}
+	if s.offers {
+		key := "k1:" + base64.RawURLEncoding.EncodeToString(random(t, 32))
+		for _, c := range []*service.Common{&ic.Common, &wc.Common} {
+			c.Offers.DodoAPIKey, c.Offers.DodoBaseURL, c.Offers.OfferKey = dodoKey, api.URL, key
+			c.Offers.SweepInterval = time.Second
+			c.Offers.DodoRateLimit = 0 // the stand-in has no budget to keep to
+		}
+	}
+	return stop
+}
+
+// runServices starts the ingest (on ln) and the worker until ctx ends,
+// each sending its result on errs when it returns; wg counts them. The
+// returned channel closes once the ingest listens.
+func (e *Env) runServices(ctx context.Context, s settings, ic service.IngestConfig, wc service.WorkerConfig,
+	ln, metricsLn net.Listener, log *zap.Logger, wg *sync.WaitGroup, errs chan<- error) <-chan struct{} {
+	listening := make(chan struct{})
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		errs <- service.RunIngest(ctx, ic, log.Named("ingest"), service.IngestOptions{
+			Listener: ln, Ready: func(string) { close(listening) }, Now: e.Clock.Now, TracerProvider: s.tracer,
+		})
+	}()
+	go func() {
+		defer wg.Done()
+		errs <- service.RunWorker(ctx, wc, log.Named("worker"), service.WorkerOptions{
+			Now: e.Clock.Now, TracerProvider: s.tracer, MetricsListener: metricsLn,
+		})
+	}()
+	return listening
 }
 
 // configs returns the services' settings: their defaults, as an empty
