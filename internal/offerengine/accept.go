@@ -126,7 +126,7 @@ func (e *Engine) Accept(ctx context.Context, id string, auth Auth) (Result, erro
 	// made the offer; the accept request's own span is linked.
 	parent, links := tracing.FollowFrom(ctx, o.TraceParent)
 	ctx, span := e.tracer.Start(parent, "offer accept", trace.WithLinks(links...),
-		trace.WithAttributes(attribute.String("offerflow.offer_id", o.ID)))
+		trace.WithAttributes(attribute.String("offer.id", o.ID)))
 	defer span.End()
 	now := e.now()
 	acc, err := e.store.Transition(ctx, id, func(cur offers.Offer) (offers.Offer, error) { return offers.Accept(cur, now) })
