@@ -613,7 +613,15 @@ func (r *ConsumerRunner) settle(m jetstream.Msg, d Delivery, herr error, log *za
 	}
 	if kind == "" {
 		delay := r.cfg.Backoff(d.NumDelivered)
-		log.Warn("transient failure, will retry", zap.Error(herr), zap.Duration("retry_in", delay))
+		if errors.Is(herr, ErrClaimHeld) {
+			// Another handler is doing this very effect right now (a
+			// redelivery racing the first delivery, the ingest and a
+			// worker confirming the same change): the expected outcome
+			// of the claims, not a fault.
+			log.Info("effect claimed by another handler, will retry", zap.Error(herr), zap.Duration("retry_in", delay))
+		} else {
+			log.Warn("transient failure, will retry", zap.Error(herr), zap.Duration("retry_in", delay))
+		}
 		if err := m.NakWithDelay(delay); err != nil {
 			log.Warn("nak", zap.Error(err))
 		}
