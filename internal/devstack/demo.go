@@ -135,8 +135,10 @@ type step struct {
 // forgery and a body that is not JSON. Each step checks the ingest's answer
 // and what offerflow published.
 func (d *demo) run(ctx context.Context) error {
-	now := time.Now().UTC()
-	at := func(sec int) time.Time { return now.Add(time.Duration(sec) * time.Second) }
+	// The journey's events are a minute old at most and never in the
+	// future: the last one is stamped 40 s after the first.
+	start := time.Now().UTC().Add(-time.Minute)
+	at := func(sec int) time.Time { return start.Add(time.Duration(sec) * time.Second) }
 	c := d.customer
 	sfx := "_" + d.runID
 	pay, sub := "pay_demo_course"+sfx, "sub_demo"+sfx
