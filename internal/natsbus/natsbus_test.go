@@ -14,6 +14,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/offerflow/offerflow/internal/events"
 	"github.com/offerflow/offerflow/internal/fault"
@@ -647,5 +649,42 @@ func TestSendRefusesAMessageWithoutID(t *testing.T) {
 	got := natstest.Messages(t, js, OutStream, "offerflow.test.ok")
 	if len(got) != 1 || got[0].Header.Get(jetstream.MsgIDHeader) != "ok-1" || got[0].Header["webhook-id"][0] != "w" {
 		t.Fatalf("stored %+v, want one message with its id and its headers as given", got)
+	}
+}
+
+// TestConsumerLogsAHeldClaimAtInfo: a retry because another handler holds
+// the effect's claim is the claims working (info); any other transient
+// failure is a warning.
+func TestConsumerLogsAHeldClaimAtInfo(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		err     error
+		level   zapcore.Level
+		message string
+	}{
+		{name: "claim held", err: fmt.Errorf("confirm.x: %w (owner w2)", ErrClaimHeld), level: zapcore.InfoLevel, message: "effect claimed by another handler, will retry"},
+		{name: "other transient", err: errors.New("dodo 503"), level: zapcore.WarnLevel, message: "transient failure, will retry"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			js, _ := setup(t)
+			core, logs := observer.New(zapcore.DebugLevel)
+			var calls atomic.Int32
+			r := NewConsumerRunner(js, testConsumerConfig(), func(context.Context, Delivery) error {
+				if calls.Add(1) == 1 {
+					return tt.err
+				}
+				return nil
+			}, zap.New(core), ConsumerMetrics{})
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- r.Run(ctx) }()
+			t.Cleanup(func() { cancel(); <-done })
+			publishTestEvent(t, js, "payment.succeeded", "msg_claim")
+			waitFor(t, time.Minute, "the retry to succeed", func() bool { return calls.Load() >= 2 })
+			got := logs.FilterMessage(tt.message).All()
+			if len(got) != 1 || got[0].Level != tt.level {
+				t.Fatalf("log %q: %v, want one at %s", tt.message, got, tt.level)
+			}
+		})
 	}
 }
