@@ -27,6 +27,8 @@ import (
 	"syscall"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/offerflow/offerflow/internal/conf"
 	"github.com/offerflow/offerflow/internal/natsbus"
 	"github.com/offerflow/offerflow/internal/natsbus/naive"
@@ -136,15 +138,7 @@ func serveVariant(ctx context.Context, part string, getenv func(string) string, 
 // environment, validated, then service.RunIngest, on a loopback listener.
 func serveIngest(ctx context.Context, getenv func(string) string, ready func(string)) error {
 	var cfg service.IngestConfig
-	s := conf.New("ingest", getenv, io.Discard)
-	cfg.Declare(s)
-	if err := s.Parse(nil); err != nil {
-		return err
-	}
-	if err := cfg.Validate(); err != nil {
-		return err
-	}
-	log, err := service.NewLogger(cfg.LogLevel, false)
+	log, err := settingsFromEnv("ingest", &cfg, getenv, func() string { return cfg.LogLevel })
 	if err != nil {
 		return err
 	}
@@ -154,6 +148,24 @@ func serveIngest(ctx context.Context, getenv func(string) string, ready func(str
 	}
 	url := "http://" + ln.Addr().String() + "/webhooks/dodo"
 	return service.RunIngest(ctx, cfg, log, service.IngestOptions{Listener: ln, Ready: func(string) { ready(url) }})
+}
+
+// settingsFromEnv reads and validates a service's settings from the
+// environment, as its cmd/ main does with no flags, and returns its logger
+// at the level they set.
+func settingsFromEnv(name string, cfg interface {
+	Declare(*conf.Set)
+	Validate() error
+}, getenv func(string) string, logLevel func() string) (*zap.Logger, error) {
+	s := conf.New(name, getenv, io.Discard)
+	cfg.Declare(s)
+	if err := s.Parse(nil); err != nil {
+		return nil, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return service.NewLogger(logLevel(), false)
 }
 
 // child is one part running in its own process.

@@ -23,7 +23,6 @@ import (
 	"time"
 
 	"github.com/offerflow/offerflow/internal/access"
-	"github.com/offerflow/offerflow/internal/conf"
 	"github.com/offerflow/offerflow/internal/devstack/payload"
 	"github.com/offerflow/offerflow/internal/events"
 	"github.com/offerflow/offerflow/internal/natsbus"
@@ -73,15 +72,7 @@ func (c E2EConfig) validate() error {
 // for its consumer itself).
 func serveWorker(ctx context.Context, getenv func(string) string, ready func(string)) error {
 	var cfg service.WorkerConfig
-	s := conf.New("worker", getenv, io.Discard)
-	cfg.Declare(s)
-	if err := s.Parse(nil); err != nil {
-		return err
-	}
-	if err := cfg.Validate(); err != nil {
-		return err
-	}
-	log, err := service.NewLogger(cfg.LogLevel, false)
+	log, err := settingsFromEnv("worker", &cfg, getenv, func() string { return cfg.LogLevel })
 	if err != nil {
 		return err
 	}
