@@ -35,13 +35,14 @@ type PubAck struct {
 type Publisher struct {
 	js      jetstream.JetStream
 	timeout time.Duration
+	stall   jetstream.PublishOpt
 }
 
 // NewPublisher returns a Publisher whose Publish gives up after timeout.
 // The JetStream context should be created with NewPublishJetStream so that
 // abandoned acks are cleaned up after the same timeout.
 func NewPublisher(js jetstream.JetStream, timeout time.Duration) *Publisher {
-	return &Publisher{js: js, timeout: timeout}
+	return &Publisher{js: js, timeout: timeout, stall: jetstream.WithStallWait(timeout)}
 }
 
 // NewPublishJetStream returns a JetStream context for a Publisher: up to
@@ -58,19 +59,23 @@ func NewPublishJetStream(nc *nats.Conn, maxPending int, timeout time.Duration) (
 // the publisher's timeout, whichever comes first. Any failure wraps
 // ErrNotStored.
 func (p *Publisher) Publish(ctx context.Context, msg *nats.Msg) (PubAck, error) {
-	ctx, cancel := context.WithTimeout(ctx, p.timeout)
-	defer cancel()
 	// The stall wait bounds how long we queue behind a full in-flight
 	// window; past it the ingest answers 503 rather than piling up requests.
-	fut, err := p.js.PublishMsgAsync(msg, jetstream.WithStallWait(p.timeout))
+	fut, err := p.js.PublishMsgAsync(msg, p.stall)
 	if err != nil {
 		return PubAck{}, fmt.Errorf("%w: %w", ErrNotStored, err)
 	}
+	// A timer, not a context.WithTimeout: the ingest pays this on every
+	// webhook, and a derived context also registers with its parent.
+	timeout := time.NewTimer(p.timeout)
+	defer timeout.Stop()
 	select {
 	case ack := <-fut.Ok():
 		return PubAck{Stream: ack.Stream, Sequence: ack.Sequence, Duplicate: ack.Duplicate}, nil
 	case err := <-fut.Err():
 		return PubAck{}, fmt.Errorf("%w: %w", ErrNotStored, err)
+	case <-timeout.C:
+		return PubAck{}, fmt.Errorf("%w: %w", ErrNotStored, context.DeadlineExceeded)
 	case <-ctx.Done():
 		return PubAck{}, fmt.Errorf("%w: %w", ErrNotStored, ctx.Err())
 	}
