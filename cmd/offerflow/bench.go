@@ -77,6 +77,37 @@ func runBenchE2E(ctx context.Context, args []string, stdout io.Writer) error {
 	return bench.E2E(ctx, cfg, stdout)
 }
 
+// runBenchGrowth is offerflow bench growth: CPU per event and memory of
+// each process as the store grows, nats-server, ingest and worker each a
+// process of its own.
+func runBenchGrowth(ctx context.Context, args []string, stdout io.Writer) error {
+	var cfg bench.GrowthConfig
+	fs := flag.NewFlagSet("offerflow bench growth", flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	levels := fs.String("levels", "10k,100k,1M", "stored webhooks at which to measure, comma-separated, increasing (10k and 1M are accepted)")
+	fs.IntVar(&cfg.Rate, "rate", 500, "webhooks per second of each level's measured phase")
+	fs.IntVar(&cfg.Measure, "measure", 5000, "webhooks sent over HTTP in each level's measured phase")
+	fs.DurationVar(&cfg.Drain, "drain", 30*time.Minute, "how long the worker may take to process one level's fill")
+	fs.IntVar(&cfg.BodyBytes, "body-bytes", 1300, "approximate body size; payment.succeeded bodies are padded in data.metadata up to it")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	var err error
+	if cfg.Levels, err = bench.ParseLevels(*levels); err != nil {
+		return err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find the offerflow binary to start the bench's processes with: %w", err)
+	}
+	cfg.Spawn = func(part string) *exec.Cmd { return exec.Command(exe, "bench", "serve", part) }
+	cfg.Command, cfg.Settings = commandLine("growth", args), flagSettings(fs)
+	return bench.Growth(ctx, cfg, stdout)
+}
+
 // runBenchServe is offerflow bench serve <part>: one process of the
 // deployed-shape bench, started by offerflow bench ingest, not by hand.
 func runBenchServe(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {

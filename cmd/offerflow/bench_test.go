@@ -36,6 +36,12 @@ func TestBenchCommand(t *testing.T) {
 			"OK +50",
 			"every request answered 200 and every phase's messages are stored: OK",
 		}},
+		{"growth", []string{"growth", "-levels", "100,400", "-measure", "100", "-rate", "100"}, []string{
+			"command:  offerflow bench growth -levels 100,400 -measure 100 -rate 100\n",
+			"settings: -body-bytes=1300 -drain=30m0s -levels=100,400 -measure=100 -rate=100\n",
+			"from 100 to 400 stored webhooks (x4):",
+			"every webhook answered 200 and its access.granted effect was seen: OK",
+		}},
 		{"worker", []string{"worker", "-n", "100", "-customers", "10", "-dup-pct", "10", "-concurrency", "2", "-refs=false"}, []string{
 			"command:  offerflow bench worker -n 100 -customers 10 -dup-pct 10 -concurrency 2 -refs=false\n",
 			"settings: -concurrency=2 -customers=10 -dup-pct=10 -n=100 -ref-parallel=32 -ref-time=20s -refs=false -seed=1 -serial-procs=1 -sync-always=false -timeout=3m0s\n",
@@ -72,6 +78,8 @@ func TestBenchRejectsBadFlags(t *testing.T) {
 		{"ingest extra argument", []string{"ingest", "now"}},
 		{"worker more customers than events", []string{"worker", "-n", "10", "-customers", "20"}},
 		{"worker unknown flag", []string{"worker", "-fast"}},
+		{"growth decreasing levels", []string{"growth", "-levels", "10k,1k"}},
+		{"growth zero rate", []string{"growth", "-rate", "0"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -242,6 +242,8 @@ func (f *Follower) Close() {
 type StreamState struct {
 	Msgs    uint64
 	LastSeq uint64
+	// Bytes is what the messages take in the store.
+	Bytes uint64
 }
 
 // State returns what the stream holds now.
@@ -250,7 +252,7 @@ func (s *Stream) State(ctx context.Context) (StreamState, error) {
 	if err != nil {
 		return StreamState{}, fmt.Errorf("stream %s: %w", s.name, err)
 	}
-	return StreamState{Msgs: info.State.Msgs, LastSeq: info.State.LastSeq}, nil
+	return StreamState{Msgs: info.State.Msgs, LastSeq: info.State.LastSeq, Bytes: info.State.Bytes}, nil
 }
 
 // Count returns how many of the stream's messages are on subjects matching
