@@ -126,10 +126,9 @@ func (s *Server) putPastDue(r *http.Request) (any, error) {
 }
 
 // recoverSubscription is POST /_standin/subscriptions/{subscription_id}/recover:
-// Dodo's retry of a past_due (or on_hold) subscription's failed renewal,
-// on its card or on the card given (payment_method_id or card, as for
-// POST /_standin/checkouts/{id}/complete), which becomes the
-// subscription's. Answers the payment.
+// Recover over HTTP, on the subscription's card or on the card given
+// (payment_method_id or card, as for POST /_standin/checkouts/{id}/complete).
+// Answers the payment.
 func (s *Server) recoverSubscription(r *http.Request) (any, error) {
 	var req payRequest
 	if err := decodeBody(r, &req); err != nil {
@@ -137,9 +136,38 @@ func (s *Server) recoverSubscription(r *http.Request) (any, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sub, ok := s.subs[r.PathValue("subscription_id")]
+	p, err := s.recoverWith(r.PathValue("subscription_id"), req)
+	if err != nil {
+		return nil, err
+	}
+	return s.payment(p), nil
+}
+
+// Recover retries the failed renewal of a past_due (or on_hold)
+// subscription, as Dodo's retry, or the customer paying it, would: on
+// paymentMethodID, a saved card of the customer's that becomes the
+// subscription's, or on the subscription's own card when it is "". It
+// returns the payment, succeeded (the subscription is active again) or
+// failed (it stays as it was).
+func (s *Server) Recover(subscriptionID, paymentMethodID string) (Payment, error) {
+	var req payRequest
+	if paymentMethodID != "" {
+		req.PaymentMethodID = &paymentMethodID
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, err := s.recoverWith(subscriptionID, req)
+	if err != nil {
+		return Payment{}, fmt.Errorf("recover %s: %w", subscriptionID, err)
+	}
+	return p.snapshot(), nil
+}
+
+// recoverWith is Recover with req's card. The caller holds s.mu.
+func (s *Server) recoverWith(id string, req payRequest) (*payRec, error) {
+	sub, ok := s.subs[id]
 	if !ok {
-		return nil, notFoundf("subscription %s not found", r.PathValue("subscription_id"))
+		return nil, notFoundf("subscription %s not found", id)
 	}
 	if sub.Status != StatusPastDue && sub.Status != StatusOnHold {
 		return nil, errorf(http.StatusConflict, "SUBSCRIPTION_NOT_PAST_DUE", "subscription %s is %s; only a past_due or on_hold one is recovered", sub.ID, sub.Status)
@@ -156,7 +184,7 @@ func (s *Server) recoverSubscription(r *http.Request) (any, error) {
 		return nil, errorf(http.StatusUnprocessableEntity, "NO_ELIGIBLE_PAYMENT_METHODS", "subscription %s has no card; give payment_method_id or card", sub.ID)
 	}
 	sub.PaymentMethodID = card.ID
-	return s.payment(s.recover(sub, card)), nil
+	return s.recover(sub, card), nil
 }
 
 // recover charges sub's renewal to card, as a retry, and on success makes
