@@ -25,8 +25,8 @@ import (
 // State is a source's or a product's access state.
 type State string
 
-// The access states. Suspended is recoverable (a subscription on hold or
-// paused); revoked is not, until a newer event grants again.
+// The access states. Suspended is recoverable (a subscription on hold, past
+// due or paused); revoked is not, until a newer event grants again.
 const (
 	Active    State = "active"
 	Suspended State = "suspended"
@@ -210,8 +210,9 @@ func FromEvent(webhookID string, ev events.Event) (Update, bool) {
 	case *events.Payment:
 		// Payments of a subscription (renewals, plan changes) grant
 		// nothing themselves: the subscription's events decide, so that
-		// cancelling it revokes everything.
-		if ev.Type != events.TypePaymentSucceeded || p.SubscriptionID != nil && *p.SubscriptionID != "" {
+		// cancelling it revokes everything. A payment that starts several
+		// subscriptions names them in subscription_ids only.
+		if ev.Type != events.TypePaymentSucceeded || len(p.Subscriptions()) > 0 {
 			return Update{}, false
 		}
 		for _, item := range p.ProductCart {
@@ -273,7 +274,11 @@ func subscriptionState(eventType, status string) (State, bool) {
 	case events.TypeSubscriptionActive, events.TypeSubscriptionRenewed,
 		events.TypeSubscriptionPlanChanged, events.TypeSubscriptionUnpaused:
 		return Active, true
-	case events.TypeSubscriptionOnHold, events.TypeSubscriptionPaused:
+	case events.TypeSubscriptionOnHold, events.TypeSubscriptionPaused,
+		// past_due: a renewal failed and Dodo retries within a grace
+		// period. Like on_hold, suspended rather than revoked: the
+		// recovery (subscription.active or .renewed) grants again.
+		events.TypeSubscriptionPastDue:
 		return Suspended, true
 	case events.TypeSubscriptionCancelled, events.TypeSubscriptionExpired, events.TypeSubscriptionFailed:
 		return Revoked, true
@@ -281,7 +286,7 @@ func subscriptionState(eventType, status string) (State, bool) {
 		switch status {
 		case "active":
 			return Active, true
-		case "on_hold", "paused":
+		case "on_hold", "paused", "past_due":
 			return Suspended, true
 		case "cancelled", "expired", "failed":
 			return Revoked, true

@@ -91,6 +91,13 @@ func TestFromEvent(t *testing.T) {
 		{name: "subscription payment grants nothing itself", ev: events.Event{Type: events.TypePaymentSucceeded, Timestamp: at(0), Payload: &events.Payment{
 			PaymentID: "pay_2", SubscriptionID: strp("sub_1"), Customer: wire.CustomerLimitedDetails{CustomerID: "cus_1"},
 			ProductCart: []wire.ProductCartItem{{ProductID: "pdt_basic", Quantity: 1}}}}},
+		{name: "multi-subscription payment grants nothing itself", ev: events.Event{Type: events.TypePaymentSucceeded, Timestamp: at(0), Payload: &events.Payment{
+			PaymentID: "pay_5", SubscriptionIDs: []string{"sub_1", "sub_2"}, IsMultiSubscription: boolp(true), Customer: wire.CustomerLimitedDetails{CustomerID: "cus_1"},
+			ProductCart: []wire.ProductCartItem{{ProductID: "pdt_basic", Quantity: 1}, {ProductID: "pdt_addon", Quantity: 1}}}}},
+		{name: "one-time payment of the new shape grants", ev: events.Event{Type: events.TypePaymentSucceeded, Timestamp: at(0), Payload: &events.Payment{
+			PaymentID: "pay_6", SubscriptionIDs: []string{}, IsMultiSubscription: boolp(false), Customer: wire.CustomerLimitedDetails{CustomerID: "cus_1"},
+			ProductCart: []wire.ProductCartItem{{ProductID: "pdt_ebook", Quantity: 1}}}},
+			want: Update{CustomerID: "cus_1", Kind: KindPayment, ID: "pay_6", Products: []string{"pdt_ebook"}, State: Active}, wantK: true},
 		{name: "failed payment grants nothing", ev: events.Event{Type: events.TypePaymentFailed, Timestamp: at(0), Payload: &events.Payment{
 			PaymentID: "pay_3", Customer: wire.CustomerLimitedDetails{CustomerID: "cus_1"}, ProductCart: []wire.ProductCartItem{{ProductID: "pdt_basic"}}}}},
 		{name: "payment without a cart grants nothing", ev: payEvent(0, "pay_4")},
@@ -102,6 +109,10 @@ func TestFromEvent(t *testing.T) {
 		{name: "renewed", ev: subEvent(events.TypeSubscriptionRenewed, 0, "sub_1", "pdt_basic", "active"),
 			want: Update{CustomerID: "cus_1", Kind: KindSubscription, ID: "sub_1", Products: []string{"pdt_basic"}, State: Active}, wantK: true},
 		{name: "on hold suspends", ev: subEvent(events.TypeSubscriptionOnHold, 0, "sub_1", "pdt_basic", "on_hold"),
+			want: Update{CustomerID: "cus_1", Kind: KindSubscription, ID: "sub_1", Products: []string{"pdt_basic"}, State: Suspended}, wantK: true},
+		{name: "past due suspends", ev: subEvent(events.TypeSubscriptionPastDue, 0, "sub_1", "pdt_basic", "past_due"),
+			want: Update{CustomerID: "cus_1", Kind: KindSubscription, ID: "sub_1", Products: []string{"pdt_basic"}, State: Suspended}, wantK: true},
+		{name: "updated while past due suspends", ev: subEvent(events.TypeSubscriptionUpdated, 0, "sub_1", "pdt_basic", "past_due"),
 			want: Update{CustomerID: "cus_1", Kind: KindSubscription, ID: "sub_1", Products: []string{"pdt_basic"}, State: Suspended}, wantK: true},
 		{name: "paused suspends", ev: subEvent(events.TypeSubscriptionPaused, 0, "sub_1", "pdt_basic", "paused"),
 			want: Update{CustomerID: "cus_1", Kind: KindSubscription, ID: "sub_1", Products: []string{"pdt_basic"}, State: Suspended}, wantK: true},
@@ -402,4 +413,58 @@ func TestRevokedSourcesAreForgotten(t *testing.T) {
 	if _, changes, dirty := apply(doc, "w_pay3", payEvent(20, "pay_new", "pdt_pro"), later.Add(time.Hour)); !dirty || len(changes) != 1 {
 		t.Fatalf("grant stamped after ForgottenUpTo: dirty %v, changes %v; want one grant", dirty, changes)
 	}
+}
+
+func boolp(b bool) *bool { return &b }
+
+// TestPastDueJourney: a failed renewal's grace period (past_due) suspends
+// the plan without revoking it, and the recovered payment's
+// subscription.active (or .renewed) grants it again; a grace period that
+// runs out (on_hold) stays suspended, a cancellation revokes.
+func TestPastDueJourney(t *testing.T) {
+	doc, changes := applyAll(t, []delivery{
+		{"w1", subEvent(events.TypeSubscriptionActive, 0, "sub_1", "pdt_pro", "active")},
+		{"w2", subEvent(events.TypeSubscriptionPastDue, 10, "sub_1", "pdt_pro", "past_due")},
+		{"w3", subEvent(events.TypeSubscriptionActive, 20, "sub_1", "pdt_pro", "active")},
+		{"w4", subEvent(events.TypeSubscriptionPastDue, 30, "sub_1", "pdt_pro", "past_due")},
+		{"w5", subEvent(events.TypeSubscriptionRenewed, 40, "sub_1", "pdt_pro", "active")},
+		{"w6", subEvent(events.TypeSubscriptionPastDue, 50, "sub_1", "pdt_pro", "past_due")},
+		{"w7", subEvent(events.TypeSubscriptionOnHold, 60, "sub_1", "pdt_pro", "on_hold")},
+	})
+	var got []string
+	for _, c := range changes {
+		got = append(got, fmt.Sprintf("%s %s %s", c.Kind(), c.ProductID, c.Status))
+	}
+	want := []string{
+		"granted pdt_pro active",
+		"revoked pdt_pro suspended",
+		"granted pdt_pro active",
+		"revoked pdt_pro suspended",
+		"granted pdt_pro active",
+		"revoked pdt_pro suspended",
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("changes:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	v := doc.View(nil)
+	if len(v.Products) != 1 || v.Products[0].Status != Suspended {
+		t.Fatalf("view after on_hold: got %+v, want pdt_pro suspended", v.Products)
+	}
+	// A late past_due, older than the recovery, changes nothing.
+	doc, ch, _ := Apply(doc, mustUpdate(t, "w8", subEvent(events.TypeSubscriptionActive, 70, "sub_1", "pdt_pro", "active")), nil, at(70), nil)
+	if len(ch) != 1 || ch[0].Status != Active {
+		t.Fatalf("recovery after on_hold: got %+v, want one grant", ch)
+	}
+	if _, ch, _ = Apply(doc, mustUpdate(t, "w9", subEvent(events.TypeSubscriptionPastDue, 65, "sub_1", "pdt_pro", "past_due")), nil, at(71), nil); len(ch) != 0 {
+		t.Fatalf("stale past_due: got %+v, want no change", ch)
+	}
+}
+
+func mustUpdate(t *testing.T, id string, ev events.Event) Update {
+	t.Helper()
+	u, ok := FromEvent(id, ev)
+	if !ok {
+		t.Fatalf("FromEvent(%s): no update", ev.Type)
+	}
+	return u
 }

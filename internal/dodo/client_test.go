@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -181,7 +182,7 @@ func TestRequestHeaders(t *testing.T) {
 	if _, err := c.GetCustomer(ctx, "cus_1"); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.ChangePlan(ctx, "sub_1", validPlanChange()); err != nil {
+	if _, err := c.ChangePlan(ctx, "sub_1", validPlanChange()); err != nil {
 		t.Fatal(err)
 	}
 	want := []seen{
@@ -214,7 +215,7 @@ func TestPathParametersAreEscaped(t *testing.T) {
 		{name: "payment", call: func() error { _, err := c.GetPayment(ctx, id); return err }, want: "GET /payments/" + esc},
 		{name: "subscription", call: func() error { _, err := c.GetSubscription(ctx, id); return err }, want: "GET /subscriptions/" + esc},
 		{name: "preview", call: func() error { _, err := c.PreviewChangePlan(ctx, id, validPlanChange()); return err }, want: "POST /subscriptions/" + esc + "/change-plan/preview"},
-		{name: "change plan", call: func() error { return c.ChangePlan(ctx, id, validPlanChange()) }, want: "POST /subscriptions/" + esc + "/change-plan"},
+		{name: "change plan", call: func() error { _, err := c.ChangePlan(ctx, id, validPlanChange()); return err }, want: "POST /subscriptions/" + esc + "/change-plan"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -575,7 +576,7 @@ func TestChangePlanBody(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if err := c.ChangePlan(context.Background(), "sub_1", tt.req); err != nil {
+			if _, err := c.ChangePlan(context.Background(), "sub_1", tt.req); err != nil {
 				t.Fatalf("ChangePlan: %v", err)
 			}
 			if got := body.Load(); got != tt.want {
@@ -585,23 +586,54 @@ func TestChangePlanBody(t *testing.T) {
 	}
 }
 
-func TestChangePlanSuccessNeedsNoBody(t *testing.T) {
+// TestChangePlanAnswer: any 2xx is success, with no body (spec v1.113.0),
+// the body Dodo answers since (SDK 2.52.0's SubscriptionChangePlanResponse),
+// or one it cannot read; a body it can read gives its payment.
+func TestChangePlanAnswer(t *testing.T) {
+	pay1, link := "pay_1", "https://test.dodopayments.com/pay/pay_1"
 	for _, a := range []struct {
 		name string
 		h    func(http.ResponseWriter, *http.Request)
+		want wire.ChangePlanResult
 	}{
 		{name: "200 empty", h: status(200, "")},
 		{name: "204", h: status(204, "")},
-		{name: "200 with the docs' body", h: status(200, `{"status":"processing","subscription_id":"sub_1","payment_id":"pay_1"}`)},
+		{name: "200 with the docs' body", h: status(200, `{"status":"processing","subscription_id":"sub_1","payment_id":"pay_1"}`), want: wire.ChangePlanResult{PaymentID: &pay1}},
 		{name: "200 with a body that is not JSON", h: status(200, "OK")},
+		{name: "200 with a JSON array", h: status(200, `[]`)},
+		{name: "200 with payment_id of the wrong type", h: status(200, `{"payment_id":12}`)},
+		{name: "200 with the new body, all null", h: status(200, `{"payment_id":null,"payment_link":null,"client_secret":null,"expires_on":null}`)},
+		{name: "200 with the new body", h: status(200, `{"payment_id":"pay_1","payment_link":"`+link+`","client_secret":null,"expires_on":null}`),
+			want: wire.ChangePlanResult{PaymentID: &pay1, PaymentLink: &link}},
 	} {
 		t.Run(a.name, func(t *testing.T) {
 			c, _ := testClient(t, serve(t, http.HandlerFunc(a.h)).URL)
-			if err := c.ChangePlan(context.Background(), "sub_1", validPlanChange()); err != nil {
+			got, err := c.ChangePlan(context.Background(), "sub_1", validPlanChange())
+			if err != nil {
 				t.Fatalf("ChangePlan: got %v, want success", err)
+			}
+			if !reflect.DeepEqual(got, a.want) {
+				t.Errorf("ChangePlan: got %+v, want %+v", got, a.want)
 			}
 		})
 	}
+}
+
+// FuzzChangePlanResult: any body reads as a result without panicking, and
+// a result read encodes again.
+func FuzzChangePlanResult(f *testing.F) {
+	for _, s := range []string{``, `OK`, `{}`, `[]`, `null`, `{"payment_id":"pay_1"}`, `{"payment_id":12}`,
+		`{"payment_id":null,"payment_link":null,"client_secret":null,"expires_on":null}`,
+		`{"payment_id":"pay_1","payment_link":"https://x","client_secret":"cs","expires_on":"2026-10-08T00:00:00Z"}`,
+		`{"expires_on":"yesterday"}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		r := changePlanResult(body)
+		if _, err := json.Marshal(r); err != nil {
+			t.Fatalf("result of %q does not encode: %v", body, err)
+		}
+	})
 }
 
 func TestInvalidRequestsAreNotSent(t *testing.T) {
@@ -617,15 +649,22 @@ func TestInvalidRequestsAreNotSent(t *testing.T) {
 		call func() error
 		want string
 	}{
-		{name: "plan without effective_at", call: func() error { return c.ChangePlan(ctx, "s", plan(func(r *ChangePlanRequest) { r.EffectiveAt = "" })) }, want: "effective_at"},
+		{name: "plan without effective_at", call: func() error {
+			_, err := c.ChangePlan(ctx, "s", plan(func(r *ChangePlanRequest) { r.EffectiveAt = "" }))
+			return err
+		}, want: "effective_at"},
 		{name: "plan without on_payment_failure", call: func() error {
-			return c.ChangePlan(ctx, "s", plan(func(r *ChangePlanRequest) { r.OnPaymentFailure = "" }))
+			_, err := c.ChangePlan(ctx, "s", plan(func(r *ChangePlanRequest) { r.OnPaymentFailure = "" }))
+			return err
 		}, want: "on_payment_failure"},
 		{name: "plan with an unknown mode", call: func() error {
 			_, err := c.PreviewChangePlan(ctx, "s", plan(func(r *ChangePlanRequest) { r.ProrationBillingMode = "prorated" }))
 			return err
 		}, want: "proration_billing_mode"},
-		{name: "plan with quantity 0", call: func() error { return c.ChangePlan(ctx, "s", plan(func(r *ChangePlanRequest) { r.Quantity = 0 })) }, want: "quantity"},
+		{name: "plan with quantity 0", call: func() error {
+			_, err := c.ChangePlan(ctx, "s", plan(func(r *ChangePlanRequest) { r.Quantity = 0 }))
+			return err
+		}, want: "quantity"},
 		{name: "one-click without idempotency key", call: func() error {
 			_, err := c.CreateCheckout(ctx, checkout(func(r *CheckoutRequest) { r.IdempotencyKey = "" }))
 			return err

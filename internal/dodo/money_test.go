@@ -273,7 +273,7 @@ func TestConnectionRefusedMayBeRetried(t *testing.T) {
 		f, srv := newFakeDodo(t)
 		f.onPost = func(_ int, w http.ResponseWriter, _ *http.Request, apply func()) { apply(); w.WriteHeader(200) }
 		c, _ := testClient(t, srv.URL, func(c *Config) { c.HTTPClient = refusingFirst(t, 1) })
-		err := c.ChangePlan(context.Background(), "sub_1", validPlanChange())
+		_, err := c.ChangePlan(context.Background(), "sub_1", validPlanChange())
 		outcome{posts: 1, lookups: 0}.check(t, f, err, nil)
 	})
 }
@@ -363,7 +363,7 @@ func TestChangePlanIsNeverRetriedBlindly(t *testing.T) {
 			f, srv := newFakeDodo(t)
 			f.onPost = tt.onPost
 			c, _ := testClient(t, srv.URL, func(c *Config) { c.Timeout = attemptTimeout(tt.stall) })
-			err := c.ChangePlan(context.Background(), "sub_1", tt.req)
+			_, err := c.ChangePlan(context.Background(), "sub_1", tt.req)
 			tt.want.check(t, f, err, nil)
 		})
 	}

@@ -48,7 +48,7 @@ func TestOperationOfEachMethod(t *testing.T) {
 			_, err := c.PreviewChangePlan(ctx, "sub", plan)
 			return err
 		}, "preview_change_plan"},
-		{"ChangePlan", func(c *Client) error { return c.ChangePlan(ctx, "sub", plan) }, "change_plan"},
+		{"ChangePlan", func(c *Client) error { _, err := c.ChangePlan(ctx, "sub", plan); return err }, "change_plan"},
 		{"ListPaymentMethods", func(c *Client) error { _, err := c.ListPaymentMethods(ctx, "c"); return err }, "list_payment_methods"},
 		{"GetProduct", func(c *Client) error { _, err := c.GetProduct(ctx, "p"); return err }, "get_product"},
 		{"GetCustomer", func(c *Client) error { _, err := c.GetCustomer(ctx, "c"); return err }, "get_customer"},

@@ -27,26 +27,30 @@ func (c *Client) PreviewChangePlan(ctx context.Context, subscriptionID string, r
 }
 
 // ChangePlan changes a subscription's plan (POST
-// /subscriptions/{subscription_id}/change-plan). Any 2xx is success: the
-// spec documents no body (the docs' {status, payment_id, ...} is not in
-// it), so none is read. The charge, if any, arrives as payment.* webhooks
-// with the subscription_id, and the change as subscription.plan_changed.
+// /subscriptions/{subscription_id}/change-plan). Any 2xx is success. The
+// spec (v1.113.0) documents no body; Dodo has since answered one
+// (wire.ChangePlanResult: the payment that settles the change, or a page
+// to pay it on). A body is read when it is that JSON object; an empty one,
+// or one that is not, gives the zero result: the change was accepted all
+// the same. The charge, if any, arrives as payment.* webhooks with the
+// subscription_id, and the change as subscription.plan_changed.
 //
 // It can charge, so it is never retried blindly, by the same rules as
 // CreateCheckout: when an attempt fails with its outcome open (a timeout, a
 // broken connection, a 408, 429 or 5xx), the client reads the subscription
 // and counts the change as applied if product_id and quantity equal the
 // request's (for EffectiveNextBillingDate: those of scheduled_change).
-// Found, ChangePlan returns nil. Not found, it makes one more attempt only
-// after a 429 or a failed dial, and otherwise returns an error wrapping
-// ErrAmbiguous. Two limits of the check: a change to the plan the
-// subscription is already on counts as applied, and a PreventChange change
-// still pending on its payment does not show, so it ends as ErrAmbiguous.
-func (c *Client) ChangePlan(ctx context.Context, subscriptionID string, req ChangePlanRequest) error {
+// Found, ChangePlan returns the zero result and no error. Not found, it
+// makes one more attempt only after a 429 or a failed dial, and otherwise
+// returns an error wrapping ErrAmbiguous. Two limits of the check: a
+// change to the plan the subscription is already on counts as applied,
+// and a PreventChange change still pending on its payment does not show,
+// so it ends as ErrAmbiguous.
+func (c *Client) ChangePlan(ctx context.Context, subscriptionID string, req ChangePlanRequest) (wire.ChangePlanResult, error) {
 	const ep = "POST /subscriptions/{subscription_id}/change-plan"
 	r, err := changePlanRequest(ep, subscriptionID, "/change-plan", req)
 	if err != nil {
-		return err
+		return wire.ChangePlanResult{}, err
 	}
 	look := func(ctx context.Context) (bool, error) {
 		s, err := c.GetSubscription(ctx, subscriptionID)
@@ -55,8 +59,22 @@ func (c *Client) ChangePlan(ctx context.Context, subscriptionID string, req Chan
 		}
 		return planApplied(s, req), nil
 	}
-	_, _, err = c.sendMoney(ctx, r, look)
-	return err
+	resp, recovered, err := c.sendMoney(ctx, r, look)
+	if err != nil || recovered {
+		return wire.ChangePlanResult{}, err
+	}
+	return changePlanResult(resp.body), nil
+}
+
+// changePlanResult reads a change-plan answer's body, leniently: anything
+// but a JSON object, or an object whose known fields have the wrong types,
+// is the zero result.
+func changePlanResult(body []byte) wire.ChangePlanResult {
+	var out wire.ChangePlanResult
+	if err := json.Unmarshal(body, &out); err != nil {
+		return wire.ChangePlanResult{}
+	}
+	return out
 }
 
 // planApplied reports whether s shows the change req asked for.

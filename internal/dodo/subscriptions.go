@@ -20,7 +20,7 @@ import (
 type ListSubscriptionsParams struct {
 	CustomerID string
 	// Status is a SubscriptionStatus: pending, active, on_hold, paused,
-	// cancelled, failed or expired.
+	// cancelled, failed or expired; or past_due (after spec v1.113.0).
 	Status    string
 	ProductID string
 	BrandID   string
@@ -35,10 +35,11 @@ type ListSubscriptionsParams struct {
 	PageNumber int
 }
 
-// subscriptionStatuses is the spec's SubscriptionStatus enum.
+// subscriptionStatuses is the spec's SubscriptionStatus enum, and past_due,
+// which Dodo added after it (docs/dodo-drift.md).
 var subscriptionStatuses = []string{
 	wire.SubscriptionPending, wire.SubscriptionActive, wire.SubscriptionOnHold, wire.SubscriptionPaused,
-	wire.SubscriptionCancelled, wire.SubscriptionFailed, wire.SubscriptionExpired,
+	wire.SubscriptionCancelled, wire.SubscriptionFailed, wire.SubscriptionExpired, wire.SubscriptionPastDue,
 }
 
 // ListSubscriptions returns one page of subscriptions (GET /subscriptions),

@@ -1,6 +1,7 @@
 // Package events models Dodo Payments webhook events: the envelope Dodo
 // signs and sends, a typed payload for each of the 47 event types in Dodo's
-// OpenAPI spec (v1.113.0), and the NATS subjects the ingest publishes them
+// OpenAPI spec (v1.113.0) and for subscription.past_due, which Dodo added
+// after it (DriftTypes), and the NATS subjects the ingest publishes them
 // under. The payload types are Dodo's wire types (internal/dodo/wire),
 // named here (payloads.go), so that a payment from a webhook and one from
 // Dodo's API are the same Go type.

@@ -366,8 +366,8 @@ func TestEventCustomerID(t *testing.T) {
 
 func TestKnownTypes(t *testing.T) {
 	types := KnownTypes()
-	if len(types) != 47 {
-		t.Errorf("KnownTypes(): got %d types, want 47", len(types))
+	if len(types) != 48 {
+		t.Errorf("KnownTypes(): got %d types, want 48 (the spec's 47 and subscription.past_due)", len(types))
 	}
 	types[0] = "mutated"
 	if KnownTypes()[0] == "mutated" {
@@ -381,6 +381,7 @@ func TestKnownTypes(t *testing.T) {
 		{name: "payment", typ: TypePaymentSucceeded, want: true},
 		{name: "credit balance low", typ: TypeCreditBalanceLow, want: true},
 		{name: "entitlement grant", typ: TypeEntitlementGrantRevoked, want: true},
+		{name: "past due, after the spec", typ: TypeSubscriptionPastDue, want: true},
 		{name: "future type", typ: "foo.bar", want: false},
 		{name: "empty", typ: "", want: false},
 		{name: "case differs", typ: "Payment.Succeeded", want: false},

@@ -45,6 +45,9 @@ func (e Event) CheckIDs() error {
 		if p.SubscriptionID != nil {
 			ids = append(ids, [2]string{"data.subscription_id", *p.SubscriptionID})
 		}
+		for i, id := range p.SubscriptionIDs {
+			ids = append(ids, [2]string{fmt.Sprintf("data.subscription_ids[%d]", i), id})
+		}
 		for i, item := range p.ProductCart {
 			ids = append(ids, [2]string{fmt.Sprintf("data.product_cart[%d].product_id", i), item.ProductID})
 		}

@@ -2,8 +2,10 @@ package events
 
 import "slices"
 
-// The event types in Dodo's spec, grouped by payload. Each is the value of
-// the envelope's "type" and, after SubjectPrefix, the NATS subject.
+// The event types in Dodo's spec (v1.113.0), and the one Dodo added after
+// it (TypeSubscriptionPastDue, docs/dodo-drift.md), grouped by payload.
+// Each is the value of the envelope's "type" and, after SubjectPrefix, the
+// NATS subject.
 const (
 	// TypePaymentCancelled is sent when a payment is cancelled; its payload is *Payment.
 	TypePaymentCancelled = "payment.cancelled"
@@ -24,6 +26,11 @@ const (
 	TypeSubscriptionFailed = "subscription.failed"
 	// TypeSubscriptionOnHold is sent when a subscription is put on hold; its payload is *Subscription.
 	TypeSubscriptionOnHold = "subscription.on_hold"
+	// TypeSubscriptionPastDue is sent when a subscription's renewal fails
+	// and Dodo retries it within a grace period; its payload is
+	// *Subscription, status past_due. Not in spec v1.113.0: from Dodo's
+	// TypeScript SDK 2.52.0 (docs/dodo-drift.md).
+	TypeSubscriptionPastDue = "subscription.past_due"
 	// TypeSubscriptionPaused is sent when a subscription is paused; its payload is *Subscription.
 	TypeSubscriptionPaused = "subscription.paused"
 	// TypeSubscriptionPlanChanged is sent when a subscription plan is changed; its payload is *Subscription.
@@ -117,8 +124,8 @@ type typeInfo struct {
 	payload func() any // returns a new payload to decode data into
 }
 
-// knownTypes lists every event type in the spec. It is a constant-like
-// table: nothing writes to it.
+// knownTypes lists every event type in the spec, and the drift types
+// (DriftTypes). It is a constant-like table: nothing writes to it.
 var knownTypes = map[string]typeInfo{
 	TypePaymentCancelled:                {SubjectPrefix + TypePaymentCancelled, newOf[Payment]},
 	TypePaymentFailed:                   {SubjectPrefix + TypePaymentFailed, newOf[Payment]},
@@ -129,6 +136,7 @@ var knownTypes = map[string]typeInfo{
 	TypeSubscriptionExpired:             {SubjectPrefix + TypeSubscriptionExpired, newOf[Subscription]},
 	TypeSubscriptionFailed:              {SubjectPrefix + TypeSubscriptionFailed, newOf[Subscription]},
 	TypeSubscriptionOnHold:              {SubjectPrefix + TypeSubscriptionOnHold, newOf[Subscription]},
+	TypeSubscriptionPastDue:             {SubjectPrefix + TypeSubscriptionPastDue, newOf[Subscription]},
 	TypeSubscriptionPaused:              {SubjectPrefix + TypeSubscriptionPaused, newOf[Subscription]},
 	TypeSubscriptionPlanChanged:         {SubjectPrefix + TypeSubscriptionPlanChanged, newOf[Subscription]},
 	TypeSubscriptionRenewed:             {SubjectPrefix + TypeSubscriptionRenewed, newOf[Subscription]},
@@ -172,8 +180,13 @@ var knownTypes = map[string]typeInfo{
 // newOf returns a new *T as a payload to decode into.
 func newOf[T any]() any { return new(T) }
 
-// KnownTypes returns the event types in Dodo's spec, sorted. The slice is
-// new on every call.
+// DriftTypes returns the event types Dodo sends that spec v1.113.0 lacks
+// (docs/dodo-drift.md), sorted: known types too. The slice is new on every
+// call.
+func DriftTypes() []string { return []string{TypeSubscriptionPastDue} }
+
+// KnownTypes returns the event types in Dodo's spec and DriftTypes, sorted.
+// The slice is new on every call.
 func KnownTypes() []string {
 	ts := make([]string, 0, len(knownTypes))
 	for t := range knownTypes {
@@ -183,8 +196,9 @@ func KnownTypes() []string {
 	return ts
 }
 
-// IsKnown reports whether t is an event type in Dodo's spec, that is,
-// whether Decode gives it a typed payload rather than *Unknown.
+// IsKnown reports whether t is an event type in Dodo's spec or a drift
+// type, that is, whether Decode gives it a typed payload rather than
+// *Unknown.
 func IsKnown(t string) bool {
 	_, ok := knownTypes[t]
 	return ok

@@ -195,13 +195,16 @@ func (e *Engine) charge(ctx context.Context, o offers.Offer) (Result, error) {
 // changePlan executes an accepted plan change.
 func (e *Engine) changePlan(ctx context.Context, o offers.Offer) (Result, error) {
 	started := e.now()
-	err := e.dodo.ChangePlan(ctx, o.SubscriptionID, e.changeRequest(o))
+	res, err := e.dodo.ChangePlan(ctx, o.SubscriptionID, e.changeRequest(o))
 	switch {
 	case errors.Is(err, dodo.ErrAmbiguous):
 		e.log.Warn("plan change outcome unknown", zap.String("offer_id", o.ID), zap.Error(err))
 		return Result{Outcome: OutcomePending, Offer: o}, nil
 	case err != nil:
 		return e.failBeforeCharge(ctx, o, err.Error())
+	}
+	if res.PaymentID != nil && *res.PaymentID != "" {
+		o = e.notePlanPayment(ctx, o, *res.PaymentID)
 	}
 	return e.planOutcome(ctx, o, started)
 }
@@ -215,8 +218,10 @@ func (e *Engine) planOutcome(ctx context.Context, o offers.Offer, since time.Tim
 		return Result{Outcome: OutcomePending, Offer: o}, nil
 	}
 	if sub.ProductID == o.ProductID && sub.Quantity == o.Quantity {
-		paymentID := ""
-		if p, ok, err := e.dodo.FindPayment(ctx, o.CustomerID, o.ID, since.Add(-10*time.Minute)); err == nil && ok {
+		// The payment Dodo named in its answer, recorded on the offer,
+		// is the change's; without it, the one carrying the offer id.
+		paymentID := o.PaymentID
+		if p, ok, err := e.dodo.FindPayment(ctx, o.CustomerID, o.ID, since.Add(-10*time.Minute)); paymentID == "" && err == nil && ok {
 			paymentID = p.PaymentID
 		}
 		if err := e.settle(ctx, o.ID, paymentID, "succeeded", ""); err != nil {
@@ -224,6 +229,13 @@ func (e *Engine) planOutcome(ctx context.Context, o offers.Offer, since time.Tim
 		}
 		cur, _, err := e.store.Get(ctx, o.ID)
 		return Result{Outcome: OutcomeCharged, Offer: cur}, err
+	}
+	if o.PaymentID != "" {
+		p, err := e.dodo.GetPayment(ctx, o.PaymentID)
+		if err != nil || !e.matches(o, &p) {
+			return Result{Outcome: OutcomePending, Offer: o}, nil
+		}
+		return e.settleResult(ctx, o.ID, p)
 	}
 	p, ok, err := e.dodo.FindPayment(ctx, o.CustomerID, o.ID, since.Add(-10*time.Minute))
 	if err != nil || !ok {

@@ -279,6 +279,9 @@ func TestSettlementMismatch(t *testing.T) {
 		{"a plan change on its subscription", plan, pay(func(p *events.Payment) { p.SubscriptionID, p.TotalAmount = &sub, 4870 }), ""},
 		{"a plan change on another subscription", plan, pay(func(p *events.Payment) { p.SubscriptionID = &other }), "subscription"},
 		{"a plan change without a subscription", plan, pay(nil), "subscription"},
+		{"a plan change named in subscription_ids", plan, pay(func(p *events.Payment) { p.SubscriptionIDs = []string{other, sub} }), ""},
+		{"subscription_ids of others", plan, pay(func(p *events.Payment) { p.SubscriptionIDs = []string{other} }), "subscription"},
+		{"the new shape of a single subscription", plan, pay(func(p *events.Payment) { p.SubscriptionID, p.SubscriptionIDs = &sub, []string{sub} }), ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

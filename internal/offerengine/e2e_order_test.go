@@ -69,7 +69,7 @@ func TestConfirmationOnePerBusinessChangeInEveryOrder(t *testing.T) {
 			e.customer(c, card(goodCard))
 			sub := e.checkout(c, "pdt_basic")
 			return e.held(func() {
-				err := e.Client.ChangePlan(context.Background(), sub, dodo.ChangePlanRequest{
+				_, err := e.Client.ChangePlan(context.Background(), sub, dodo.ChangePlanRequest{
 					ProductID: "pdt_pro", Quantity: 1, ProrationBillingMode: offers.ProratedImmediately,
 					EffectiveAt: dodo.EffectiveImmediately, OnPaymentFailure: dodo.PreventChange,
 				})
@@ -175,7 +175,7 @@ func TestPlanChangeWebhookWaitsForTheOfferOutcome(t *testing.T) {
 	}
 	// ...Dodo changes the plan and charges...
 	hooks := e.held(func() {
-		err := e.Client.ChangePlan(ctx, sub, dodo.ChangePlanRequest{
+		_, err := e.Client.ChangePlan(ctx, sub, dodo.ChangePlanRequest{
 			ProductID: "pdt_pro", Quantity: 1, ProrationBillingMode: offers.ProratedImmediately,
 			EffectiveAt: dodo.EffectiveImmediately, OnPaymentFailure: dodo.PreventChange,
 		})

@@ -61,7 +61,7 @@ type Dodo interface {
 	ListPayments(ctx context.Context, p dodo.ListPaymentsParams) ([]wire.Payment, error)
 	CreateCheckout(ctx context.Context, req dodo.CheckoutRequest) (dodo.CheckoutSession, error)
 	PreviewChangePlan(ctx context.Context, subscriptionID string, req dodo.ChangePlanRequest) (wire.ChangePlanPreview, error)
-	ChangePlan(ctx context.Context, subscriptionID string, req dodo.ChangePlanRequest) error
+	ChangePlan(ctx context.Context, subscriptionID string, req dodo.ChangePlanRequest) (wire.ChangePlanResult, error)
 	FindPayment(ctx context.Context, customerID, key string, since time.Time) (wire.Payment, bool, error)
 }
 

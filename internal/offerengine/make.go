@@ -400,9 +400,10 @@ func (e *Engine) buildPlanChange(ctx context.Context, o offers.Offer, r *rules.O
 			subPM = *sub.PaymentMethodID
 		}
 		pm, ok := usableMethod(methods, subPM, now)
-		if !ok {
-			// Accepting would fail at Dodo: offer the change only
-			// after the customer updates the card.
+		if !ok || !sub.ChargeableOffSession() {
+			// Accepting would fail at Dodo (no usable card, or Dodo
+			// says none is on file): offer the change only after the
+			// customer updates the card.
 			o.OneClick = false
 			o.Fallback = offers.Fallback{UpdatePaymentMethod: true}
 		} else {

@@ -94,7 +94,8 @@ func settlementMismatch(o offers.Offer, p *events.Payment) string {
 		return "payment_id"
 	}
 	if o.ChangePlan {
-		if p.SubscriptionID == nil || *p.SubscriptionID != o.SubscriptionID {
+		// subscription_id, or one of subscription_ids (Dodo's later API).
+		if !p.ChargesSubscription(o.SubscriptionID) {
 			return "subscription"
 		}
 		return ""

@@ -90,6 +90,8 @@ func subscriptionEventType(status string) (string, bool) {
 		return events.TypeSubscriptionActive, true
 	case wire.SubscriptionOnHold:
 		return events.TypeSubscriptionOnHold, true
+	case wire.SubscriptionPastDue:
+		return events.TypeSubscriptionPastDue, true
 	case wire.SubscriptionPaused:
 		return events.TypeSubscriptionPaused, true
 	case wire.SubscriptionCancelled:
@@ -209,8 +211,9 @@ func offerSettled(o offers.Offer, paymentID, eventType string) bool {
 //     later, never earlier) proves it was handled. A fully refunded one is
 //     never fed (see ReasonRefunded, ReasonRefundNotProcessed).
 //   - a charge of a subscription grants nothing itself: if offerflow
-//     tracks the subscription (subscription:<id> in the document), its
-//     access is the subscription's, which reconcile checks on its own.
+//     tracks the subscription (subscription:<id> in the document; each of
+//     them, for a payment that starts several), its access is the
+//     subscription's, which reconcile checks on its own.
 //   - a payment naming an offer: the offer must have settled as the
 //     payment says (offerSettled); this alone decides for a charge of a
 //     subscription (a plan change offer).
@@ -218,13 +221,10 @@ func offerSettled(o offers.Offer, paymentID, eventType string) bool {
 //     offer) leaves no trace in offerflow: it is fed, which is harmless.
 func judgePayment(p wire.Payment, eventType string, doc access.Doc, offer *offers.Offer) verdict {
 	oid := offerID(p)
-	subID := ""
-	if p.SubscriptionID != nil {
-		subID = *p.SubscriptionID
-	}
+	subs := p.Subscriptions()
 	var evidence []string
 	switch {
-	case subID == "" && eventType == events.TypePaymentSucceeded:
+	case len(subs) == 0 && eventType == events.TypePaymentSucceeded:
 		src, has := doc.Sources[sourceKey(access.KindPayment, p.PaymentID)]
 		refunded := p.RefundStatus != nil && *p.RefundStatus == "full"
 		switch {
@@ -236,9 +236,11 @@ func judgePayment(p wire.Payment, eventType string, doc access.Doc, offer *offer
 			return feed(ReasonMissing, "offerflow has no source %s", sourceKey(access.KindPayment, p.PaymentID))
 		}
 		evidence = append(evidence, ReasonAccess)
-	case subID != "" && oid == "":
-		if _, has := doc.Sources[sourceKey(access.KindSubscription, subID)]; !has {
-			return feed(ReasonNoEvidence, "a charge of subscription %s, which offerflow does not track", subID)
+	case len(subs) > 0 && oid == "":
+		for _, subID := range subs {
+			if _, has := doc.Sources[sourceKey(access.KindSubscription, subID)]; !has {
+				return feed(ReasonNoEvidence, "a charge of subscription %s, which offerflow does not track", subID)
+			}
 		}
 		evidence = append(evidence, ReasonCovered)
 	}

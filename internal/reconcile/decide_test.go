@@ -41,6 +41,7 @@ func TestEventTypes(t *testing.T) {
 	}{
 		{"active", events.TypeSubscriptionActive},
 		{"on_hold", events.TypeSubscriptionOnHold},
+		{"past_due", events.TypeSubscriptionPastDue},
 		{"paused", events.TypeSubscriptionPaused},
 		{"cancelled", events.TypeSubscriptionCancelled},
 		{"expired", events.TypeSubscriptionExpired},
@@ -155,6 +156,18 @@ func TestJudgePayment(t *testing.T) {
 	granted := access.Source{Kind: access.KindPayment, ID: "pay_1", Products: []string{"pdt_1"}, State: access.Active}
 	revoked := access.Source{Kind: access.KindPayment, ID: "pay_1", Products: []string{"pdt_1"}, State: access.Revoked}
 	tracked := access.Source{Kind: access.KindSubscription, ID: "sub_1", Products: []string{"pdt_basic"}, State: access.Revoked}
+	trackedToo := access.Source{Kind: access.KindSubscription, ID: "sub_2", Products: []string{"pdt_addon"}, State: access.Active}
+	// ofSubs makes a payment of Dodo's later shape: subscription_ids, and
+	// no subscription_id when it starts several.
+	ofSubs := func(ids ...string) func(*wire.Payment) {
+		return func(p *wire.Payment) {
+			multi := len(ids) > 1
+			p.IsMultiSubscription, p.SubscriptionIDs = &multi, append([]string{}, ids...)
+			if len(ids) == 1 {
+				p.SubscriptionID = &ids[0]
+			}
+		}
+	}
 	offer := func(state offers.State, paymentID string) *offers.Offer {
 		return &offers.Offer{ID: "off_1", State: state, PaymentID: paymentID}
 	}
@@ -177,6 +190,9 @@ func TestJudgePayment(t *testing.T) {
 		{"charge of a tracked subscription", pay("succeeded", ofSub), docWith(tracked), nil, ActionProcessed, ReasonCovered},
 		{"failed charge of a tracked subscription", pay("failed", ofSub), docWith(tracked), nil, ActionProcessed, ReasonCovered},
 		{"charge of an unknown subscription", pay("succeeded", ofSub), docWith(granted), nil, ActionFed, ReasonNoEvidence},
+		{"multi-subscription charge, all tracked", pay("succeeded", ofSubs("sub_1", "sub_2")), docWith(tracked, trackedToo), nil, ActionProcessed, ReasonCovered},
+		{"multi-subscription charge, one unknown", pay("succeeded", ofSubs("sub_1", "sub_3")), docWith(tracked, trackedToo), nil, ActionFed, ReasonNoEvidence},
+		{"one-time of the new shape, granted", pay("succeeded", ofSubs()), docWith(granted), nil, ActionProcessed, ReasonAccess},
 		{"failed one-time", pay("failed"), docWith(granted), nil, ActionFed, ReasonNoEvidence},
 		{"cancelled one-time", pay("cancelled"), empty, nil, ActionFed, ReasonNoEvidence},
 		{"offer charged by it, granted", pay("succeeded", withOffer), docWith(granted), offer(offers.Charged, "pay_1"), ActionProcessed, ReasonAccess},

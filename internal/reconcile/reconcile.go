@@ -27,7 +27,8 @@
 //   - subscriptions charged in [Since, Until]: every subscription a payment
 //     of the period names (renewals, plan changes, failed renewals that put
 //     it on hold, the charge that recovers it);
-//   - subscriptions now on_hold, paused, cancelled or expired with any date
+//   - subscriptions now on_hold or past_due, and those paused, cancelled
+//     or expired with any date
 //     (created_at, previous or next billing date, cancelled_at, paused_at,
 //     expires_at) in [Since, Until], found by listing each status in full:
 //     cancellations and pauses make no payment.
@@ -384,9 +385,10 @@ func (r *run) listSubscriptions(ctx context.Context, payments []wire.Payment) ([
 	}
 	// Cancellations, pauses and expiries make no payment, and Dodo cannot
 	// list by when a subscription changed: list each such status in full
-	// and keep those with a date in the period. on_hold is kept whatever
-	// its dates (a failed renewal is usually also found by its payment).
-	for _, st := range []string{wire.SubscriptionOnHold, wire.SubscriptionPaused, wire.SubscriptionCancelled, wire.SubscriptionExpired} {
+	// and keep those with a date in the period. on_hold and past_due are
+	// kept whatever their dates (a failed renewal is usually also found by
+	// its payment).
+	for _, st := range []string{wire.SubscriptionOnHold, wire.SubscriptionPastDue, wire.SubscriptionPaused, wire.SubscriptionCancelled, wire.SubscriptionExpired} {
 		subs, err := r.d.Dodo.ListAllSubscriptions(ctx, dodo.ListSubscriptionsParams{CustomerID: r.o.CustomerID, Status: st})
 		if errors.Is(err, dodo.ErrTooManyPages) {
 			// These listings cover all time, so a shorter period does not
@@ -401,37 +403,47 @@ func (r *run) listSubscriptions(ctx context.Context, payments []wire.Payment) ([
 			return nil, fmt.Errorf("reconcile: list %s subscriptions: %w", st, err)
 		}
 		for _, s := range subs {
-			if st == wire.SubscriptionOnHold || touched(s, since, until) {
+			if st == wire.SubscriptionOnHold || st == wire.SubscriptionPastDue || touched(s, since, until) {
 				add(candidate{sub: s, found: "status:" + st})
 			}
 		}
 	}
 	// Subscriptions charged in the period: renewals, plan changes and
-	// failed renewals of subscriptions created before it.
+	// failed renewals of subscriptions created before it; every one a
+	// multi-subscription payment names.
 	for _, p := range payments {
-		if p.SubscriptionID == nil || *p.SubscriptionID == "" || seen[*p.SubscriptionID] {
-			continue
-		}
-		id := *p.SubscriptionID
-		raw, err := r.d.Dodo.GetSubscriptionJSON(ctx, id)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
+		for _, id := range p.Subscriptions() {
+			if seen[id] {
+				continue
 			}
-			seen[id] = true
-			r.add(failed(Item{Kind: access.KindSubscription, ID: id, CustomerID: p.Customer.CustomerID, Found: "charged"}, "read subscription: %v", err))
-			continue
+			s, raw, err := r.chargedSubscription(ctx, id)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil, ctx.Err()
+				}
+				seen[id] = true
+				r.add(failed(Item{Kind: access.KindSubscription, ID: id, CustomerID: p.Customer.CustomerID, Found: "charged"}, "%v", err))
+				continue
+			}
+			add(candidate{sub: s, raw: raw, found: "charged"})
 		}
-		var s wire.Subscription
-		if err := json.Unmarshal(raw, &s); err != nil {
-			seen[id] = true
-			r.add(failed(Item{Kind: access.KindSubscription, ID: id, CustomerID: p.Customer.CustomerID, Found: "charged"}, "decode subscription: %v", err))
-			continue
-		}
-		add(candidate{sub: s, raw: raw, found: "charged"})
 	}
 	r.log.Info("reconcile: subscriptions listed", zap.Int("count", len(out)))
 	return out, nil
+}
+
+// chargedSubscription reads subscription id, which a payment of the
+// period charges, as Dodo's JSON and decoded.
+func (r *run) chargedSubscription(ctx context.Context, id string) (wire.Subscription, json.RawMessage, error) {
+	var s wire.Subscription
+	raw, err := r.d.Dodo.GetSubscriptionJSON(ctx, id)
+	if err != nil {
+		return s, nil, fmt.Errorf("read subscription: %w", err)
+	}
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return s, nil, fmt.Errorf("decode subscription: %w", err)
+	}
+	return s, raw, nil
 }
 
 // doc returns a customer's access document, read once per run: every

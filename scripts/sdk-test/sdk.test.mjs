@@ -239,10 +239,19 @@ check('subscriptions.previewChangePlan', async () => {
   assert.equal(typeof preview.immediate_charge.summary.total_amount, 'number');
 });
 
+check('subscriptions.retrieve and payments.retrieve carry the fields added after spec v1.113.0', async () => {
+  const s = await client.subscriptions.retrieve(state.subscription);
+  assert.equal(s.has_payment_method, true);
+  const p = await client.payments.retrieve(state.oneClickPayment);
+  assert.equal(p.is_multi_subscription, false);
+  assert.deepEqual(p.subscription_ids, []);
+});
+
 check('subscriptions.changePlan (scheduled) and cancelChangePlan', async () => {
-  await client.subscriptions.changePlan(state.subscription, {
+  const res = await client.subscriptions.changePlan(state.subscription, {
     product_id: ids.pro, quantity: 1, proration_billing_mode: 'full_immediately', effective_at: 'next_billing_date',
   });
+  assert.equal(res.payment_id, null); // nothing charged now
   let s = await client.subscriptions.retrieve(state.subscription);
   assert.equal(s.scheduled_change.product_id, ids.pro);
   await client.subscriptions.cancelChangePlan(state.subscription);
@@ -251,11 +260,14 @@ check('subscriptions.changePlan (scheduled) and cancelChangePlan', async () => {
 });
 
 check('subscriptions.changePlan (now)', async () => {
-  await client.subscriptions.changePlan(state.subscription, {
+  const res = await client.subscriptions.changePlan(state.subscription, {
     product_id: ids.pro, quantity: 1, proration_billing_mode: 'prorated_immediately',
   });
   const s = await client.subscriptions.retrieve(state.subscription);
   assert.equal(s.product_id, ids.pro);
+  const p = await client.payments.retrieve(res.payment_id);
+  assert.equal(p.subscription_id, state.subscription);
+  assert.deepEqual(p.subscription_ids, [state.subscription]);
 });
 
 check("another customer's card is refused", async () => {
@@ -301,6 +313,21 @@ check('journey: the clock moves, the subscription renews', async () => {
   assert.ok(moved.renewed >= 1);
   const after = await client.subscriptions.retrieve(state.subscription);
   assert.ok(new Date(after.next_billing_date) > next);
+});
+
+check('journey: past due, then recovered on a new card', async () => {
+  let s = await standin('POST', `/_standin/subscriptions/${state.subscription}/past_due`, { grace_seconds: 86400 });
+  assert.equal(s.status, 'past_due');
+  s = await client.subscriptions.retrieve(state.subscription);
+  assert.equal(s.status, 'past_due');
+  const listed = await all(client.subscriptions.list({ customer_id: ids.customer, status: 'past_due', page_number: 0 }));
+  assert.ok(listed.some((x) => x.subscription_id === state.subscription));
+  const card = await standin('POST', `/_standin/customers/${ids.customer}/payment-methods`, { test_card: 'success' });
+  const paid = await standin('POST', `/_standin/subscriptions/${state.subscription}/recover`, { payment_method_id: card.payment_method_id });
+  assert.equal(paid.status, 'succeeded');
+  assert.ok(paid.retry_attempt >= 1);
+  s = await client.subscriptions.retrieve(state.subscription);
+  assert.equal(s.status, 'active');
 });
 
 let failed = 0;

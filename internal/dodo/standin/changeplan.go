@@ -211,8 +211,11 @@ func (s *Server) previewChangePlan(r *http.Request) (any, error) {
 	return out, nil
 }
 
-// changePlan is POST /subscriptions/{id}/change-plan: 200 with no body, as
-// the spec has it.
+// changePlan is POST /subscriptions/{id}/change-plan. The spec (v1.113.0)
+// has no body for its 200; Dodo answers one since (docs/dodo-drift.md),
+// and so does the stand-in: the payment_id of the charge the change made,
+// null without one; payment_link, client_secret and expires_on are always
+// null, as the stand-in has no collect_via_payment_link.
 //
 //   - effective_at next_billing_date: the change goes into scheduled_change
 //     and nothing is charged; subscription.updated is sent (judgement: Dodo
@@ -254,12 +257,12 @@ func (s *Server) changePlan(r *http.Request) (any, error) {
 	if pl.scheduled {
 		sub.ScheduledChange = change
 		s.out.enqueue([]event{s.subscriptionEvent("subscription.updated", sub)})
-		return noContent{http.StatusOK}, nil
+		return wire.ChangePlanResult{}, nil
 	}
 	if pl.amount == 0 {
 		pl.apply()
 		s.out.enqueue([]event{s.subscriptionEvent("subscription.plan_changed", sub), s.subscriptionEvent("subscription.active", sub)})
-		return noContent{http.StatusOK}, nil
+		return wire.ChangePlanResult{}, nil
 	}
 	card, _ := s.findCard(sub.PaymentMethodID)
 	if card == nil {
@@ -283,7 +286,7 @@ func (s *Server) changePlan(r *http.Request) (any, error) {
 		sub.Status = StatusOnHold
 		s.out.enqueue([]event{s.paymentEvent(p), s.subscriptionEvent("subscription.plan_changed", sub), s.subscriptionEvent("subscription.on_hold", sub)})
 	}
-	return noContent{http.StatusOK}, nil
+	return wire.ChangePlanResult{PaymentID: &p.ID}, nil
 }
 
 // apply switches the subscription to the new plan and settles its credit.
@@ -325,7 +328,10 @@ func (s *Server) cancelScheduledChange(r *http.Request) (any, error) {
 //     payment);
 //   - on success starts the next period (payment.succeeded if charged,
 //     subscription.renewed); on failure, or without a card, puts the
-//     subscription on hold (payment.failed, subscription.on_hold).
+//     subscription on hold (payment.failed, subscription.on_hold), or
+//     past_due with Config.PastDueGrace (subscription.past_due);
+//   - puts on hold every past_due subscription whose grace period has
+//     ended (subscription.on_hold).
 //
 // Each renewal's webhooks are one batch, as for an API call.
 func (s *Server) RenewDue() int {
@@ -340,6 +346,7 @@ func (s *Server) RenewDue() int {
 	renewed := 0
 	for _, id := range ids {
 		sub := s.subs[id]
+		s.endGrace(sub, now)
 		for sub.Status == StatusActive && !sub.PeriodEnd.After(now) {
 			if s.renew(sub) {
 				renewed++
@@ -368,8 +375,7 @@ func (s *Server) renew(sub *subRec) bool {
 	if due -= used; due > 0 {
 		card, _ := s.findCard(sub.PaymentMethodID)
 		if card == nil {
-			sub.Status = StatusOnHold
-			s.out.enqueue(append(changed, s.subscriptionEvent("subscription.on_hold", sub)))
+			s.out.enqueue(append(changed, s.renewalFailed(sub)))
 			return false
 		}
 		pay := s.charge(charge{
@@ -377,12 +383,11 @@ func (s *Server) renew(sub *subRec) bool {
 			billing: s.subBilling(sub), metadata: sub.metadata,
 		})
 		if pay.Status != PaymentSucceeded {
-			sub.Status = StatusOnHold
 			// The payment event is built before the status change shows in
 			// the subscription events, as Dodo's would be.
 			batch = append(batch, s.paymentEvent(pay))
 			batch = append(batch, changed...)
-			s.out.enqueue(append(batch, s.subscriptionEvent("subscription.on_hold", sub)))
+			s.out.enqueue(append(batch, s.renewalFailed(sub)))
 			return false
 		}
 		batch = append(batch, s.paymentEvent(pay))

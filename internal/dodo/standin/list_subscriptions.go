@@ -28,6 +28,7 @@ func (s *Server) subscriptionListItem(sub *subRec) wire.SubscriptionListItem {
 		// Discounts is required (and not nullable) in the list item, unlike
 		// in SubscriptionResponse.
 		Metadata: full.Metadata, Discounts: []wire.DiscountListItem{},
+		HasPaymentMethod: full.HasPaymentMethod,
 	}
 }
 
@@ -50,7 +51,6 @@ func (s *Server) parseSubscriptionFilter(r *http.Request) (subscriptionFilter, e
 	if f.gte, f.lte, f.pageSize, f.pageNumber, err = parseListQuery(q); err != nil {
 		return f, err
 	}
-	statuses := []string{StatusPending, StatusActive, StatusOnHold, StatusPaused, StatusCancelled, StatusFailed, StatusExpired}
 	if f.status != "" && !slices.Contains(statuses, f.status) {
 		return f, invalidf("status %q: want one of %v", f.status, statuses)
 	}

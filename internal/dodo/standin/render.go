@@ -104,6 +104,8 @@ func (s *Server) payment(p *payRec) wire.Payment {
 		PaymentMethod: ptr("card"), PaymentMethodID: optional(p.PaymentMethodID),
 		ErrorCode: optional(p.ErrorCode), ErrorMessage: optional(p.ErrorMessage), Metadata: metadataOf(p.metadataRaw),
 		Disputes: []wire.DisputeSummary{}, Refunds: []wire.RefundSummary{}, CreatedAt: p.CreatedAt, UpdatedAt: ptr(p.updatedAt),
+		RetryAttempt:        p.retryAttempt,
+		IsMultiSubscription: ptr(false), SubscriptionIDs: subscriptionIDs(p.SubscriptionID),
 	}
 	if p.ProductCart != nil {
 		out.ProductCart = []wire.ProductCartItem{}
@@ -170,7 +172,18 @@ func (s *Server) paymentListItem(p *payRec) wire.PaymentListItem {
 		PaymentMethod: full.PaymentMethod, PaymentMethodType: full.PaymentMethodType,
 		CardLastFour: full.CardLastFour, CardNetwork: full.CardNetwork, Metadata: full.Metadata,
 		InvoiceID: full.InvoiceID, InvoiceURL: full.InvoiceURL, RefundStatus: full.RefundStatus, CreatedAt: full.CreatedAt,
+		IsMultiSubscription: full.IsMultiSubscription, SubscriptionIDs: full.SubscriptionIDs,
 	}
+}
+
+// subscriptionIDs is a payment's subscription_ids: its one subscription,
+// or none. The stand-in makes no multi-subscription payments (carts of
+// several subscription products), so is_multi_subscription is false.
+func subscriptionIDs(id string) []string {
+	if id == "" {
+		return []string{}
+	}
+	return []string{id}
 }
 
 // subscription renders sub as it is, or as it would be on product p with
@@ -189,6 +202,7 @@ func (s *Server) subscription(sub *subRec, p *Product, qty int) wire.Subscriptio
 		MeterCreditEntitlementCart: []wire.MeterCreditEntitlementItem{},
 		CancelledAt:                sub.cancelledAt, PausedAt: sub.pausedAt, TrialPeriodDays: sub.trialDays,
 		CancellationFeedback: sub.cancelFeedback, CancellationComment: sub.cancelComment,
+		HasPaymentMethod: ptr(s.hasCard(sub)), PastDueEndsAt: sub.pastDueEndsAt,
 	}
 	if c := sub.ScheduledChange; c != nil {
 		np := s.products[c.ProductID]

@@ -47,6 +47,8 @@ func (s *Server) controlRoutes() []route {
 		{"GET /_standin/clock", s.getClock},
 		{"POST /_standin/clock/advance", s.advanceClock},
 		{"POST /_standin/renew", s.renewDue},
+		{"POST /_standin/subscriptions/{subscription_id}/past_due", s.putPastDue},
+		{"POST /_standin/subscriptions/{subscription_id}/recover", s.recoverSubscription},
 		{"GET /_standin/webhooks/delivery", s.getDelivery},
 		{"PUT /_standin/webhooks/delivery", s.setDelivery},
 		{"POST /_standin/webhooks/release", s.releaseWebhooks},

@@ -75,6 +75,10 @@ func newSpec(path string) (*spec, error) {
 	if err := doc.Validate(context.Background(), openapi3.DisableExamplesValidation()); err != nil {
 		return nil, fmt.Errorf("kin-openapi validate: %w", err)
 	}
+	// Dodo's API since v1.113.0, as its TypeScript SDK 2.52.0 types it.
+	if err := applyDrift(doc); err != nil {
+		return nil, err
+	}
 	s := &spec{doc: doc, coverage: map[string]string{}}
 	param := regexp.MustCompile(`\{([^}]+)\}`)
 	quotedParam := regexp.MustCompile(`\\\{[^}]+\\\}`) // a {param} after regexp.QuoteMeta

@@ -63,7 +63,13 @@ const (
 	StatusCancelled = wire.SubscriptionCancelled
 	StatusFailed    = wire.SubscriptionFailed
 	StatusExpired   = wire.SubscriptionExpired
+	// StatusPastDue is Dodo's after spec v1.113.0 (docs/dodo-drift.md):
+	// a renewal failed and the grace period runs (pastdue.go).
+	StatusPastDue = wire.SubscriptionPastDue
 )
+
+// statuses are the subscription statuses the stand-in knows.
+var statuses = []string{StatusPending, StatusActive, StatusOnHold, StatusPaused, StatusCancelled, StatusFailed, StatusExpired, StatusPastDue}
 
 // Payment statuses the stand-in produces (the spec's IntentStatus has more).
 const (
@@ -108,6 +114,12 @@ type Config struct {
 	// WebhookBackoff is the wait before the first retry; it doubles after
 	// each. Default 20 ms: Dodo waits 5 s, then minutes, which no test wants.
 	WebhookBackoff time.Duration
+	// PastDueGrace is the business's grace period after a failed renewal
+	// (Dodo's API after spec v1.113.0): with it, a renewal that fails
+	// puts the subscription past_due (payment.failed,
+	// subscription.past_due) until PastDueGrace later, when it goes
+	// on_hold. Zero puts it on_hold at once, as before. Recover pays it.
+	PastDueGrace time.Duration
 	// IDTag, if set, ends every generated id and webhook-id with "_"+IDTag,
 	// so that two stand-ins (or two runs of offerflow dev on one JetStream
 	// store) never reuse an id that the receiver's ledger remembers.
@@ -313,6 +325,10 @@ type subRec struct {
 	cancelFeedback        *string
 	cancelComment         *string
 	trialDays             int
+	// pastDueEndsAt is past_due_ends_at while the subscription is
+	// past_due; retries counts the charges since its renewal failed.
+	pastDueEndsAt *time.Time
+	retries       int
 }
 
 type payRec struct {
@@ -323,6 +339,9 @@ type payRec struct {
 	updatedAt   time.Time
 	refunds     []*refundRec
 	discount    *Discount
+	// retryAttempt is retry_attempt: 1 and up for the retries of a
+	// failed renewal (Recover).
+	retryAttempt int
 }
 
 type sessionRec struct {
@@ -570,7 +589,7 @@ func (s *Server) AddSubscription(sub Subscription) (string, error) {
 	}
 	sub.Quantity = cmp.Or(sub.Quantity, 1)
 	sub.Status = cmp.Or(sub.Status, StatusActive)
-	if !slices.Contains([]string{StatusPending, StatusActive, StatusOnHold, StatusPaused, StatusCancelled, StatusFailed, StatusExpired}, sub.Status) {
+	if !slices.Contains(statuses, sub.Status) {
 		return "", fmt.Errorf("add subscription: status %q: not a SubscriptionStatus", sub.Status)
 	}
 	if sub.PeriodStart.IsZero() {

@@ -33,6 +33,14 @@
 // Dodo does; filling in what the spec requires (a non-nil Metadata, empty
 // arrays rather than null) is the encoder's job.
 //
+// Dodo's API moved on after v1.113.0 (docs/dodo-drift.md, from the
+// types of Dodo's TypeScript SDK 2.52.0): the fields it added are here
+// too, each a pointer or a slice tagged omitzero, since objects from
+// before lack them and a missing field must read as "not said", not as
+// false; and ChangePlanResult models an answer the spec has no schema
+// for. The spec test lists them as beyond the spec, and the stand-in's
+// tests check them against the SDK's shapes.
+//
 // Request bodies that only offerflow sends (checkout and change-plan
 // requests) are not here: they belong to the client, internal/dodo.
 package wire

@@ -1,6 +1,9 @@
 package wire
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // Payment is a payment (spec PaymentResponse): the data of the payment.*
 // events, where it is the payment's latest state when the webhook was
@@ -77,6 +80,45 @@ type Payment struct {
 
 	CreatedAt time.Time  `json:"created_at"`
 	UpdatedAt *time.Time `json:"updated_at"`
+
+	// The fields below came after spec v1.113.0 (docs/dodo-drift.md); an
+	// object from before lacks them. Read them through Subscriptions.
+
+	// IsMultiSubscription is true when one payment starts several
+	// subscriptions (a cart of them); SubscriptionID is then null.
+	IsMultiSubscription *bool `json:"is_multi_subscription,omitzero"`
+	// SubscriptionIDs lists every subscription the payment starts or
+	// charges; empty for a one-time payment.
+	SubscriptionIDs []string `json:"subscription_ids,omitzero"`
+}
+
+// Subscriptions returns the ids of the subscriptions p charges: its
+// subscription_ids, or its subscription_id for an object that predates
+// them (or names only that); nil for a one-time payment. A payment that
+// charges a subscription grants nothing itself: the subscription does.
+func (p *Payment) Subscriptions() []string {
+	if p == nil {
+		return nil
+	}
+	return subscriptionsOf(p.SubscriptionID, p.SubscriptionIDs)
+}
+
+// ChargesSubscription reports whether p charges subscription id.
+func (p *Payment) ChargesSubscription(id string) bool {
+	return id != "" && slices.Contains(p.Subscriptions(), id)
+}
+
+func subscriptionsOf(one *string, many []string) []string {
+	var out []string
+	for _, id := range many {
+		if id != "" && !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	if one != nil && *one != "" && !slices.Contains(out, *one) {
+		out = append(out, *one)
+	}
+	return out
 }
 
 // CustomerID returns the id of the paying customer, "" if p is nil. A
@@ -116,6 +158,19 @@ type PaymentListItem struct {
 	DigitalProductsDelivered bool      `json:"digital_products_delivered"`
 	HasLicenseKey            bool      `json:"has_license_key"`
 	CreatedAt                time.Time `json:"created_at"`
+
+	// IsMultiSubscription and SubscriptionIDs are Payment's (after
+	// v1.113.0).
+	IsMultiSubscription *bool    `json:"is_multi_subscription,omitzero"`
+	SubscriptionIDs     []string `json:"subscription_ids,omitzero"`
+}
+
+// Subscriptions is Payment.Subscriptions for a listed payment.
+func (p *PaymentListItem) Subscriptions() []string {
+	if p == nil {
+		return nil
+	}
+	return subscriptionsOf(p.SubscriptionID, p.SubscriptionIDs)
 }
 
 // ProductCartItem is a product bought in a one-time payment (spec

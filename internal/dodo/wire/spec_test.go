@@ -125,6 +125,12 @@ var extra = map[reflect.Type][]string{
 	// examples (and OutgoingWebhookData) use the wider GetDisputeResponse:
 	// Dispute models both.
 	reflect.TypeFor[Dispute](): {"customer", "brand_id", "reason", "payment_provider"},
+	// Added by Dodo after v1.113.0 (docs/dodo-drift.md): TestDrift checks
+	// them.
+	reflect.TypeFor[Payment]():              driftFields[reflect.TypeFor[Payment]()],
+	reflect.TypeFor[PaymentListItem]():      driftFields[reflect.TypeFor[PaymentListItem]()],
+	reflect.TypeFor[Subscription]():         driftFields[reflect.TypeFor[Subscription]()],
+	reflect.TypeFor[SubscriptionListItem](): driftFields[reflect.TypeFor[SubscriptionListItem]()],
 }
 
 // raw lists the properties a type keeps as JSON rather than modelling
@@ -192,7 +198,7 @@ func TestSchemasModelled(t *testing.T) {
 		seen[name] = true
 	}
 	for _, name := range declaredStructs(t) {
-		if !seen[name] {
+		if !seen[name] && !slices.Contains(driftTypes, name) {
 			t.Errorf("%s is not reached from any webhook payload or API answer, so nothing checks it against the spec", name)
 		}
 	}

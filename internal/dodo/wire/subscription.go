@@ -11,6 +11,11 @@ const (
 	SubscriptionCancelled = "cancelled"
 	SubscriptionFailed    = "failed"
 	SubscriptionExpired   = "expired"
+	// SubscriptionPastDue is not in the spec (v1.113.0): Dodo added it
+	// later (docs/dodo-drift.md). A renewal failed and Dodo retries within
+	// a grace period (PastDueEndsAt); then the subscription goes on_hold
+	// or cancelled.
+	SubscriptionPastDue = "past_due"
 )
 
 // Subscription is a subscription (spec SubscriptionResponse): the data of
@@ -25,7 +30,7 @@ type Subscription struct {
 	SubscriptionID string `json:"subscription_id"`
 	BrandID        string `json:"brand_id"`
 	// Status is pending, active, on_hold, paused, cancelled, failed or
-	// expired.
+	// expired; or past_due, from Dodo's later API.
 	Status    string          `json:"status"`
 	ProductID string          `json:"product_id"`
 	Quantity  int             `json:"quantity"`
@@ -85,6 +90,24 @@ type Subscription struct {
 	Meters                     []Meter                      `json:"meters"`
 	CreditEntitlementCart      []CreditEntitlementCartItem  `json:"credit_entitlement_cart"`
 	MeterCreditEntitlementCart []MeterCreditEntitlementItem `json:"meter_credit_entitlement_cart"`
+
+	// The fields below came after spec v1.113.0 (docs/dodo-drift.md). An
+	// object from before lacks them: nil means "not said", never false.
+
+	// HasPaymentMethod says whether a payment method is on file; false
+	// while a card-optional subscription waits for one.
+	HasPaymentMethod *bool `json:"has_payment_method,omitzero"`
+	// PastDueEndsAt is when the grace period of a past_due subscription
+	// ends (webhooks only).
+	PastDueEndsAt *time.Time `json:"past_due_ends_at,omitzero"`
+}
+
+// ChargeableOffSession reports whether Dodo can charge s without the
+// customer: false only when s says it has no payment method on file. An
+// object from before has_payment_method existed says nothing, and the
+// saved payment method decides as it did.
+func (s *Subscription) ChargeableOffSession() bool {
+	return s == nil || s.HasPaymentMethod == nil || *s.HasPaymentMethod
 }
 
 // CustomerID returns the id of the subscribed customer, "" if s is nil.
@@ -141,6 +164,9 @@ type SubscriptionListItem struct {
 
 	TaxID                *string `json:"tax_id"`
 	CustomerBusinessName *string `json:"customer_business_name"`
+
+	// HasPaymentMethod is Subscription.HasPaymentMethod (after v1.113.0).
+	HasPaymentMethod *bool `json:"has_payment_method,omitzero"`
 }
 
 // DiscountListItem is a discount of a listed subscription (spec
@@ -231,4 +257,18 @@ type MeterCreditEntitlementItem struct {
 // arrives as payment.succeeded or payment.failed.
 type SubscriptionCharge struct {
 	PaymentID string `json:"payment_id"`
+}
+
+// ChangePlanResult is the answer to POST
+// /subscriptions/{subscription_id}/change-plan since Dodo gave it one
+// (SubscriptionChangePlanResponse of Dodo's TypeScript SDK 2.52.0; the
+// spec, v1.113.0, documents no body): the payment that settles the
+// change, and a hosted page for it when the customer must pay there.
+// Every field may be null, and an answer from before has no body at all:
+// the zero ChangePlanResult.
+type ChangePlanResult struct {
+	PaymentID    *string    `json:"payment_id"`
+	PaymentLink  *string    `json:"payment_link"`
+	ClientSecret *string    `json:"client_secret"`
+	ExpiresOn    *time.Time `json:"expires_on"`
 }
