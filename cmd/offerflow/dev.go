@@ -14,7 +14,8 @@ func runDev(ctx context.Context, args []string, stdout io.Writer) error {
 	var cfg devstack.Config
 	fs := flag.NewFlagSet("offerflow dev", flag.ContinueOnError)
 	fs.SetOutput(stdout)
-	fs.StringVar(&cfg.DataDir, "data", "", "JetStream store directory (default: a temporary directory removed at exit)")
+	fs.StringVar(&cfg.DataDir, "data", "", "directory of the run's files: JetStream store, env file, webhook secret, emails; created if missing (default: a temporary directory removed at exit)")
+	fs.StringVar(&cfg.RulesPath, "rules", "", "your rules and catalog file, read and never written; skips the demo journey, written for the demo's rules (default: the demo's, written to the data directory)")
 	fs.StringVar(&cfg.NATSAddr, "nats-addr", "127.0.0.1:4222", "loopback address of the embedded NATS server (a free port is used if taken)")
 	fs.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:8080", "ingest address (a free port is used if taken)")
 	fs.StringVar(&cfg.DodoAddr, "dodo-addr", "127.0.0.1:8090", "address of the Dodo stand-in's API (a free port is used if taken)")

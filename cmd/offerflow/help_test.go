@@ -28,7 +28,7 @@ func markerEnv(name string) string {
 // DODO_API_KEY, OFFERFLOW_OFFER_KEY and NATS_URL's password as defaults.
 func TestHelpPrintsNoSecret(t *testing.T) {
 	commands := [][]string{
-		{}, {"dev"}, {"bench", "ingest"}, {"bench", "worker"},
+		{}, {"dev"}, {"dodo-standin"}, {"bench", "ingest"}, {"bench", "worker"},
 		{"dlq"}, {"dlq", "list"}, {"dlq", "show"}, {"dlq", "redrive"}, {"reconcile"},
 	}
 	for _, cmd := range commands {

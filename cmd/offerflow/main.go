@@ -1,6 +1,7 @@
 // Command offerflow is the developer's and operator's tool.
 //
 //	offerflow dev           embedded NATS, ingest, worker and a demo journey, in one process
+//	offerflow dodo-standin  the Dodo stand-in of dev on its own
 //	offerflow bench ingest  ingest throughput against a verify-only ceiling and a naive ingest
 //	offerflow bench worker  worker throughput on a stream full of access events
 //	offerflow bench e2e     webhook-to-effect latency at fixed rates, every part its own process
@@ -36,6 +37,7 @@ const usage = `usage: offerflow <command> [flags]
 
 commands:
   dev            run embedded NATS, ingest, worker and a demo journey
+  dodo-standin   run the Dodo stand-in of dev on its own (Dodo's API with test cards, in memory)
   bench ingest   measure ingest throughput (requests/s, p50/p99, memory)
   bench worker   measure worker throughput (events/s)
   bench e2e      measure webhook-to-effect latency at fixed rates, every part its own process
@@ -47,7 +49,8 @@ Run 'offerflow <command> -h' for a command's flags.
 `
 
 // run dispatches to a command. Commands that talk to a deployed offerflow
-// (dlq, reconcile) read its environment variables through getenv.
+// (dlq, reconcile) read its environment variables through getenv, and so
+// does dodo-standin its secrets.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	if len(args) < 2 {
 		fmt.Fprint(stdout, usage)
@@ -56,6 +59,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	switch args[1] {
 	case "dev":
 		return runDev(ctx, args[2:], stdout)
+	case "dodo-standin":
+		return runDodoStandin(ctx, args[2:], getenv, stdout)
 	case "bench":
 		if len(args) < 3 {
 			fmt.Fprint(stdout, usage)

@@ -3,7 +3,8 @@
 // a stand-in for Dodo's API and webhooks, and the ingest and the worker as
 // the real services with their production settings; then it sends a demo
 // journey through the real HTTP endpoint and the stand-in's API, prints
-// what offerflow published in answer, and keeps serving.
+// what offerflow published in answer, and keeps serving. StartStandin is
+// the stand-in alone, as `offerflow dodo-standin` runs it.
 //
 // Nothing is read from the environment: every secret is generated for the
 // run, so the demo behaves the same on every machine.
@@ -21,6 +22,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -40,10 +42,16 @@ var demoFiles embed.FS
 
 // Config is how `offerflow dev` runs; its flags set it.
 type Config struct {
-	// DataDir holds the JetStream store, the rules file, the webhook
-	// secret and the inbox of confirmation emails. Empty means a temporary
-	// directory, removed when Run returns.
+	// DataDir holds the JetStream store, the demo's rules file, the
+	// webhook secret, the env file and the inbox of confirmation emails;
+	// it is created if missing. Empty means a temporary directory, removed
+	// when Run returns.
 	DataDir string
+	// RulesPath is the merchant's own rules and catalog file, read and
+	// never written. Empty means the demo's, written to DataDir. The demo
+	// journey is written for the demo's rules, so it is skipped with a
+	// file of one's own.
+	RulesPath string
 	// NATSAddr, HTTPAddr and DodoAddr are the addresses of the embedded
 	// NATS server, the ingest and the Dodo stand-in's API. Where a port is
 	// taken, a free one on the same host is used instead, so that a second
@@ -74,9 +82,11 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer) error {
 		return err
 	}
 	defer removeDir()
-	rulesPath, err := writeRules(dir)
-	if err != nil {
-		return err
+	rulesPath := cfg.RulesPath
+	if rulesPath == "" {
+		if rulesPath, err = writeRules(dir); err != nil {
+			return err
+		}
 	}
 	keys, err := newKeys(dir)
 	if err != nil {
@@ -101,12 +111,12 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer) error {
 	st := &stack{runID: runID, natsURL: ns.ClientURL(), baseURL: "http://" + httpLn.Addr().String(), keys: keys, inboxDir: filepath.Join(dir, "inbox")}
 	// The Dodo stand-in starts before the services: they call its API
 	// (offers), and it sends its webhooks to the ingest's address.
-	st.dodo, err = startStandin(cfg.DodoAddr, st.baseURL+"/webhooks/dodo", keys.webhook, runID)
+	st.dodo, err = StartStandin(StandinConfig{Addr: cfg.DodoAddr, WebhookURL: st.baseURL + "/webhooks/dodo", WebhookSecret: keys.webhook, IDTag: runID})
 	if err != nil {
 		httpLn.Close()
 		return err
 	}
-	defer st.dodo.close()
+	defer st.dodo.Close()
 
 	svc, err := startServices(st, rulesPath, httpLn, log)
 	if err != nil {
@@ -121,11 +131,20 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer) error {
 		return nil
 	}
 
+	envPath, err := writeEnv(dir, st)
+	if err != nil {
+		return err
+	}
 	p := &printer{w: stdout}
 	customer := "cus_ana_" + runID
 	p.header(st.natsURL, st.baseURL, keys.apiToken, keys.webhookPath, customer, cfg.SyncAlways)
-	p.line("  Dodo      %s  (stand-in; API key %s; sends its webhooks to the ingest)\n", st.dodo.url, st.dodo.key)
-	if err := runDemo(ctx, st, customer, p); err != nil {
+	p.line("  Dodo      %s  (stand-in; API key %s; sends its webhooks to the ingest)", st.dodo.URL, st.dodo.APIKey)
+	p.line("  rules     %s", rulesPath)
+	p.line("  env       %s  (the URLs and keys above as shell exports, for bash docs/journeys.sh %s)", envPath, envPath)
+	p.customers(st.dodo.Customers)
+	if cfg.RulesPath != "" {
+		p.line("\nThe demo journey is skipped: it is written for the demo's rules, not %s.", cfg.RulesPath)
+	} else if err := runDemo(ctx, st, customer, p); err != nil {
 		return err
 	}
 	return serve(ctx, cfg.ExitAfterDemo, svc.errs, p)
@@ -137,7 +156,7 @@ type stack struct {
 	natsURL  string
 	baseURL  string // the ingest's
 	keys     keys
-	dodo     *dodoStandin
+	dodo     *Standin
 	inboxDir string // where the worker writes confirmation emails
 }
 
@@ -169,6 +188,27 @@ func writeRules(dir string) (string, error) {
 	}
 	path := filepath.Join(dir, "rules.yaml")
 	return path, os.WriteFile(path, rules, 0o600)
+}
+
+// writeEnv writes the run's addresses and local credentials into dir/env as
+// shell exports, for a script to source (docs/journeys.sh does), and returns
+// its path. The webhook secret stays in its own file.
+func writeEnv(dir string, st *stack) (string, error) {
+	vars := []struct{ name, value string }{
+		{"OFFERFLOW_URL", st.baseURL},
+		{"OFFERFLOW_API_TOKEN", st.keys.apiToken},
+		{"DODO_API_BASE_URL", st.dodo.URL},
+		{"DODO_API_KEY", st.dodo.APIKey},
+		{"NATS_URL", st.natsURL},
+	}
+	var b strings.Builder
+	b.WriteString("# offerflow dev: this run's addresses and local credentials (rewritten on every run).\n")
+	for _, v := range vars {
+		// Single quotes: the shell expands nothing in the value.
+		fmt.Fprintf(&b, "export %s='%s'\n", v.name, strings.ReplaceAll(v.value, "'", `'\''`))
+	}
+	path := filepath.Join(dir, "env")
+	return path, os.WriteFile(path, []byte(b.String()), 0o600)
 }
 
 // keys are the secrets of one run, all generated for it.
@@ -258,7 +298,7 @@ func serviceConfigs(st *stack, rulesPath string) (service.IngestConfig, service.
 	for _, c := range []*service.Common{&ic.Common, &wc.Common} {
 		c.NATSURL = st.natsURL
 		c.RulesPath = rulesPath
-		c.Offers.DodoAPIKey, c.Offers.DodoBaseURL, c.Offers.OfferKey = st.dodo.key, st.dodo.url, st.keys.offerKey
+		c.Offers.DodoAPIKey, c.Offers.DodoBaseURL, c.Offers.OfferKey = st.dodo.APIKey, st.dodo.URL, st.keys.offerKey
 	}
 	ic.Secrets = st.keys.webhook.Encode()
 	ic.APIToken = st.keys.apiToken
@@ -267,7 +307,8 @@ func serviceConfigs(st *stack, rulesPath string) (service.IngestConfig, service.
 	// default).
 	ic.CORSOrigins = "*"
 	wc.MetricsAddr = ""
-	// Short retry delays so the demo's dead letter shows up at once.
+	// Short retry delays: a webhook that fails for good is dead-lettered
+	// within seconds, not after minutes of redeliveries.
 	wc.BackoffBase, wc.BackoffMax = 200*time.Millisecond, time.Second
 	return ic, wc, nil
 }

@@ -247,6 +247,12 @@ func TestSettlementMismatch(t *testing.T) {
 		SubscriptionID: sub, Amounts: offers.Amounts{Currency: "USD", DueNow: 5000}}
 	recorded := oneClick
 	recorded.PaymentID = "pay_recorded"
+	// A failed one-click charge whose fallback is a checkout link: the
+	// link's payment is a new one.
+	failedPurchase := recorded
+	failedPurchase.State, failedPurchase.Fallback = offers.Failed, offers.Fallback{CheckoutURL: "https://checkout.example/s/1", UpdatePaymentMethod: true}
+	failedPlan := plan
+	failedPlan.State, failedPlan.PaymentID, failedPlan.Fallback = offers.Failed, "pay_recorded", offers.Fallback{UpdatePaymentMethod: true}
 	pay := func(edit func(*events.Payment)) *events.Payment {
 		p := &events.Payment{PaymentID: "pay_1", TotalAmount: 1900, Currency: "USD",
 			Customer:    wire.CustomerLimitedDetails{CustomerID: "cus_a"},
@@ -276,6 +282,9 @@ func TestSettlementMismatch(t *testing.T) {
 		{"another amount", oneClick, pay(func(p *events.Payment) { p.TotalAmount = 100 }), "amount"},
 		{"not the payment recorded at accept", recorded, pay(nil), "payment_id"},
 		{"the payment recorded at accept", recorded, pay(func(p *events.Payment) { p.PaymentID = "pay_recorded" }), ""},
+		{"a failed purchase paid on its fallback page", failedPurchase, pay(nil), ""},
+		{"a failed purchase, another product on its page", failedPurchase, pay(func(p *events.Payment) { p.ProductCart[0].ProductID = "pdt_x" }), "product"},
+		{"a failed plan change, another payment", failedPlan, pay(func(p *events.Payment) { p.SubscriptionID = &sub }), "payment_id"},
 		{"a plan change on its subscription", plan, pay(func(p *events.Payment) { p.SubscriptionID, p.TotalAmount = &sub, 4870 }), ""},
 		{"a plan change on another subscription", plan, pay(func(p *events.Payment) { p.SubscriptionID = &other }), "subscription"},
 		{"a plan change without a subscription", plan, pay(nil), "subscription"},

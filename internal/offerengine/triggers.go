@@ -90,7 +90,7 @@ func settlementMismatch(o offers.Offer, p *events.Payment) string {
 		return "customer"
 	case !strings.EqualFold(p.Currency, o.Amounts.Currency):
 		return "currency"
-	case o.PaymentID != "" && p.PaymentID != o.PaymentID:
+	case o.PaymentID != "" && p.PaymentID != o.PaymentID && !o.FallbackPayment(p.PaymentID):
 		return "payment_id"
 	}
 	if o.ChangePlan {

@@ -421,7 +421,7 @@ func Convert(o Offer, paymentID string, now time.Time) (Offer, error) {
 	default:
 		return o, refuse("convert", o, ErrNotAccepted)
 	}
-	if o.PaymentID != "" && paymentID != "" && o.PaymentID != paymentID {
+	if o.PaymentID != "" && paymentID != "" && o.PaymentID != paymentID && !o.FallbackPayment(paymentID) {
 		return o, refuse("convert", o, ErrPaymentMismatch)
 	}
 	if o.State == Charged {
@@ -444,13 +444,18 @@ func Convert(o Offer, paymentID string, now time.Time) (Offer, error) {
 //   - failed with the same payment is a no-op (a redelivery);
 //   - charged with the same payment is a no-op: the success arrived
 //     first, and a stale failure does not undo it;
-//   - a different payment than the one recorded is ErrPaymentMismatch;
+//   - a different payment than the one recorded is ErrPaymentMismatch,
+//     except a failed try on the fallback page of a failed purchase: a
+//     no-op, the link stays;
 //   - an offer never accepted is ErrNotAccepted.
 func Fail(o Offer, paymentID, reason string, fallback Fallback, now time.Time) (Offer, error) {
 	switch o.State {
 	case Accepted, Failed, Charged:
 	default:
 		return o, refuse("fail", o, ErrNotAccepted)
+	}
+	if o.FallbackPayment(paymentID) {
+		return o, nil
 	}
 	if o.State != Accepted && o.PaymentID != paymentID {
 		return o, refuse("fail", o, ErrPaymentMismatch)
@@ -468,6 +473,14 @@ func Fail(o Offer, paymentID, reason string, fallback Fallback, now time.Time) (
 	n.PaymentID = paymentID
 	n.Fallback = fallback
 	return n, nil
+}
+
+// FallbackPayment reports whether paymentID, not the payment o recorded,
+// may still settle o: o is a one-time purchase whose one-click charge
+// failed, and its fallback is a checkout link, whose payment is a new one.
+// A plan change has no such page: its fallback is updating the card.
+func (o Offer) FallbackPayment(paymentID string) bool {
+	return o.State == Failed && !o.ChangePlan && o.Fallback.CheckoutURL != "" && paymentID != "" && paymentID != o.PaymentID
 }
 
 // to returns o moved to state s; the history is copied, never shared with

@@ -75,6 +75,9 @@ var (
 	fail = func(o Offer) (Offer, error) {
 		return Fail(o, "pay_1", "card declined", fb, t0.Add(2*time.Minute))
 	}
+	failNoLink = func(o Offer) (Offer, error) {
+		return Fail(o, "pay_1", "card declined", Fallback{UpdatePaymentMethod: true}, t0.Add(2*time.Minute))
+	}
 )
 
 func TestTransitions(t *testing.T) {
@@ -119,7 +122,12 @@ func TestTransitions(t *testing.T) {
 		{name: "convert charged, same payment, is a no-op", from: ops(accept, convert), do: convert, want: Charged, noop: true},
 		{name: "convert charged, other payment", from: ops(accept, convert), do: func(o Offer) (Offer, error) { return Convert(o, "pay_2", after) }, errs: []error{ErrPaymentMismatch}, state: Charged},
 		{name: "convert failed, same payment: success wins", from: ops(accept, fail), do: convert, want: Charged},
-		{name: "convert failed, other payment", from: ops(accept, fail), do: func(o Offer) (Offer, error) { return Convert(o, "pay_2", after) }, errs: []error{ErrPaymentMismatch}, state: Failed},
+		{name: "convert failed plan change, other payment", from: ops(accept, fail), do: func(o Offer) (Offer, error) { return Convert(o, "pay_2", after) }, errs: []error{ErrPaymentMismatch}, state: Failed},
+		{name: "convert failed purchase, paid on its fallback page", from: ops(purchase, accept, fail), do: func(o Offer) (Offer, error) { return Convert(o, "pay_2", after) }, want: Charged},
+		{name: "convert failed purchase without a checkout link, other payment", from: ops(purchase, accept, failNoLink), do: func(o Offer) (Offer, error) { return Convert(o, "pay_2", after) }, errs: []error{ErrPaymentMismatch}, state: Failed},
+		{name: "fail failed purchase, a failed try on its fallback page, is a no-op", from: ops(purchase, accept, fail), do: func(o Offer) (Offer, error) {
+			return Fail(o, "pay_2", "declined again", fb, after)
+		}, want: Failed, noop: true},
 		{name: "convert a purchase without payment id", from: ops(purchase, accept), do: func(o Offer) (Offer, error) { return Convert(o, "", after) }, errs: []error{ErrInvalid}, state: Accepted},
 		{name: "convert a plan change without payment id", from: ops(accept), do: func(o Offer) (Offer, error) { return Convert(o, "", after) }, want: Charged},
 		{name: "convert open", do: convert, errs: []error{ErrNotAccepted}, state: Open},
