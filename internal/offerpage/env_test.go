@@ -175,3 +175,5 @@ func token(t *testing.T, pageURL string) string {
 	}
 	return u.Query().Get("t")
 }
+
+func urlQueryEscape(s string) string { return url.QueryEscape(s) }

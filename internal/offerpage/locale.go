@@ -10,6 +10,8 @@ import (
 	"golang.org/x/text/currency"
 	"golang.org/x/text/language"
 	"golang.org/x/text/number"
+
+	"github.com/offerflow/offerflow/internal/confirm"
 )
 
 // maxLangLen bounds a lang parameter; maxAcceptLanguage an Accept-Language
@@ -47,16 +49,17 @@ func Locale(lang, acceptLanguage string) language.Tag {
 
 // Money formats minor units of an ISO 4217 currency as the language
 // writes it: en "$30.00", "€30.00", "BHD 1.500"; es "30,00 US$", "30,00 €".
-// golang.org/x/text gives the symbol, the digits of the currency and the
-// separators of the language; where the symbol goes (CLDR's currency
-// pattern, which x/text does not expose) is moneyPattern's. An unknown
-// currency is written with its code and two decimals.
+// golang.org/x/text gives the symbol and the language's separators; the
+// decimals are the currency's ISO 4217 minor unit (confirm.MinorExponent,
+// not CLDR's display precision, which is 0 for COP and would show 100
+// times the amount), and where the symbol goes (CLDR's currency pattern,
+// which x/text does not expose) is moneyPattern's. A code x/text does not
+// know is written as the code.
 func Money(tag language.Tag, minor int64, code string) string {
 	p := newNumberPrinter(tag)
-	symbol, scale := strings.ToUpper(code), 2
+	symbol, scale := strings.ToUpper(code), confirm.MinorExponent(code)
 	if u, err := currency.ParseISO(code); err == nil {
 		symbol = p.Sprint(currency.Symbol(u))
-		scale, _ = currency.Standard.Rounding(u)
 	}
 	neg := minor < 0
 	abs := float64(minor)
@@ -64,7 +67,10 @@ func Money(tag language.Tag, minor int64, code string) string {
 		abs = -abs
 	}
 	digits := p.Sprint(number.Decimal(abs/math.Pow10(scale), number.Scale(scale)))
-	out := moneyPattern(tag, symbol, digits)
+	out := digits
+	if symbol != "" {
+		out = moneyPattern(tag, symbol, digits)
+	}
 	if neg {
 		return "-" + out
 	}
