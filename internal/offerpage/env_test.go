@@ -39,6 +39,9 @@ rules:
   - id: workbook-lite
     offer: {kind: downsell, product: pdt_workbook_lite, valid_for: 1h}
     display: {headline: "The essentials, for less"}
+  - id: course-on-onboarding
+    trigger: {signal: onboarding_completed}
+    offer: {kind: cross_sell, product: pdt_course, valid_for: 1h}
 `
 
 const goodCard = "4242424242424242"
@@ -84,14 +87,27 @@ func newEnv(t *testing.T, opts ...testenv.Option) *env {
 // customer adds a customer with a saved card and returns its id.
 func (e *env) customer(id string) string {
 	e.t.Helper()
+	return e.customerWith(id, standin.Card{Number: goodCard, ExpMonth: 12, ExpYear: 2030})
+}
+
+// customerWith adds a customer with these saved cards (none: no saved
+// method) and returns the first one's id.
+func (e *env) customerWith(id string, cards ...standin.Card) string {
+	e.t.Helper()
 	if _, err := e.Dodo.AddCustomer(standin.Customer{ID: id, Name: "Ana " + id, Email: id + "@example.com", Country: "US", Zipcode: "94102"}); err != nil {
 		e.t.Fatal(err)
 	}
-	pm, err := e.Dodo.AddPaymentMethod(id, standin.Card{Number: goodCard, ExpMonth: 12, ExpYear: 2030})
-	if err != nil {
-		e.t.Fatal(err)
+	first := ""
+	for _, c := range cards {
+		pm, err := e.Dodo.AddPaymentMethod(id, c)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if first == "" {
+			first = pm
+		}
 	}
-	return pm
+	return first
 }
 
 // buy makes the customer buy product with the card, as the merchant's app

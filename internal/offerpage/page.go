@@ -302,8 +302,9 @@ func (p *Page) answered(w http.ResponseWriter, d data, o offers.Offer) {
 	case offers.Declined:
 		d.Body = []string{pr.T("answered.declined")}
 	case offers.Failed:
+		// What the customer can still do matters more than that they
+		// answered: the checkout link.
 		failedPage(&d, o)
-		d.Title = pr.T("answered.title")
 	default:
 		d.Body = []string{pr.T("answered.accepted")}
 	}

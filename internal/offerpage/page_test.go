@@ -2,6 +2,7 @@ package offerpage_test
 
 import (
 	"context"
+	"html"
 	"net/http"
 	"net/url"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
+	"github.com/offerflow/offerflow/internal/dodo/standin"
 	"github.com/offerflow/offerflow/internal/service"
 	"github.com/offerflow/offerflow/internal/testenv"
 )
@@ -316,4 +318,51 @@ func TestJSONView(t *testing.T) {
 	if r.status != http.StatusOK || r.header.Get("Content-Type") != "text/javascript; charset=utf-8" || !strings.Contains(r.body, "/v1/offers/") {
 		t.Fatalf("/embed/offer.js: %d %s", r.status, r.header.Get("Content-Type"))
 	}
+}
+
+// Without a card to charge off-session the page offers Dodo's checkout,
+// and accepting leads there; a one-click charge that fails says so and
+// links to the checkout instead of trying again.
+func TestPageCheckoutAndFailure(t *testing.T) {
+	e := newEnv(t)
+	t.Run("no saved card: checkout", func(t *testing.T) {
+		e.customerWith("cus_nocard")
+		status, body := e.Call(t, http.MethodPost, "/v1/customers/cus_nocard/signals", e.APIToken,
+			map[string]any{"id": "onb-1", "name": "onboarding_completed"})
+		if status != http.StatusAccepted {
+			t.Fatalf("signal: %d %v", status, body)
+		}
+		e.Settle(t)
+		m := e.created("cus_nocard", "pdt_course")
+		if m.OneClick || m.Fallback.CheckoutURL == "" {
+			t.Fatalf("offer %+v: want a checkout offer", m.Offer)
+		}
+		r := e.get(m.PageURL)
+		wantPage(t, "the checkout offer", r, http.StatusOK, "Continue to checkout", "You will pay on a secure checkout page.", "$49.00")
+		if strings.Contains(r.body, "ending in") {
+			t.Error("a checkout offer's page names a card")
+		}
+		r = e.post("/o/"+m.ID+"/accept", url.Values{"t": {m.AcceptToken}})
+		wantPage(t, "accept", r, http.StatusOK, "One more step", `href="`+html.EscapeString(m.Fallback.CheckoutURL)+`"`, `rel="noreferrer noopener"`)
+		if got := e.Dodo.Charges("cus_nocard"); got != 0 {
+			t.Fatalf("charges %d, want 0", got)
+		}
+	})
+	t.Run("declined card: failed, with the checkout", func(t *testing.T) {
+		good := e.customer("cus_bad")
+		bad := standin.Card{Number: "4000000000000002", ExpMonth: 12, ExpYear: 2030, LastUsedAt: e.Clock.Now().Add(24 * time.Hour)}
+		if _, err := e.Dodo.AddPaymentMethod("cus_bad", bad); err != nil {
+			t.Fatal(err)
+		}
+		e.buy("cus_bad", good, "pdt_course")
+		m := e.created("cus_bad", "pdt_workbook")
+		r := e.post("/o/"+m.ID+"/accept", url.Values{"t": {m.AcceptToken}, "lang": {"es"}})
+		wantPage(t, "failed", r, http.StatusOK, "El pago no se ha completado", "no lo volveremos a intentar",
+			"Actualiza tu tarjeta guardada.", "Ir a la página de pago segura", `rel="noreferrer noopener"`)
+		e.Settle(t)
+		if got := e.Dodo.Charges("cus_bad"); got != 2 {
+			t.Fatalf("payments %d, want 2 (the course, the one declined attempt: no retry)", got)
+		}
+		wantPage(t, "the failed offer's page", e.get(m.PageURL), http.StatusConflict, "The payment did not go through", "Go to the secure checkout")
+	})
 }

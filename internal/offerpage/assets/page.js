@@ -17,6 +17,7 @@
       document.querySelectorAll('form.answer button').forEach(function (b) {
         b.disabled = true;
         if (b === clicked && b.dataset.busy) {
+          b.dataset.label = b.textContent;
           b.textContent = b.dataset.busy;
         }
       });
@@ -29,6 +30,11 @@
       return;
     }
     sent = false;
-    document.querySelectorAll('form.answer button').forEach(function (b) { b.disabled = false; });
+    document.querySelectorAll('form.answer button').forEach(function (b) {
+      b.disabled = false;
+      if (b.dataset.label) {
+        b.textContent = b.dataset.label;
+      }
+    });
   });
 })();
