@@ -131,7 +131,7 @@ func TestValidateRefusesWrongMessages(t *testing.T) {
 	hookH, hook := example(t, c, "webhook")
 	offerH, offer := example(t, c, "offerCreated")
 	convH, conv := example(t, c, "offerConverted")
-	accepted := with(with(with(offer, "event", "offer.accepted"), "state", "accepted"), "accept_token", nil)
+	accepted := with(with(with(with(offer, "event", "offer.accepted"), "state", "accepted"), "accept_token", nil), "page_url", nil)
 	acceptedH := headers(map[string]string{"Nats-Msg-Id": "offer.ofr_obspjkrwmk4jt3rxdus2z5zj.accepted"})
 	type msg struct {
 		subject string
@@ -160,6 +160,10 @@ func TestValidateRefusesWrongMessages(t *testing.T) {
 		{"the example offer", msg{"offerflow.offers.created.cus_ben", offerH, offer}, ""},
 		{"an accepted offer", msg{"offerflow.offers.accepted.cus_ben", acceptedH, accepted}, ""},
 		{"an accepted offer with its token", msg{"offerflow.offers.accepted.cus_ben", acceptedH, with(accepted, "accept_token", "v1.k1.x")}, "'not' failed"},
+		{"an accepted offer with its page", msg{"offerflow.offers.accepted.cus_ben", acceptedH, with(with(accepted, "accept_token", "v1.k1.x"), "page_url", "https://o.example.com/o/ofr_1?t=v1.k1.x")}, "'not' failed"},
+		{"a created offer without page_url", msg{"offerflow.offers.created.cus_ben", offerH, with(offer, "page_url", nil)}, ""},
+		{"a page_url without its token", msg{"offerflow.offers.created.cus_ben", offerH, with(offer, "accept_token", nil)}, "accept_token"},
+		{"a page_url that is not a page", msg{"offerflow.offers.created.cus_ben", offerH, with(offer, "page_url", "https://o.example.com/checkout")}, "page_url"},
 		{"a created offer on the accepted subject", msg{"offerflow.offers.accepted.cus_ben", acceptedH, offer}, "event"},
 		{"an offer's Nats-Msg-Id of another state", msg{"offerflow.offers.created.cus_ben", withH(offerH, "Nats-Msg-Id", []string{"offer.x.paid"}), offer}, "Nats-Msg-Id"},
 		{"a trigger of a request", msg{"offerflow.offers.created.cus_ben", offerH, with(offer, "trigger", map[string]any{"request": "req_1"})}, ""},
@@ -173,7 +177,7 @@ func TestValidateRefusesWrongMessages(t *testing.T) {
 		{"the example conversion", msg{"offerflow.offers.converted.cus_ana", convH, conv}, ""},
 		{"a purchase converted without its payment", msg{"offerflow.offers.converted.cus_ana", convH, with(conv, "payment_id", nil)}, "payment_id"},
 		{"a plan change converted without a payment", msg{"offerflow.offers.converted.cus_ben", headers(map[string]string{"Nats-Msg-Id": "offer.ofr_obspjkrwmk4jt3rxdus2z5zj.charged"}),
-			with(with(with(with(offer, "event", "offer.converted"), "state", "charged"), "accept_token", nil), "history", []any{
+			with(with(with(with(with(offer, "event", "offer.converted"), "state", "charged"), "accept_token", nil), "page_url", nil), "history", []any{
 				map[string]any{"state": "open", "at": "2026-04-01T09:00:00Z", "reason": "created"},
 				map[string]any{"state": "charged", "at": "2026-04-01T09:01:00Z"}})}, ""},
 		{"the example confirmation", msg{"offerflow.confirmations.sent.cus_ben", confH, conf}, ""},

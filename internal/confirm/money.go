@@ -72,3 +72,9 @@ func checkCurrency(code string) error {
 	}
 	return nil
 }
+
+// MinorExponent is the number of decimals of code's minor unit (ISO 4217,
+// code in any case): what Dodo's amounts in code are divided by. The offer
+// page writes amounts with it too, so that a page and its confirmation
+// never disagree.
+func MinorExponent(code string) int { return minorExponent(strings.ToUpper(code)) }

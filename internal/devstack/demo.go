@@ -282,6 +282,9 @@ func (d *demo) describe(m natsbus.StoredMsg) (confirmation bool) {
 		}
 		d.p.line("      %s  %s %s %q: %s %s due now (price %s), %s; state %s", m.Subject, o.Kind, o.ProductID, o.Display.Headline,
 			o.Amounts.Currency, money(o.Amounts.DueNow), money(o.Amounts.Price), how, o.State)
+		if o.PageURL != "" {
+			d.p.line("        offer page  %s", o.PageURL)
+		}
 		if o.AcceptToken != "" {
 			d.lastOffers[o.ProductID] = o
 		}

@@ -299,6 +299,7 @@ func serviceConfigs(st *stack, rulesPath string) (service.IngestConfig, service.
 		c.NATSURL = st.natsURL
 		c.RulesPath = rulesPath
 		c.Offers.DodoAPIKey, c.Offers.DodoBaseURL, c.Offers.OfferKey = st.dodo.APIKey, st.dodo.URL, st.keys.offerKey
+		c.Offers.PublicURL = st.baseURL // offers carry the page the demo prints
 	}
 	ic.Secrets = st.keys.webhook.Encode()
 	ic.APIToken = st.keys.apiToken

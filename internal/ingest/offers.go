@@ -14,11 +14,14 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.uber.org/zap"
 
+	"github.com/offerflow/offerflow/internal/access"
 	"github.com/offerflow/offerflow/internal/events"
 	"github.com/offerflow/offerflow/internal/fault"
 	"github.com/offerflow/offerflow/internal/natsbus"
 	"github.com/offerflow/offerflow/internal/offerengine"
+	"github.com/offerflow/offerflow/internal/offerpage"
 	"github.com/offerflow/offerflow/internal/offers"
+	"github.com/offerflow/offerflow/internal/rules"
 	"github.com/offerflow/offerflow/internal/tracing"
 )
 
@@ -31,6 +34,14 @@ type OffersAPI interface {
 	OfferFor(ctx context.Context, customerID string, r offerengine.Request) (*offers.Offer, error)
 	Stats(ctx context.Context) ([]offers.Stats, error)
 	Token(o offers.Offer) (string, error)
+	// View reads an offer for its customer's page, checking a token
+	// without using it up.
+	View(ctx context.Context, id string, auth offerengine.Auth) (offers.Offer, error)
+	// PageURL is the page_url of an offer with token.
+	PageURL(offerID, token string) string
+	// PageURLOf is a fresh page_url of an open offer; "" without
+	// OFFERFLOW_PUBLIC_URL or once the offer is answered.
+	PageURLOf(o offers.Offer) (string, error)
 }
 
 // SignalPublisher stores a signal for the workers.
@@ -54,6 +65,43 @@ func addOfferRoutes(mux *http.ServeMux, d Deps) {
 		h := withCORS(d.CORSOrigins, "POST", offersOnly(d, handleAnswer(d, accept)))
 		route("POST "+path, h)
 		mux.Handle("OPTIONS "+path, h)
+	}
+	// The hosted offer page and the embeddable widget, for customers'
+	// browsers: the offer's token is their proof. Spans are named by the
+	// pattern and carry the path, never the query, where the page's
+	// token is.
+	page := offerpage.New(offerpage.Deps{Engine: pageEngine(d), Log: d.Log, ProductName: productNames(d.Catalog)})
+	route("GET /o/{offer_id}", page.HandleView())
+	route("POST /o/{offer_id}/accept", page.HandleAnswer(true))
+	route("POST /o/{offer_id}/decline", page.HandleAnswer(false))
+	mux.Handle("GET /o/assets/{name}", page.HandleAsset())
+	mux.Handle("GET /embed/offer.js", page.HandleEmbed())
+	view := withCORS(d.CORSOrigins, "POST", offersOnly(d, handleView(d, page)))
+	route("POST /v1/offers/{offer_id}/view", view)
+	mux.Handle("OPTIONS /v1/offers/{offer_id}/view", view)
+}
+
+// pageEngine is the engine for the page; nil, not a nil *Engine in the
+// interface, when offers are off.
+func pageEngine(d Deps) offerpage.Engine {
+	if d.Offers == nil {
+		return nil
+	}
+	return d.Offers
+}
+
+// productNames names products from the rules file's catalog, when it has
+// names.
+func productNames(c access.Catalog) func(string) string {
+	named, ok := c.(interface {
+		Product(id string) (rules.Product, bool)
+	})
+	if !ok || c == nil {
+		return nil
+	}
+	return func(id string) string {
+		p, _ := named.Product(id)
+		return p.Name
 	}
 }
 
@@ -125,7 +173,16 @@ func handleOpenOffers(d Deps) http.Handler {
 			unavailable(d, w, "list offers", err)
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"customer_id": id, "offers": list})
+		out := make([]offerWithPage, 0, len(list))
+		for _, o := range list {
+			wp, err := withPage(d, o)
+			if err != nil {
+				unavailable(d, w, "sign offer page URL", err)
+				return
+			}
+			out = append(out, wp)
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"customer_id": id, "offers": out})
 	})
 }
 
@@ -140,7 +197,53 @@ func handleGetOffer(d Deps) http.Handler {
 			answerError(d, w, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, o)
+		wp, err := withPage(d, o)
+		if err != nil {
+			unavailable(d, w, "sign offer page URL", err)
+			return
+		}
+		writeJSON(w, http.StatusOK, wp)
+	})
+}
+
+// offerWithPage is an offer as the server-token API answers it: with a
+// fresh page_url while it is open (a new token each time: a page view
+// never uses one up, and only the merchant's backend sees these answers).
+type offerWithPage struct {
+	offers.Offer
+	PageURL string `json:"page_url,omitempty"`
+}
+
+func withPage(d Deps, o offers.Offer) (offerWithPage, error) {
+	u, err := d.Offers.PageURLOf(o)
+	return offerWithPage{Offer: o, PageURL: u}, err
+}
+
+// handleView is the embeddable widget's read of an offer: POST
+// /v1/offers/{offer_id}/view {"token", "lang"?}, the token in the body so
+// it stays out of URLs. The token is checked, not used up.
+func handleView(d Deps, page *offerpage.Page) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, ok := offerParam(w, r)
+		if !ok {
+			return
+		}
+		body, ok := readAPIBody(w, r)
+		if !ok {
+			return
+		}
+		in, err := offerpage.DecodeViewRequest(body)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "invalid_body", err.Error()+`; want {"token": "<offer token>", "lang"?: "es"}`)
+			return
+		}
+		o, err := d.Offers.View(r.Context(), id, offerengine.Auth{Token: in.Token})
+		if err != nil {
+			answerError(d, w, err)
+			return
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		writeJSON(w, http.StatusOK, page.View(o, in.Lang, r.Header.Get("Accept-Language")))
 	})
 }
 
@@ -163,6 +266,7 @@ func handleStats(d Deps) http.Handler {
 type offerWithToken struct {
 	offers.Offer
 	AcceptToken string `json:"accept_token"`
+	PageURL     string `json:"page_url,omitempty"`
 }
 
 func handleOfferRequest(d Deps) http.Handler {
@@ -214,7 +318,7 @@ func handleOfferRequest(d Deps) http.Handler {
 		if o.Trigger.Request != req.ID {
 			status = http.StatusOK // an open offer for the product already existed
 		}
-		writeJSON(w, status, offerWithToken{Offer: *o, AcceptToken: tok})
+		writeJSON(w, status, offerWithToken{Offer: *o, AcceptToken: tok, PageURL: d.Offers.PageURL(o.ID, tok)})
 	})
 }
 

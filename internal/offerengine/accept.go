@@ -418,7 +418,7 @@ func (e *Engine) Decline(ctx context.Context, id string, auth Auth) (Result, err
 		if err != nil {
 			return Result{}, err
 		}
-		res.Downsell = &Message{Event: "offer.created", Offer: *down, AcceptToken: tok}
+		res.Downsell = &Message{Event: "offer.created", Offer: *down, AcceptToken: tok, PageURL: e.PageURL(down.ID, tok)}
 	}
 	return res, nil
 }

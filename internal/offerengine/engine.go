@@ -86,6 +86,11 @@ type Config struct {
 	// FetchPaidCurrencies lists the customer's payments when a rule
 	// matches, to learn the currencies they have paid in.
 	FetchPaidCurrencies bool
+	// PublicURL is the ingest's public base URL (scheme, host, optional
+	// path prefix, no trailing slash): offers.created messages and the
+	// answers that carry a token carry the offer page's URL under it;
+	// empty for none.
+	PublicURL string
 }
 
 // DefaultConfig returns the engine's defaults.
@@ -160,6 +165,9 @@ type Message struct {
 	// customer accept (POST /v1/offers/{id}/accept {"token": ...}); only
 	// in offer.created. Hand it to the customer's browser only.
 	AcceptToken string `json:"accept_token,omitempty"`
+	// PageURL is the hosted offer page with AcceptToken, under
+	// Config.PublicURL; only with an AcceptToken and a PublicURL.
+	PageURL string `json:"page_url,omitempty"`
 }
 
 // publish sends o's message for its current state, with a Nats-Msg-Id of
@@ -177,6 +185,7 @@ func (e *Engine) publish(ctx context.Context, o offers.Offer) error {
 			return fmt.Errorf("sign accept token of %s: %w", o.ID, err)
 		}
 		m.AcceptToken = tok
+		m.PageURL = e.PageURL(o.ID, tok)
 	}
 	body, err := json.Marshal(m)
 	if err != nil {

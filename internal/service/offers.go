@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,7 +29,10 @@ type OffersConfig struct {
 	DodoBaseURL     string
 	OfferKey        string
 	ReturnURL       string
-	SweepInterval   time.Duration
+	// PublicURL is the ingest's base URL as customers reach it: offer
+	// messages and answers carry the offer page's URL under it.
+	PublicURL     string
+	SweepInterval time.Duration
 	// DodoRateLimit is this process's budget of Dodo API requests a
 	// minute (0: none), DodoRateBurst how many may go at once.
 	DodoRateLimit int
@@ -42,6 +46,7 @@ func (c *OffersConfig) Declare(s *conf.Set) {
 	s.String(&c.DodoBaseURL, "dodo-api-base-url", "DODO_API_BASE_URL", "", "overrides the host DODO_ENVIRONMENT picks (a proxy, the stand-in)")
 	s.Secret(&c.OfferKey, "offer-key", "OFFERFLOW_OFFER_KEY", "keys that sign offer tokens, kid:base64url[,kid:base64url...]; the first signs; required with offers")
 	s.String(&c.ReturnURL, "return-url", "OFFERFLOW_RETURN_URL", "", "where Dodo's checkout pages send the customer back; empty: Dodo's default")
+	s.String(&c.PublicURL, "public-url", "OFFERFLOW_PUBLIC_URL", "", "the ingest's public base URL (https://offers.example.com, optionally with a path prefix): offers.created messages and the offer API's answers carry page_url, the hosted offer page, under it; empty: no page_url")
 	s.Int(&c.DodoRateLimit, "dodo-rate-limit", "DODO_RATE_LIMIT", 240, "Dodo API requests a minute this process may send; Dodo's default tier allows 240 a minute for the whole account, so give each process a share; 0: no limit")
 	s.Int(&c.DodoRateBurst, "dodo-rate-burst", "DODO_RATE_BURST", dodo.DefaultBurst, "Dodo API requests this process may send at once (Dodo's default tier: a burst of 40 a second per account)")
 	s.Duration(&c.SweepInterval, "offer-sweep-interval", "OFFERFLOW_OFFER_SWEEP_INTERVAL", 30*time.Second, "how often the worker expires offers and settles accepted ones whose outcome was lost")
@@ -73,6 +78,9 @@ func (c *OffersConfig) Validate(required bool) error {
 		if u, err := url.Parse(c.ReturnURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			errs = append(errs, fmt.Errorf("OFFERFLOW_RETURN_URL %q: want an http(s) URL", c.ReturnURL))
 		}
+	}
+	if _, err := PublicBase(c.PublicURL); err != nil {
+		errs = append(errs, err)
 	}
 	if c.DodoRateLimit < 0 {
 		errs = append(errs, errors.New("DODO_RATE_LIMIT must be 0 (no limit) or more requests a minute"))
@@ -120,9 +128,28 @@ func (c *OffersConfig) newEngine(ctx context.Context, conn *natsbus.Conn, catalo
 	}
 	cfg := offerengine.DefaultConfig()
 	cfg.ReturnURL = c.ReturnURL
-	log.Info("offers on", zap.String("dodo", client.BaseURL()), zap.Stringer("offer_keys", signer))
+	if cfg.PublicURL, err = PublicBase(c.PublicURL); err != nil {
+		return nil, err
+	}
+	log.Info("offers on", zap.String("dodo", client.BaseURL()), zap.Stringer("offer_keys", signer), zap.String("public_url", cfg.PublicURL))
 	return offerengine.New(offerengine.Deps{
 		Dodo: client, Store: store, Access: accessStore, Pub: conn.Publisher(10 * time.Second),
 		Catalog: catalog, Signer: signer, Now: now, Log: log, Metrics: offerengine.NewMetrics(reg), Tracer: tp,
 	}, cfg)
+}
+
+// PublicBase checks OFFERFLOW_PUBLIC_URL and returns it without a trailing
+// slash: an http(s) URL with a host and at most a path prefix (no query,
+// fragment or user info, which the page URLs built on it would carry
+// along). Empty is allowed: no page URLs.
+func PublicBase(s string) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" ||
+		u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" || strings.HasSuffix(s, "?") || strings.Contains(s, "#") {
+		return "", errors.New("OFFERFLOW_PUBLIC_URL: want an http(s) URL with a host and at most a path, like https://offers.example.com (no user, query or fragment)")
+	}
+	return strings.TrimRight(s, "/"), nil
 }

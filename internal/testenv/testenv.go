@@ -99,6 +99,7 @@ type settings struct {
 	worker      []func(*service.WorkerConfig)
 	tracer      trace.TracerProvider
 	metrics     bool
+	publicURL   bool
 }
 
 // Option chooses one thing about the offerflow Start runs.
@@ -118,6 +119,10 @@ func WithDodo() Option { return func(s *settings) { s.dodo = true } }
 // stand-in (it implies WithDodo), with a sweep every second; Settle then
 // also waits for the signal consumer.
 func WithOffers() Option { return func(s *settings) { s.dodo, s.offers = true, true } }
+
+// WithPublicURL sets both services' OFFERFLOW_PUBLIC_URL to the ingest's
+// address (Env.URL), so offers carry page_url, the hosted offer page.
+func WithPublicURL() Option { return func(s *settings) { s.publicURL = true } }
 
 // WithSMTP has the worker send confirmation emails to SMTP_URL url.
 func WithSMTP(url string) Option { return func(s *settings) { s.smtpURL = url } }
@@ -193,6 +198,9 @@ func Start(t testing.TB, opts ...Option) *Env {
 
 	if s.dodo {
 		stopDodo = e.startDodo(t, s, &ic, &wc, tr)
+	}
+	if s.publicURL {
+		ic.Offers.PublicURL, wc.Offers.PublicURL = e.URL, e.URL
 	}
 	for _, f := range s.ingest {
 		f(&ic)
