@@ -44,11 +44,11 @@ const (
 	// dueMarkerTTL is how long the purge mark of a handled entry stays;
 	// the mark only matters to a sweep listing that minute meanwhile.
 	dueMarkerTTL = time.Minute
-	// maxDueFilters bounds one listing's subject filters. A sweep that
-	// catches up on a long gap (the sweeper was down for days) covers it
-	// over a few sweeps instead of in one consumer with hundreds of
-	// filters.
-	maxDueFilters = 64
+	// maxDueFilters bounds one listing's subject filters. Any gap of up
+	// to about three months fits (at most 59 minutes and 23 hours on
+	// either side of its whole days); a longer one (the sweepers were
+	// down for longer) is covered over a few sweeps.
+	maxDueFilters = 256
 )
 
 // Due is one entry of the due index: an offer the sweep should look at

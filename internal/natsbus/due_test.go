@@ -222,8 +222,8 @@ func TestScanDue(t *testing.T) {
 	}
 }
 
-// A sweep that catches up on a long gap lists it over several scans, and
-// none of them misses an entry.
+// A sweep that catches up on a gap longer than one listing covers lists it
+// over several scans, and none of them misses an entry.
 func TestScanDueCatchesUp(t *testing.T) {
 	s := offerStore(t)
 	ctx := context.Background()
@@ -234,12 +234,16 @@ func TestScanDueCatchesUp(t *testing.T) {
 		dueOffer(t, s, id, t0, t0.Add(time.Duration(i)*97*time.Minute+time.Second))
 		want = append(want, id)
 	}
-	now := t0.Add(40 * 24 * time.Hour)
+	now := t0.Add(300 * 24 * time.Hour) // more days than one listing's filters
 	var got []string
+	scans := 0
 	for range 10 {
 		scan, err := s.ScanDue(ctx, now)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if scan.cursor <= floorMinute(now)-dueLag {
+			scans++
 		}
 		got = append(got, dueIDs(scan)...)
 		for _, d := range scan.Entries {
@@ -253,6 +257,9 @@ func TestScanDueCatchesUp(t *testing.T) {
 	}
 	if !slices.Equal(got, want) {
 		t.Fatalf("listed %v, want each of %v once, in order", got, want)
+	}
+	if scans < 2 {
+		t.Fatalf("caught up in %d scan, want several: the test no longer covers the cut", scans)
 	}
 }
 
