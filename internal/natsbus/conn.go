@@ -93,6 +93,12 @@ func Connect(d Dial) (*Conn, error) {
 // pass it on without using it themselves.
 func (c *Conn) JetStream() jetstream.JetStream { return c.js }
 
+// Sent is how many messages the connection has sent: every KV read or
+// write, publish and JetStream API request is one (a listing is a few), so
+// the difference across a piece of work counts what it asked of the
+// server. The sweep benchmark reports it.
+func (c *Conn) Sent() uint64 { return c.nc.Stats().OutMsgs }
+
 // Connected reports whether the connection is up now (readiness).
 func (c *Conn) Connected() bool { return c.nc.IsConnected() }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -42,12 +43,15 @@ const transitionAttempts = 8
 // Every write of an offer (and of its published-state mark) carries the
 // bucket's offer retention as its TTL, so an offer leaves the bucket that
 // long after its last change, and the bucket does not grow with every offer
-// ever made. Indexes and stats are written without one.
+// ever made. Indexes and stats are written without one. Due entries (the
+// sweep's index by time, due.go) carry it too.
 type OfferStore struct {
 	js        jetstream.JetStream
 	offers    jetstream.KeyValue
 	tokens    jetstream.KeyValue
 	retention time.Duration
+	// cursorSeen: this store made sure the due index's cursor exists.
+	cursorSeen atomic.Bool
 }
 
 // NewOfferStore binds to the offers and tokens buckets (EnsureStreams
@@ -76,12 +80,12 @@ func NewOfferStore(ctx context.Context, js jetstream.JetStream) (*OfferStore, er
 	return &OfferStore{js: js, offers: o, tokens: t, retention: retention}, nil
 }
 
-// write puts val under key in the offers bucket with the offer retention as
-// its TTL; with rev, only if rev is still the key's revision (ErrConflict
-// otherwise). nats.go's KeyValue sets a TTL on Create only, so this is a
-// KV write by hand: a publish to the bucket's subject for key.
-func (s *OfferStore) write(ctx context.Context, key string, val []byte, rev uint64, checkRev bool, h nats.Header) (uint64, error) {
-	opts := []jetstream.PublishOpt{jetstream.WithMsgTTL(s.retention)}
+// write puts val under key in the offers bucket with ttl as its TTL; with
+// rev, only if rev is still the key's revision (ErrConflict otherwise).
+// nats.go's KeyValue sets a TTL on Create only, so this is a KV write by
+// hand: a publish to the bucket's subject for key.
+func (s *OfferStore) write(ctx context.Context, key string, val []byte, rev uint64, checkRev bool, h nats.Header, ttl time.Duration) (uint64, error) {
+	opts := []jetstream.PublishOpt{jetstream.WithMsgTTL(ttl)}
 	if checkRev {
 		opts = append(opts, jetstream.WithExpectLastSequencePerSubject(rev))
 	}
@@ -100,10 +104,19 @@ func (s *OfferStore) write(ctx context.Context, key string, val []byte, rev uint
 // and returns ErrOfferExists if the id is taken, so that a redelivered
 // webhook that computes the same offer id does not overwrite an offer that
 // has moved on.
+//
+// The offer's expiry goes into the due index first: a crash between the
+// two writes leaves an entry without an offer, which the sweep drops,
+// never an offer that nothing would expire.
 func (s *OfferStore) Create(ctx context.Context, o offers.Offer) error {
 	val, err := encodeOffer(o)
 	if err != nil {
 		return err
+	}
+	if o.State == offers.Open {
+		if err := s.Schedule(ctx, o.ID, o.CustomerID, o.ExpiresAt, o.CreatedAt); err != nil {
+			return fmt.Errorf("create offer %s: %w", o.ID, err)
+		}
 	}
 	_, err = s.offers.Create(ctx, Token(o.ID), val, jetstream.KeyTTL(s.retention))
 	if errors.Is(err, jetstream.ErrKeyExists) {
@@ -151,7 +164,7 @@ func (s *OfferStore) Update(ctx context.Context, o offers.Offer, rev uint64) (ui
 	if err != nil {
 		return 0, err
 	}
-	next, err := s.write(ctx, Token(o.ID), val, rev, true, nil)
+	next, err := s.write(ctx, Token(o.ID), val, rev, true, nil, s.retention)
 	if errors.Is(err, ErrConflict) {
 		return 0, fmt.Errorf("update offer %s: %w", o.ID, ErrConflict)
 	}
@@ -170,8 +183,14 @@ func (s *OfferStore) Update(ctx context.Context, o offers.Offer, rev uint64) (ui
 // and is returned with no error; compare its state with what the caller
 // expected to tell a no-op from a change.
 //
+// A transition to accepted first schedules the offer in the due index at
+// the accept, so that the sweep settles it if the accepting process dies
+// before recording Dodo's answer; a lost swap leaves that entry behind,
+// which costs the sweep one read.
+//
 // fn must be pure: it may run more than once.
 func (s *OfferStore) Transition(ctx context.Context, id string, fn func(offers.Offer) (offers.Offer, error)) (offers.Offer, error) {
+	scheduled := false
 	for attempt := 0; ; attempt++ {
 		cur, rev, err := s.Get(ctx, id)
 		if err != nil {
@@ -186,6 +205,13 @@ func (s *OfferStore) Transition(ctx context.Context, id string, fn func(offers.O
 		}
 		if same, err := sameOffer(cur, next); err != nil || same {
 			return cur, err
+		}
+		if next.State == offers.Accepted && cur.State != offers.Accepted && !scheduled {
+			at := next.History[len(next.History)-1].At
+			if err := s.Schedule(ctx, next.ID, next.CustomerID, at, at); err != nil {
+				return cur, fmt.Errorf("update offer %s: %w", id, err)
+			}
+			scheduled = true
 		}
 		if _, err = s.Update(ctx, next, rev); err == nil {
 			return next, nil
@@ -271,7 +297,7 @@ func (s *OfferStore) Published(ctx context.Context, id string) (offers.State, er
 // published, so that repeating a transition that changed nothing does not
 // publish it again, whatever JetStream's duplicate window.
 func (s *OfferStore) MarkPublished(ctx context.Context, id string, st offers.State) error {
-	if _, err := s.write(ctx, publishedKeyPrefix+Token(id), []byte(st), 0, false, nil); err != nil {
+	if _, err := s.write(ctx, publishedKeyPrefix+Token(id), []byte(st), 0, false, nil, s.retention); err != nil {
 		return fmt.Errorf("mark offer %s %s published: %w", id, st, err)
 	}
 	return nil
@@ -342,9 +368,9 @@ func (s *OfferStore) NoteOffer(ctx context.Context, o offers.Offer, now time.Tim
 }
 
 // IndexedCustomers returns the ids of the customers that have an offer
-// index, for the expiry sweep. It reads every index key, so its cost grows
+// index, for the full sweep. It reads every index key, so its cost grows
 // with the number of customers who were ever made an offer and kept one in
-// their index.
+// their index: the regular sweep reads the due index instead (ScanDue).
 func (s *OfferStore) IndexedCustomers(ctx context.Context) ([]string, error) {
 	keys, err := s.offers.ListKeysFiltered(ctx, indexKeyPrefix+">")
 	if err != nil {
@@ -445,7 +471,7 @@ func (s *OfferStore) Stats(ctx context.Context) ([]offers.Stats, error) {
 // the offer retention like an offer would.
 func (s *OfferStore) Delete(ctx context.Context, id string) error {
 	h := nats.Header{"KV-Operation": []string{"PURGE"}, jetstream.MsgRollup: []string{jetstream.MsgRollupSubject}}
-	if _, err := s.write(ctx, Token(id), nil, 0, false, h); err != nil {
+	if _, err := s.write(ctx, Token(id), nil, 0, false, h, s.retention); err != nil {
 		return fmt.Errorf("delete offer %s: %w", id, err)
 	}
 	return nil
