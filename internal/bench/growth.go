@@ -148,6 +148,10 @@ func (g *growthBench) level(ctx context.Context, r *e2eRig, i, level int) (growt
 			return lv, err
 		}
 		lv.fill = time.Since(start)
+		// Connections idle through a long fill may be closed by the
+		// ingest (its idle timeout) just as a send reuses one: a reset
+		// that would count as a failed request. Start the phase afresh.
+		g.client.CloseIdleConnections()
 	}
 	fol, err := r.adm.Follow(ctx, natsbus.OutStream, events.AccessPrefix+access.ChangeGranted+".>")
 	if err != nil {

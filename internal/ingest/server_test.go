@@ -35,7 +35,7 @@ type fixture struct {
 	now    time.Time
 }
 
-func newFixture(t *testing.T, publishTimeout time.Duration) *fixture {
+func newFixture(t testing.TB, publishTimeout time.Duration) *fixture {
 	t.Helper()
 	s := natstest.Start(t)
 	nc := natstest.Connect(t, s)
