@@ -112,6 +112,13 @@ has_access() {
 }
 lacks_access() { ! has_access "$@"; }
 
+# access_status_is CUSTOMER PRODUCT STATUS: offerflow's access API shows the
+# product with STATUS (active, suspended).
+access_status_is() {
+	get "$OFFERFLOW_URL/v1/customers/$1/access" "$OFFERFLOW_API_TOKEN" |
+		jq -e --arg p "$2" --arg s "$3" 'any(.products[]; .product_id == $p and .status == $s)' >/dev/null
+}
+
 # access_changed_since CUSTOMER UPDATED_AT: offerflow wrote the customer's
 # access since it showed UPDATED_AT.
 access_changed_since() {
@@ -430,11 +437,18 @@ renewal() {
 }
 
 past_due() {
-	journey "12. Past due: (placeholder)"
-	# PLACEHOLDER: the stand-in does not model past_due yet. When it does:
-	# a subscriber whose renewal fails goes past_due; check what offerflow
-	# does with the access, then that paying restores it.
-	step "skipped: the stand-in has no past_due yet"
+	journey "12. Past due: a renewal fails, access is suspended, Dodo's retry restores it"
+	local cus sub
+	subscriber "Pat Past-Due" pdt_basic
+	step "the renewal of $sub fails; Dodo keeps retrying for 3 days (POST /_standin/subscriptions/{id}/past_due)"
+	expect "the subscription is past_due" "$(dodo 200 POST "/_standin/subscriptions/$sub/past_due" '{"grace_seconds": 259200}')" '.status == "past_due"'
+	eventually "offerflow suspends Basic, without revoking it" access_status_is "$cus" pdt_basic suspended
+	# A minute later by Dodo's clock: the retry's events come after the
+	# failure's, as they would.
+	dodo 200 POST /_standin/clock/advance '{"seconds": 60}' >/dev/null
+	step "Dodo's retry charges a new card (POST /_standin/subscriptions/{id}/recover)"
+	expect "the retry is paid" "$(dodo 200 POST "/_standin/subscriptions/$sub/recover" '{"card": {"test_card": "success"}}')" '.status == "succeeded"'
+	eventually "offerflow restores Basic" has_access "$cus" pdt_basic
 }
 
 one_click_upsell

@@ -31,3 +31,26 @@ func IsPermanent(err error) bool {
 	var p permanentError
 	return errors.As(err, &p)
 }
+
+type waitError struct{ err error }
+
+func (e waitError) Error() string { return e.err.Error() }
+func (e waitError) Unwrap() error { return e.err }
+
+// Wait marks err as a wait for other work in progress that will finish on
+// its own (another handler holds the effect's claim, an accept has not
+// recorded its outcome yet): retried like any transient failure, but it is
+// the system working as designed, not a fault, so it is logged as such and
+// does not page anyone. It returns nil for a nil err.
+func Wait(err error) error {
+	if err == nil {
+		return nil
+	}
+	return waitError{err: err}
+}
+
+// IsWait reports whether err, or any error it wraps, was marked Wait.
+func IsWait(err error) bool {
+	var w waitError
+	return errors.As(err, &w)
+}

@@ -613,13 +613,18 @@ func (r *ConsumerRunner) settle(m jetstream.Msg, d Delivery, herr error, log *za
 	}
 	if kind == "" {
 		delay := r.cfg.Backoff(d.NumDelivered)
-		if errors.Is(herr, ErrClaimHeld) {
+		switch {
+		case errors.Is(herr, ErrClaimHeld):
 			// Another handler is doing this very effect right now (a
 			// redelivery racing the first delivery, the ingest and a
 			// worker confirming the same change): the expected outcome
 			// of the claims, not a fault.
 			log.Info("effect claimed by another handler, will retry", zap.Error(herr), zap.Duration("retry_in", delay))
-		} else {
+		case fault.IsWait(herr):
+			// Work in progress elsewhere that finishes on its own (see
+			// fault.Wait).
+			log.Info("waiting for work in progress, will retry", zap.Error(herr), zap.Duration("retry_in", delay))
+		default:
 			log.Warn("transient failure, will retry", zap.Error(herr), zap.Duration("retry_in", delay))
 		}
 		if err := m.NakWithDelay(delay); err != nil {

@@ -663,6 +663,7 @@ func TestConsumerLogsAHeldClaimAtInfo(t *testing.T) {
 		message string
 	}{
 		{name: "claim held", err: fmt.Errorf("confirm.x: %w (owner w2)", ErrClaimHeld), level: zapcore.InfoLevel, message: "effect claimed by another handler, will retry"},
+		{name: "waiting for work in progress", err: fmt.Errorf("handle: %w", fault.Wait(errors.New("outcome not recorded yet"))), level: zapcore.InfoLevel, message: "waiting for work in progress, will retry"},
 		{name: "other transient", err: errors.New("dodo 503"), level: zapcore.WarnLevel, message: "transient failure, will retry"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -44,6 +44,7 @@ import (
 	"github.com/offerflow/offerflow/internal/dodo"
 	"github.com/offerflow/offerflow/internal/dodo/wire"
 	"github.com/offerflow/offerflow/internal/events"
+	"github.com/offerflow/offerflow/internal/fault"
 	"github.com/offerflow/offerflow/internal/natsbus"
 	"github.com/offerflow/offerflow/internal/offers"
 	"github.com/offerflow/offerflow/internal/offertoken"
@@ -357,7 +358,9 @@ func (e *Engine) PlanChangeOffer(ctx context.Context, customerID, subID, product
 		case offers.Charged:
 			return &o, nil
 		case offers.Accepted:
-			return nil, fmt.Errorf("offer %s: %w", o.ID, ErrOutcomePending)
+			// A wait, not a fault: the accept call (or the sweep) records
+			// the outcome, and the retry then finds it.
+			return nil, fault.Wait(fmt.Errorf("offer %s: %w", o.ID, ErrOutcomePending))
 		}
 	}
 	return nil, nil
