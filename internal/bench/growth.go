@@ -161,6 +161,13 @@ func (g *growthBench) level(ctx context.Context, r *e2eRig, i, level int) (growt
 	if lv.phase, err = g.phase(ctx, r, fol, g.gcfg.Rate, i+1); err != nil {
 		return lv, err
 	}
+	// An effect is published before its webhook is committed in the
+	// ledger and acknowledged: the sizes below are read once the worker
+	// has finished with every webhook, not while the last ones are in
+	// flight.
+	if err := g.drain(ctx, r); err != nil {
+		return lv, err
+	}
 	for j, c := range []*child{r.servers[varOfferflow], r.worker, r.nats} {
 		if lv.rss[j], err = processRSS(c.cmd.Process.Pid); err != nil {
 			return lv, err
