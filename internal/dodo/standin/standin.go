@@ -259,6 +259,8 @@ type Server struct {
 
 	faultsMu sync.Mutex
 	faults   map[string]*injectedFault // by route pattern
+
+	calls callCounter // requests per route of Dodo's (GET /_standin/calls)
 }
 
 // injectedFault is an error answer a route gives its next n requests.
