@@ -20,9 +20,9 @@ func TestCalls(t *testing.T) {
 
 	got := decode[Calls](t, e.mustDo(200, "GET", "/_standin/calls", nil))
 	want := map[string]int64{
-		"GET /products/{id}": 2,
+		"GET /products/{id}":                           2,
 		"GET /customers/{customer_id}/payment-methods": 1,
-		"GET /payments": 1,
+		"GET /payments":                                1,
 	}
 	if !maps.Equal(got.ByRoute, want) || got.Total != 4 {
 		t.Errorf("calls = %+v, want total 4 and %v", got, want)
