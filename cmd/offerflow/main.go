@@ -4,6 +4,7 @@
 //	offerflow bench ingest  ingest throughput against a verify-only ceiling and a naive ingest
 //	offerflow bench worker  worker throughput on a stream full of access events
 //	offerflow bench e2e     webhook-to-effect latency at fixed rates, every part its own process
+//	offerflow bench offers  the offer path: offers/s, Dodo calls per offer, accepts; -burst: Dodo's real rate limit
 //	offerflow dlq ...       list, show and redrive dead letters
 //	offerflow reconcile     feed payments and subscriptions whose webhooks were missed
 package main
@@ -38,6 +39,7 @@ commands:
   bench ingest   measure ingest throughput (requests/s, p50/p99, memory)
   bench worker   measure worker throughput (events/s)
   bench e2e      measure webhook-to-effect latency at fixed rates, every part its own process
+  bench offers   measure the offer path (offers/s, Dodo calls per offer, accepts); -burst: a burst at Dodo's rate limit
   dlq            list, show and redrive dead letters (dlq list|show|redrive)
   reconcile      find payments and subscriptions whose webhooks offerflow missed, and process them
 
@@ -57,7 +59,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	case "bench":
 		if len(args) < 3 {
 			fmt.Fprint(stdout, usage)
-			return errors.New("bench needs a target: ingest, worker or e2e")
+			return errors.New("bench needs a target: ingest, worker, e2e or offers")
 		}
 		switch args[2] {
 		case "ingest":
@@ -66,11 +68,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			return runBenchWorker(ctx, args[3:], stdout)
 		case "e2e":
 			return runBenchE2E(ctx, args[3:], stdout)
+		case "offers":
+			return runBenchOffers(ctx, args[3:], stdout)
 		case "serve":
 			return runBenchServe(ctx, args[3:], getenv, stdout)
 		}
 		fmt.Fprint(stdout, usage)
-		return fmt.Errorf("unknown bench target %q (ingest, worker or e2e)", args[2])
+		return fmt.Errorf("unknown bench target %q (ingest, worker, e2e or offers)", args[2])
 	case "dlq":
 		return runDLQ(ctx, args[2:], getenv, stdout)
 	case "reconcile":

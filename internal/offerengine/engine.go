@@ -86,11 +86,21 @@ type Config struct {
 	// FetchPaidCurrencies lists the customer's payments when a rule
 	// matches, to learn the currencies they have paid in.
 	FetchPaidCurrencies bool
+	// ProductTTL is how long a product read from Dodo (its name and
+	// price) is used before it is read again; 0 reads it for every
+	// offer. Dodo sends no webhook when a product changes.
+	ProductTTL time.Duration
+	// MaxProducts bounds the products kept.
+	MaxProducts int
 }
+
+// DefaultProductTTL is how long a product read from Dodo is used: a price
+// changed at Dodo reaches new offers within this.
+const DefaultProductTTL = 5 * time.Minute
 
 // DefaultConfig returns the engine's defaults.
 func DefaultConfig() Config {
-	return Config{StuckAfter: 2 * time.Minute, FetchPaidCurrencies: true}
+	return Config{StuckAfter: 2 * time.Minute, FetchPaidCurrencies: true, ProductTTL: DefaultProductTTL, MaxProducts: 10_000}
 }
 
 // Engine makes, prices, accepts, declines, settles and expires offers. It
@@ -108,6 +118,8 @@ type Engine struct {
 	log     *zap.Logger
 	metrics *Metrics
 	tracer  trace.Tracer
+	// products keeps the products read from Dodo for cfg.ProductTTL.
+	products *productCache
 }
 
 // Deps are the Engine's collaborators; all are required except Metrics.
@@ -144,9 +156,17 @@ func New(d Deps, cfg Config) (*Engine, error) {
 	if cfg.StuckAfter <= 0 {
 		cfg.StuckAfter = DefaultConfig().StuckAfter
 	}
+	if cfg.MaxProducts <= 0 {
+		cfg.MaxProducts = DefaultConfig().MaxProducts
+	}
 	return &Engine{dodo: d.Dodo, store: d.Store, access: d.Access, pub: d.Pub, catalog: d.Catalog, signer: d.Signer,
-		cfg: cfg, now: d.Now, log: d.Log, metrics: d.Metrics,
+		cfg: cfg, now: d.Now, log: d.Log, metrics: d.Metrics, products: newProductCache(cfg.ProductTTL, cfg.MaxProducts, d.Now),
 		tracer: tracing.Provider(d.Tracer).Tracer("github.com/offerflow/offerflow/internal/offerengine")}, nil
+}
+
+// product returns a product from Dodo, or as read within cfg.ProductTTL.
+func (e *Engine) product(ctx context.Context, id string) (wire.Product, error) {
+	return e.products.get(ctx, id, e.dodo.GetProduct)
 }
 
 // Message is the JSON body of every offerflow.offers.* message: the offer

@@ -312,7 +312,7 @@ func (e *Engine) build(ctx context.Context, id string, trig offers.Trigger, r *r
 		Gains:   r.Gains, Loses: r.Loses, Trigger: trig, OnDecline: r.OnDecline,
 		BillingCountry: f.billingCountry, BillingZipcode: f.billingZipcode,
 	}
-	product, err := e.dodo.GetProduct(ctx, r.ProductID)
+	product, err := e.product(ctx, r.ProductID)
 	if err != nil {
 		if apiStatus(err) == http.StatusNotFound {
 			return o, &Ineligible{Reason: ReasonUnknownProduct, Detail: r.ProductID}
