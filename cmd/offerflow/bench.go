@@ -93,6 +93,7 @@ func runBenchOffers(ctx context.Context, args []string, stdout io.Writer) error 
 	fs.IntVar(&cfg.DodoRateBurst, "dodo-rate-burst", 40, "the worker's DODO_RATE_BURST")
 	fs.DurationVar(&cfg.Settle, "settle", 2*time.Minute, "how long to wait for the last offers after the sending (-burst: after the time the rate limit needs)")
 	fs.IntVar(&cfg.BodyBytes, "body-bytes", 1300, "approximate body size; payment.succeeded bodies are padded in data.metadata up to it")
+	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "have the worker write its CPU profile to FILE.worker (each worker started: the last one's stays)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -72,7 +72,10 @@ type OffersConfig struct {
 	// end (-settle).
 	Settle    time.Duration
 	BodyBytes int // (-body-bytes)
-	Spawn     Spawn
+	// CPUProfile, if set, has the worker write its CPU profile to
+	// CPUProfile+".worker" (-cpuprofile).
+	CPUProfile string
+	Spawn      Spawn
 	// Command and Settings are printed at the top of the report.
 	Command, Settings string
 }
@@ -199,6 +202,9 @@ func (o *offersBench) startRig(ctx context.Context, customers int, dodoLimit, do
 	}
 	r.workerEnv = append(slices.Clone(common), "WORKER_METRICS_ADDR="+r.metricsAddr,
 		"DODO_RATE_LIMIT="+strconv.Itoa(dodoLimit), "DODO_RATE_BURST="+strconv.Itoa(dodoBurst))
+	if o.cfg.CPUProfile != "" {
+		r.workerEnv = append(r.workerEnv, envCPUProfile+"="+o.cfg.CPUProfile+".worker")
+	}
 	return r, nil
 }
 

@@ -178,6 +178,9 @@ func (e *Engine) MakeOffers(ctx context.Context, webhookID string, ev events.Eve
 		if p.Billing.Country != "" && p.Billing.Zipcode != nil {
 			f.billingCountry, f.billingZipcode = p.Billing.Country, *p.Billing.Zipcode
 		}
+		if ev.Type == "payment.succeeded" {
+			f.triggerCurrency = p.Currency
+		}
 	case *events.Subscription:
 		f.in.Subscription = rules.SubscriptionFacts{ID: p.SubscriptionID, Status: p.Status, ProductID: p.ProductID,
 			Currency: p.Currency, Quantity: p.Quantity}
