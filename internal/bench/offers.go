@@ -763,16 +763,17 @@ func (o *offersBench) runBurst(ctx context.Context) (err error) {
 	if err := o.startWorker(ctx, r, offerengine.DefaultProductTTL.String()); err != nil {
 		return err
 	}
-	// Two Dodo calls an offer at the limit, less the burst, is how long
-	// the offers take; the wait allows for that and then -settle.
+	// At most two Dodo calls an offer (one after a payment, when no rule
+	// reads the customer's other currencies), at the limit, less the
+	// burst: the wait allows for that and then -settle.
 	need := time.Duration(0)
 	if o.cfg.DodoRateLimit > 0 {
 		calls := max(0, 2*o.cfg.N-o.cfg.DodoRateBurst)
 		need = time.Duration(float64(calls) / (float64(o.cfg.DodoRateLimit) / 60) * float64(time.Second))
 	}
-	o.out.line("burst:    %d payment.succeeded webhooks at %d/s, each granting access and triggering one offer; at 2 Dodo calls an offer",
+	o.out.line("burst:    %d payment.succeeded webhooks at %d/s, each granting access and triggering one offer; at up to 2 Dodo calls",
 		o.cfg.N, o.cfg.Rate)
-	o.out.line("          the offers need about %s at the limit; the bench waits up to that plus %s.", need.Round(time.Second), o.cfg.Settle)
+	o.out.line("          an offer the offers need at most about %s at the limit; the bench waits up to that plus %s.", need.Round(time.Second), o.cfg.Settle)
 	o.out.line("")
 	p, err := o.phase(ctx, r, fol, "burst", 0, o.cfg.N, o.cfg.Rate, need+o.cfg.Settle)
 	if err != nil {

@@ -1,6 +1,7 @@
 package testenv_test
 
 import (
+	"bytes"
 	"fmt"
 	"net/http"
 	"strings"
@@ -171,5 +172,39 @@ func TestDodoCallsPerOffer(t *testing.T) {
 	}
 	if total := after.Total - before.Total; total > n+1 {
 		t.Errorf("%d Dodo calls for %d offers (%v), want at most %d", total, n, after.ByRoute, n+1)
+	}
+}
+
+// TestOtherCurrencyReadsPayments: a payment in another currency than the
+// offer's makes the engine read the customer's payments after all, so an
+// offer in a currency they paid in before is made, and one in a currency
+// they never paid in is not.
+func TestOtherCurrencyReadsPayments(t *testing.T) {
+	e := testenv.Start(t, testenv.WithRules(burstRules), testenv.WithOffers())
+	customers := seedBurst(t, e, 2) // the add-on is priced in USD
+	if _, err := e.Dodo.AddProduct(standin.Product{ID: "pdt_sticker", Name: "Sticker", Price: 300, Currency: "USD"}); err != nil {
+		t.Fatal(err)
+	}
+	cards, err := e.Client.ListPaymentMethods(t.Context(), customers[0])
+	if err != nil || len(cards) != 1 {
+		t.Fatalf("cards of %s: %v, %v", customers[0], cards, err)
+	}
+	e.Buy(t, customers[0], cards[0].PaymentMethodID, "pdt_sticker", nil) // paid in USD before; no rule for it
+	e.Settle(t)
+	before := e.Dodo.Calls()
+	for i, c := range customers {
+		body := payload.PaymentSucceeded(e.Clock.Now(), c, fmt.Sprintf("pay_eur_%d", i), "pdt_course", 2900)
+		body = bytes.ReplaceAll(body, []byte(`"USD"`), []byte(`"EUR"`))
+		if code := e.Post(t, fmt.Sprintf("msg_eur_%d", i), body); code != http.StatusOK {
+			t.Fatalf("webhook %d: status %d", i, code)
+		}
+	}
+	e.Settle(t)
+	created := testenv.Decode[offerengine.Message](t, e.Messages(t, natsbus.OutStream, events.OffersPrefix+"created."))
+	if len(created) != 1 || created[0].CustomerID != customers[0] || created[0].Amounts.Currency != "USD" {
+		t.Fatalf("offers created: %+v; want one, in USD, for %s (who paid in USD before), none for %s", created, customers[0], customers[1])
+	}
+	if got := e.Dodo.Calls().ByRoute["GET /payments"] - before.ByRoute["GET /payments"]; got != 2 {
+		t.Errorf("GET /payments: %d calls, want 2 (one per trigger in EUR)", got)
 	}
 }
