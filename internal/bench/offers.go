@@ -846,7 +846,7 @@ func (w limiterWait) quantile(q float64) string {
 
 // scrapeLimiterWait reads the histogram from a /metrics page.
 func scrapeLimiterWait(ctx context.Context, c *http.Client, url string) (limiterWait, error) {
-	w := limiterWait{buckets: map[float64]float64{}}
+	var w limiterWait
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return w, err
@@ -856,16 +856,27 @@ func scrapeLimiterWait(ctx context.Context, c *http.Client, url string) (limiter
 		return w, err
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
 	if err != nil {
 		return w, err
 	}
+	return parseLimiterWait(string(body)), nil
+}
+
+// parseLimiterWait sums offerflow_dodo_rate_limit_wait_seconds over its
+// operations from a Prometheus text page; lines it cannot read are
+// skipped.
+func parseLimiterWait(page string) limiterWait {
+	w := limiterWait{buckets: map[float64]float64{}}
 	const name = "offerflow_dodo_rate_limit_wait_seconds"
-	for _, l := range strings.Split(string(body), "\n") {
+	for _, l := range strings.Split(page, "\n") {
 		if !strings.HasPrefix(l, name) {
 			continue
 		}
 		i := strings.LastIndexByte(l, ' ')
+		if i < 0 {
+			continue
+		}
 		v, err := strconv.ParseFloat(l[i+1:], 64)
 		if err != nil {
 			continue
@@ -886,7 +897,7 @@ func scrapeLimiterWait(ctx context.Context, c *http.Client, url string) (limiter
 			}
 		}
 	}
-	return w, nil
+	return w
 }
 
 func (o *offersBench) finishOffers() error {
