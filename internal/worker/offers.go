@@ -85,7 +85,10 @@ func (w *Worker) awaitCommit(ctx context.Context, id string, seq uint64) (bool, 
 		if state == "done" {
 			return true, nil
 		}
-		if w.accessFloor != nil {
+		// The floor is a request to the consumer's leader: asked only
+		// once the commit is overdue (about a second), not on every poll
+		// of a burst in which this consumer runs ahead of the other.
+		if w.accessFloor != nil && wait >= maxCommitPoll {
 			floor, err := w.accessFloor(ctx)
 			if err != nil {
 				return false, err
@@ -107,6 +110,10 @@ func (w *Worker) awaitCommit(ctx context.Context, id string, seq uint64) (bool, 
 			return false, ctx.Err()
 		case <-time.After(wait):
 		}
-		wait = min(2*wait, 500*time.Millisecond)
+		wait = min(2*wait, maxCommitPoll)
 	}
 }
+
+// maxCommitPoll is the longest pause between two looks at the ledger while
+// awaitCommit waits.
+const maxCommitPoll = 500 * time.Millisecond
