@@ -153,10 +153,12 @@ func (e *Engine) Triggers(ev events.Event) bool {
 
 // MakeOffers runs the rules a Dodo webhook triggers: at most one offer,
 // made, stored and published. doc is the customer's access after the
-// event. It reads the customer's facts from Dodo once (their payments;
-// their payment methods once a rule chose an offer) and the product from
-// the engine's cache. Safe to call again for the same webhook: the offer
-// id derives from it, and a second call finds the offer made.
+// event. It reads the customer's facts from Dodo once per trigger, not per
+// rule: their payments (unless the trigger is a payment and no rule reads
+// the currencies they paid in; see customerFacts), their payment methods
+// once a rule chose an offer, and the product from the engine's cache.
+// Safe to call again for the same webhook: the offer id derives from it,
+// and a second call finds the offer made.
 func (e *Engine) MakeOffers(ctx context.Context, webhookID string, ev events.Event, doc access.Doc) error {
 	if !e.Triggers(ev) {
 		return nil
