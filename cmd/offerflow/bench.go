@@ -77,6 +77,43 @@ func runBenchE2E(ctx context.Context, args []string, stdout io.Writer) error {
 	return bench.E2E(ctx, cfg, stdout)
 }
 
+// runBenchOffers is offerflow bench offers: the offer path end to end,
+// nats-server, Dodo's stand-in, ingest and worker each a process of its own.
+func runBenchOffers(ctx context.Context, args []string, stdout io.Writer) error {
+	var cfg bench.OffersConfig
+	fs := flag.NewFlagSet("offerflow bench offers", flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	fs.IntVar(&cfg.N, "n", 5000, "payments per phase (-burst: the burst)")
+	fs.IntVar(&cfg.Rate, "rate", 1000, "webhooks per second sent")
+	fs.IntVar(&cfg.MaxInFlight, "max-in-flight", 256, "webhooks awaiting their answer at most")
+	fs.IntVar(&cfg.Accepts, "accepts", 1000, "offers accepted with their tokens after the throughput phases (0: none; not with -burst)")
+	fs.IntVar(&cfg.AcceptSenders, "accept-c", 32, "accepts at once")
+	fs.BoolVar(&cfg.Burst, "burst", false, "burst mode: -n payments with the worker at -dodo-rate-limit (default Dodo's 240 a minute): do grants wait for offers, are offers lost or doubled")
+	fs.IntVar(&cfg.DodoRateLimit, "dodo-rate-limit", 0, "the worker's DODO_RATE_LIMIT, requests a minute; default 0 (off) in throughput mode, 240 with -burst")
+	fs.IntVar(&cfg.DodoRateBurst, "dodo-rate-burst", 40, "the worker's DODO_RATE_BURST")
+	fs.DurationVar(&cfg.Settle, "settle", 2*time.Minute, "how long to wait for the last offers after the sending (-burst: after the time the rate limit needs)")
+	fs.IntVar(&cfg.BodyBytes, "body-bytes", 1300, "approximate body size; payment.succeeded bodies are padded in data.metadata up to it")
+	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "have the worker write its CPU profile to FILE.worker (each worker started: the last one's stays)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	limitSet := false
+	fs.Visit(func(f *flag.Flag) { limitSet = limitSet || f.Name == "dodo-rate-limit" })
+	if cfg.Burst && !limitSet {
+		cfg.DodoRateLimit = 240
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find the offerflow binary to start the bench's processes with: %w", err)
+	}
+	cfg.Spawn = func(part string) *exec.Cmd { return exec.Command(exe, "bench", "serve", part) }
+	cfg.Command, cfg.Settings = commandLine("offers", args), flagSettings(fs)
+	return bench.Offers(ctx, cfg, stdout)
+}
+
 // runBenchGrowth is offerflow bench growth: CPU per event and memory of
 // each process as the store grows, nats-server, ingest and worker each a
 // process of its own.
@@ -112,7 +149,7 @@ func runBenchGrowth(ctx context.Context, args []string, stdout io.Writer) error 
 // deployed-shape bench, started by offerflow bench ingest, not by hand.
 func runBenchServe(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	if len(args) != 1 {
-		return errors.New("bench serve takes one part: nats, ceiling, naive, offerflow or worker (offerflow bench ingest and e2e start these)")
+		return errors.New("bench serve takes one part: nats, ceiling, naive, offerflow, worker or standin (offerflow bench ingest, e2e and offers start these)")
 	}
 	return bench.Serve(ctx, args[0], getenv, stdout)
 }

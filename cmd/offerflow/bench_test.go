@@ -50,6 +50,29 @@ func TestBenchCommand(t *testing.T) {
 			"access check: 10 customers compared with the model, mismatches 0: OK",
 		}},
 	}
+	tests = append(tests, []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"offers", []string{"offers", "-n", "30", "-rate", "100", "-accepts", "5", "-accept-c", "2"}, []string{
+			"offerflow bench offers (deployed shape, throughput mode)\n",
+			"command:  offerflow bench offers -n 30 -rate 100 -accepts 5 -accept-c 2\n",
+			"the worker's DODO_RATE_LIMIT is 0 (off)",
+			"access.granted 30, offers.created 30, repeated 0",
+			"accept path: 5 offers accepted with their tokens, 2 at once",
+			"outcomes map[charged:5]",
+			"no offer twice: OK",
+		}},
+		{"offers burst", []string{"offers", "-burst", "-n", "20", "-dodo-rate-limit", "1200", "-dodo-rate-burst", "5"}, []string{
+			"offerflow bench offers (deployed shape, burst mode)\n",
+			"DODO_RATE_LIMIT=1200 a minute, DODO_RATE_BURST=5",
+			"access.granted: 20 of 20",
+			"offers.created: 20 of 20 (distinct offers 20, repeated 0, missing 0)",
+			"offerflow_dodo_rate_limit_wait_seconds (the worker): ",
+			"no offer twice: OK",
+		}},
+	}...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

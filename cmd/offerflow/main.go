@@ -6,6 +6,7 @@
 //	offerflow bench worker  worker throughput on a stream full of access events
 //	offerflow bench e2e     webhook-to-effect latency at fixed rates, every part its own process
 //	offerflow bench growth  CPU per event and memory from thousands to a million stored webhooks
+//	offerflow bench offers  the offer path: offers/s, Dodo calls per offer, accepts; -burst: Dodo's real rate limit
 //	offerflow dlq ...       list, show and redrive dead letters
 //	offerflow reconcile     feed payments and subscriptions whose webhooks were missed
 package main
@@ -42,6 +43,7 @@ commands:
   bench worker   measure worker throughput (events/s)
   bench e2e      measure webhook-to-effect latency at fixed rates, every part its own process
   bench growth   measure CPU per event and memory as the store grows to a million webhooks
+  bench offers   measure the offer path (offers/s, Dodo calls per offer, accepts); -burst: a burst at Dodo's rate limit
   dlq            list, show and redrive dead letters (dlq list|show|redrive)
   reconcile      find payments and subscriptions whose webhooks offerflow missed, and process them
 
@@ -64,7 +66,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	case "bench":
 		if len(args) < 3 {
 			fmt.Fprint(stdout, usage)
-			return errors.New("bench needs a target: ingest, worker, e2e or growth")
+			return errors.New("bench needs a target: ingest, worker, e2e, offers or growth")
 		}
 		switch args[2] {
 		case "ingest":
@@ -75,11 +77,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			return runBenchE2E(ctx, args[3:], stdout)
 		case "growth":
 			return runBenchGrowth(ctx, args[3:], stdout)
+		case "offers":
+			return runBenchOffers(ctx, args[3:], stdout)
 		case "serve":
 			return runBenchServe(ctx, args[3:], getenv, stdout)
 		}
 		fmt.Fprint(stdout, usage)
-		return fmt.Errorf("unknown bench target %q (ingest, worker, e2e or growth)", args[2])
+		return fmt.Errorf("unknown bench target %q (ingest, worker, e2e, offers or growth)", args[2])
 	case "dlq":
 		return runDLQ(ctx, args[2:], getenv, stdout)
 	case "reconcile":

@@ -83,8 +83,10 @@ func Serve(ctx context.Context, part string, getenv func(string) string, stdout 
 		return serveIngest(ctx, getenv, ready)
 	case partWorker:
 		return serveWorker(ctx, getenv, ready)
+	case partStandin:
+		return serveStandin(ctx, getenv, ready)
 	}
-	return fmt.Errorf("bench serve: unknown part %q (nats, ceiling, naive, offerflow, worker)", part)
+	return fmt.Errorf("bench serve: unknown part %q (nats, ceiling, naive, offerflow, worker, standin)", part)
 }
 
 func serveNATS(ctx context.Context, getenv func(string) string, ready func(string)) error {

@@ -256,8 +256,9 @@ func TestFaultsOnACluster(t *testing.T) {
 		t.Errorf("Dodo's webhooks not delivered: %v", err)
 	}
 	fcancel()
-	natstest.WaitFor(t, 3*time.Minute, "the workers to handle every stored webhook and signal", func() bool {
+	natstest.WaitFor(t, 3*time.Minute, "the workers to handle every stored webhook, its offers and every signal", func() bool {
 		return natstest.Settled(js, natsbus.EventsStream, natsbus.WorkerConsumer)() &&
+			natstest.Settled(js, natsbus.EventsStream, service.OffersConsumer)() &&
 			natstest.Settled(js, natsbus.OutStream, service.SignalsConsumer)()
 	})
 	drained := time.Since(drainStart)
@@ -293,6 +294,7 @@ func TestFaultsOnACluster(t *testing.T) {
 	// The sweep's own webhooks and confirmations, if any, are handled too.
 	natstest.WaitFor(t, 3*time.Minute, "the workers to handle what the sweep caused", func() bool {
 		return natstest.Settled(js, natsbus.EventsStream, natsbus.WorkerConsumer)() &&
+			natstest.Settled(js, natsbus.EventsStream, service.OffersConsumer)() &&
 			natstest.Settled(js, natsbus.OutStream, service.SignalsConsumer)()
 	})
 	course, offerCharges, offerIDs := sh.charges(shoppers)

@@ -12,8 +12,8 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/offerflow/offerflow/internal/natsbus"
 	"github.com/offerflow/offerflow/internal/natsserver/natstest"
+	"github.com/offerflow/offerflow/internal/service"
 	"github.com/offerflow/offerflow/internal/testenv"
 )
 
@@ -46,7 +46,7 @@ func TestTraceFromWebhookToDodo(t *testing.T) {
 	root := wantChain(t, chain, []step{
 		{"dodo list_payment_methods", trace.SpanKindClient},
 		{"offers", trace.SpanKindInternal},
-		{"process " + natsbus.WorkerConsumer, trace.SpanKindConsumer},
+		{"process " + service.OffersConsumer, trace.SpanKindConsumer},
 		{"POST /webhooks/dodo", trace.SpanKindServer},
 	})
 	// Every span of that trace hangs from the root by recorded parents:
@@ -87,7 +87,7 @@ func TestTraceFromWebhookToDodo(t *testing.T) {
 		{"dodo create_checkout", trace.SpanKindClient},
 		{"offer accept", trace.SpanKindInternal},
 		{"offers", trace.SpanKindInternal},
-		{"process " + natsbus.WorkerConsumer, trace.SpanKindConsumer},
+		{"process " + service.OffersConsumer, trace.SpanKindConsumer},
 		{"POST /webhooks/dodo", trace.SpanKindServer},
 	})
 	if charge[0].SpanContext().TraceID() != root.SpanContext().TraceID() {

@@ -61,6 +61,13 @@ type facts struct {
 	// variant is what an on-demand request asked for (requestVariant),
 	// part of its offer's id; empty for every other trigger.
 	variant string
+	// triggerCurrency is the currency of the payment that triggered the
+	// rules, if one did: a currency the customer has paid in.
+	triggerCurrency string
+	// paidPartial says in.Customer.PaidCurrencies holds only
+	// triggerCurrency: the customer's payments were not read, since no
+	// rule of the trigger reads them (see customerFacts).
+	paidPartial bool
 }
 
 // customerFacts builds what the rules know of a customer from their access
@@ -94,9 +101,20 @@ func (e *Engine) customerFacts(ctx context.Context, customerID string, doc acces
 	if !e.cfg.FetchPaidCurrencies {
 		return nil
 	}
-	pays, err := e.dodo.ListPayments(ctx, dodo.ListPaymentsParams{CustomerID: customerID, Status: "succeeded", PageSize: 100})
+	if f.triggerCurrency != "" && f.billingZipcode != "" && !e.catalog.ReadsPaidCurrencies(f.in.Trigger) {
+		// A payment triggered the rules: its currency is one the
+		// customer paid in and its billing address is known, and no
+		// rule's condition looks at the others. The payments are read
+		// only if the offer is priced in another currency (build).
+		// Half an offer's Dodo calls, so twice the offers within
+		// Dodo's rate limit.
+		c.PaidCurrencies = []string{f.triggerCurrency}
+		f.paidPartial = true
+		return nil
+	}
+	pays, err := e.paidPayments(ctx, customerID)
 	if err != nil {
-		return fmt.Errorf("list payments of %s: %w", customerID, err)
+		return err
 	}
 	for _, p := range pays {
 		if p.Currency != "" && !slices.Contains(c.PaidCurrencies, p.Currency) {
@@ -114,6 +132,16 @@ func (e *Engine) customerFacts(ctx context.Context, customerID string, doc acces
 		}
 	}
 	return nil
+}
+
+// paidPayments lists the customer's succeeded payments, newest first (one
+// page: enough to learn the currencies they pay in).
+func (e *Engine) paidPayments(ctx context.Context, customerID string) ([]wire.Payment, error) {
+	pays, err := e.dodo.ListPayments(ctx, dodo.ListPaymentsParams{CustomerID: customerID, Status: "succeeded", PageSize: 100})
+	if err != nil {
+		return nil, fmt.Errorf("list payments of %s: %w", customerID, err)
+	}
+	return pays, nil
 }
 
 // history turns the index into what the rules' caps read.
@@ -182,22 +210,34 @@ func (e *Engine) make(ctx context.Context, trig offers.Trigger, f facts, decide 
 		return nil, err
 	}
 	o.TraceParent = tracing.TraceParent(ctx)
+	fresh := true
 	switch err := e.store.Create(ctx, o); {
 	case errors.Is(err, natsbus.ErrOfferExists):
 		// Made by an earlier attempt that died before noting it.
 		if o, _, err = e.store.Get(ctx, id); err != nil {
 			return nil, err
 		}
+		fresh = false
 	case err != nil:
 		return nil, err
 	}
 	if noted, err := e.noteNew(ctx, o, f, d.Offer, decide, now); err != nil || !noted {
 		return nil, err
 	}
-	if err := e.store.Count(ctx, o, offers.Open); err != nil {
+	if err := e.count(ctx, o, offers.Open); err != nil {
 		e.log.Warn("count offer", zap.String("offer_id", o.ID), zap.Error(err))
 	}
 	e.metrics.count(o, offers.Open)
+	if fresh {
+		// This call created it: nothing of it was published, and no one
+		// outside knows its id before it is, so no one can have moved it
+		// on. Publish the creation without reading the store's mark
+		// first (one read less per offer).
+		if err := e.publish(ctx, o); err != nil {
+			return nil, err
+		}
+		return &o, e.store.MarkPublished(ctx, o.ID, o.State)
+	}
 	if err := e.publishState(ctx, o); err != nil {
 		return nil, err
 	}
@@ -312,7 +352,7 @@ func (e *Engine) build(ctx context.Context, id string, trig offers.Trigger, r *r
 		Gains:   r.Gains, Loses: r.Loses, Trigger: trig, OnDecline: r.OnDecline,
 		BillingCountry: f.billingCountry, BillingZipcode: f.billingZipcode,
 	}
-	product, err := e.dodo.GetProduct(ctx, r.ProductID)
+	product, err := e.product(ctx, r.ProductID)
 	if err != nil {
 		if apiStatus(err) == http.StatusNotFound {
 			return o, &Ineligible{Reason: ReasonUnknownProduct, Detail: r.ProductID}
@@ -336,6 +376,19 @@ func (e *Engine) build(ctx context.Context, id string, trig offers.Trigger, r *r
 	}
 	if r.ChangePlan {
 		return e.buildPlanChange(ctx, o, r, f, methods, now)
+	}
+	if f.paidPartial && !slices.Contains(c.PaidCurrencies, o.Amounts.Currency) {
+		// Only the trigger's currency is known (customerFacts): learn
+		// the others before calling it a mismatch.
+		pays, err := e.paidPayments(ctx, c.ID)
+		if err != nil {
+			return o, err
+		}
+		for _, p := range pays {
+			if p.Currency != "" && !slices.Contains(c.PaidCurrencies, p.Currency) {
+				c.PaidCurrencies = append(c.PaidCurrencies, p.Currency)
+			}
+		}
 	}
 	if len(c.PaidCurrencies) > 0 && !slices.Contains(c.PaidCurrencies, o.Amounts.Currency) {
 		return o, &Ineligible{Reason: ReasonCurrencyMismatch,

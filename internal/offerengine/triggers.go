@@ -113,12 +113,11 @@ func settlementMismatch(o offers.Offer, p *events.Payment) string {
 	return ""
 }
 
-// OnEvent handles a Dodo webhook for offers: a payment carrying an offer id
-// settles that offer (converted or failed); then the rules triggered by the
-// event's type may make an offer, unless newOffers is false. doc is the
-// customer's access after the event. Safe to call again for the same
-// webhook.
-func (e *Engine) OnEvent(ctx context.Context, webhookID string, ev events.Event, doc access.Doc, newOffers bool) error {
+// OnEvent settles the offer a payment webhook names (converted or failed),
+// if it is that offer's charge. It reads offerflow's own store only, never
+// Dodo, so the worker's access path never waits for Dodo's rate limit.
+// Safe to call again for the same webhook.
+func (e *Engine) OnEvent(ctx context.Context, webhookID string, ev events.Event) error {
 	if id, ok := offerOfPayment(ev); ok {
 		p := ev.Payload.(*events.Payment)
 		status := "failed"
@@ -144,13 +143,28 @@ func (e *Engine) OnEvent(ctx context.Context, webhookID string, ev events.Event,
 			}
 		}
 	}
-	if !newOffers || !e.catalog.HasRules(rules.Trigger{Event: ev.Type}) {
+	return nil
+}
+
+// Triggers reports whether some rule is triggered by ev's type, for a
+// customer: MakeOffers has something to do.
+func (e *Engine) Triggers(ev events.Event) bool {
+	return ev.CustomerID() != "" && e.catalog.HasRules(rules.Trigger{Event: ev.Type})
+}
+
+// MakeOffers runs the rules a Dodo webhook triggers: at most one offer,
+// made, stored and published. doc is the customer's access after the
+// event. It reads the customer's facts from Dodo once per trigger, not per
+// rule: their payments (unless the trigger is a payment and no rule reads
+// the currencies they paid in; see customerFacts), their payment methods
+// once a rule chose an offer, and the product from the engine's cache.
+// Safe to call again for the same webhook: the offer id derives from it,
+// and a second call finds the offer made.
+func (e *Engine) MakeOffers(ctx context.Context, webhookID string, ev events.Event, doc access.Doc) error {
+	if !e.Triggers(ev) {
 		return nil
 	}
 	customerID := ev.CustomerID()
-	if customerID == "" {
-		return nil
-	}
 	f := facts{}
 	f.in.Trigger = rules.Trigger{Event: ev.Type}
 	f.in.Event = rules.EventFacts{Timestamp: ev.Timestamp}
@@ -166,6 +180,9 @@ func (e *Engine) OnEvent(ctx context.Context, webhookID string, ev events.Event,
 		f.in.Payment = pf
 		if p.Billing.Country != "" && p.Billing.Zipcode != nil {
 			f.billingCountry, f.billingZipcode = p.Billing.Country, *p.Billing.Zipcode
+		}
+		if ev.Type == "payment.succeeded" {
+			f.triggerCurrency = p.Currency
 		}
 	case *events.Subscription:
 		f.in.Subscription = rules.SubscriptionFacts{ID: p.SubscriptionID, Status: p.Status, ProductID: p.ProductID,
@@ -389,7 +406,7 @@ func (e *Engine) OfferFor(ctx context.Context, customerID string, r Request) (*o
 	if err := e.customerFacts(ctx, customerID, doc, &f); err != nil {
 		return nil, err
 	}
-	product, err := e.dodo.GetProduct(ctx, r.ProductID)
+	product, err := e.product(ctx, r.ProductID)
 	if err != nil {
 		if apiStatus(err) == http.StatusNotFound {
 			return nil, &Ineligible{Reason: ReasonUnknownProduct, Detail: r.ProductID}
@@ -476,7 +493,7 @@ func (e *Engine) lowerTier(ctx context.Context, productID, planID string, produc
 	if ok1 && ok2 {
 		return to.Tier < from.Tier
 	}
-	plan, err := e.dodo.GetProduct(ctx, planID)
+	plan, err := e.product(ctx, planID)
 	if err != nil {
 		return false
 	}

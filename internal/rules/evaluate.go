@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/expr-lang/expr/vm"
@@ -314,6 +315,23 @@ func (e *evaluation) offer(r *rule, env *Env) *Offer {
 // gathering facts (and calling Dodo) for an event no rule looks at.
 func (c *Catalog) HasRules(t Trigger) bool {
 	return c != nil && len(c.byTrigger[t]) > 0
+}
+
+// ReadsPaidCurrencies reports whether the condition of a rule that t
+// triggers reads customer.paid_currencies, so that a caller that knows a
+// currency the customer paid in from the trigger itself can skip reading
+// their payment history when none does. It looks at the condition's text:
+// a condition can reach the field by its name only.
+func (c *Catalog) ReadsPaidCurrencies(t Trigger) bool {
+	if c == nil {
+		return false
+	}
+	for _, r := range c.byTrigger[t] {
+		if strings.Contains(r.When, "paid_currencies") {
+			return true
+		}
+	}
+	return false
 }
 
 // HasOfferRules reports whether the file has any offer rule.

@@ -418,3 +418,46 @@ func BenchmarkEvaluate(b *testing.B) {
 		}
 	}
 }
+
+func TestReadsPaidCurrencies(t *testing.T) {
+	c, err := Parse("rules.yaml", []byte(`products:
+  - {id: pdt_a, name: A, tier: 0, features: [a]}
+  - {id: pdt_b, name: B, tier: 0, features: [b]}
+rules:
+  - id: plain
+    trigger: {event: payment.succeeded}
+    when: '"pdt_a" in payment.product_ids'
+    offer: {kind: cross_sell, product: pdt_b, valid_for: 1h}
+  - id: reads
+    trigger: {event: subscription.active}
+    when: '"EUR" in customer.paid_currencies'
+    offer: {kind: cross_sell, product: pdt_b, valid_for: 1h}
+  - id: no-condition
+    trigger: {signal: usage_milestone}
+    offer: {kind: cross_sell, product: pdt_a, valid_for: 1h}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		t    Trigger
+		want bool
+	}{
+		{"condition without it", Trigger{Event: "payment.succeeded"}, false},
+		{"condition reads it", Trigger{Event: "subscription.active"}, true},
+		{"no condition", Trigger{Signal: "usage_milestone"}, false},
+		{"no rule", Trigger{Event: "refund.succeeded"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := c.ReadsPaidCurrencies(tt.t); got != tt.want {
+				t.Errorf("ReadsPaidCurrencies(%+v) = %v, want %v", tt.t, got, tt.want)
+			}
+		})
+	}
+	var none *Catalog
+	if none.ReadsPaidCurrencies(Trigger{Event: "payment.succeeded"}) {
+		t.Error("a nil catalog reads nothing")
+	}
+}

@@ -37,6 +37,9 @@ type OffersConfig struct {
 	// minute (0: none), DodoRateBurst how many may go at once.
 	DodoRateLimit int
 	DodoRateBurst int
+	// ProductCacheTTL is how long the engine reuses a product read from
+	// Dodo; 0: never.
+	ProductCacheTTL time.Duration
 }
 
 // Declare adds the offer settings to s.
@@ -49,6 +52,7 @@ func (c *OffersConfig) Declare(s *conf.Set) {
 	s.String(&c.PublicURL, "public-url", "OFFERFLOW_PUBLIC_URL", "", "the ingest's public base URL (https://offers.example.com, optionally with a path prefix): offers.created messages and the offer API's answers carry page_url, the hosted offer page, under it; empty: no page_url")
 	s.Int(&c.DodoRateLimit, "dodo-rate-limit", "DODO_RATE_LIMIT", 240, "Dodo API requests a minute this process may send; Dodo's default tier allows 240 a minute for the whole account, so give each process a share; 0: no limit")
 	s.Int(&c.DodoRateBurst, "dodo-rate-burst", "DODO_RATE_BURST", dodo.DefaultBurst, "Dodo API requests this process may send at once (Dodo's default tier: a burst of 40 a second per account)")
+	s.Duration(&c.ProductCacheTTL, "dodo-product-cache-ttl", "DODO_PRODUCT_CACHE_TTL", offerengine.DefaultProductTTL, "how long a product (name, price) read from Dodo is reused; Dodo sends no webhook when a product changes, so a new price reaches new offers within this; 0: read it for every offer")
 	s.Duration(&c.SweepInterval, "offer-sweep-interval", "OFFERFLOW_OFFER_SWEEP_INTERVAL", 30*time.Second, "how often the worker expires offers and settles accepted ones whose outcome was lost")
 }
 
@@ -87,6 +91,9 @@ func (c *OffersConfig) Validate(required bool) error {
 	}
 	if c.DodoRateBurst < 1 {
 		errs = append(errs, errors.New("DODO_RATE_BURST must be at least 1"))
+	}
+	if c.ProductCacheTTL < 0 {
+		errs = append(errs, errors.New("DODO_PRODUCT_CACHE_TTL must be 0 (no cache) or more"))
 	}
 	if c.SweepInterval < time.Second {
 		errs = append(errs, errors.New("OFFERFLOW_OFFER_SWEEP_INTERVAL must be at least 1s"))
@@ -131,6 +138,7 @@ func (c *OffersConfig) newEngine(ctx context.Context, conn *natsbus.Conn, catalo
 	if cfg.PublicURL, err = PublicBase(c.PublicURL); err != nil {
 		return nil, err
 	}
+	cfg.ProductTTL = c.ProductCacheTTL
 	log.Info("offers on", zap.String("dodo", client.BaseURL()), zap.Stringer("offer_keys", signer), zap.String("public_url", cfg.PublicURL))
 	return offerengine.New(offerengine.Deps{
 		Dodo: client, Store: store, Access: accessStore, Pub: conn.Publisher(10 * time.Second),

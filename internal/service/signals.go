@@ -19,6 +19,10 @@ const (
 	SignalsSubjectPrefix = events.SignalsPrefix
 	SignalsSubjects      = SignalsSubjectPrefix + ">"
 	SignalsConsumer      = "offerflow-signals"
+	// OffersConsumer is the workers' second durable consumer of
+	// DODO_EVENTS: it makes the offers webhooks trigger, apart from their
+	// access effects (worker.Worker.HandleOffers).
+	OffersConsumer = "offerflow-offers"
 )
 
 // SignalSubject is where a customer's signals go.

@@ -172,7 +172,7 @@ func runWorker(ctx context.Context, cfg WorkerConfig, log *zap.Logger, opt Worke
 	if err != nil {
 		return err
 	}
-	runner, signals := consumers(cfg, conn, w, engine, log, reg, opt.TracerProvider)
+	runner, signals, offerRunner := consumers(cfg, conn, w, engine, log, reg, opt.TracerProvider)
 	ready = func(context.Context) error {
 		if !conn.Connected() {
 			return errors.New("nats is not connected")
@@ -181,7 +181,10 @@ func runWorker(ctx context.Context, cfg WorkerConfig, log *zap.Logger, opt Worke
 			return err
 		}
 		if signals != nil {
-			return signals.Ready()
+			if err := signals.Ready(); err != nil {
+				return err
+			}
+			return offerRunner.Ready()
 		}
 		return nil
 	}
@@ -200,6 +203,7 @@ func runWorker(ctx context.Context, cfg WorkerConfig, log *zap.Logger, opt Worke
 	g.Go(func() error { return runner.Run(gctx) })
 	if signals != nil {
 		g.Go(func() error { return signals.Run(gctx) })
+		g.Go(func() error { return offerRunner.Run(gctx) })
 		g.Go(func() error { engine.RunSweeper(gctx, cfg.Offers.SweepInterval); return nil })
 	}
 	runErr := g.Wait()
@@ -227,7 +231,14 @@ func buildWorker(ctx context.Context, cfg WorkerConfig, opt WorkerOptions, conn 
 		return nil, nil, err
 	}
 	if engine != nil {
-		w.WithOffers(engine)
+		webhooks, err := conn.Stream(ctx, natsbus.EventsStream)
+		if err != nil {
+			return nil, nil, err
+		}
+		w.WithOffers(engine).WithAccessFloor(func(ctx context.Context) (uint64, error) {
+			st, err := webhooks.ConsumerState(ctx, natsbus.WorkerConsumer)
+			return st.AckFloor, err
+		})
 	}
 	confirmer, err := newConfirmer(cfg, opt, ledger, conn.Publisher(10*time.Second), log, now)
 	if err != nil {
@@ -245,23 +256,55 @@ func buildWorker(ctx context.Context, cfg WorkerConfig, opt WorkerOptions, conn 
 }
 
 // consumers returns the webhook consumer's runner and, while offers are on,
-// the runner of the merchant app's signals (nil otherwise), both counted in
-// reg (their lag at each scrape) and each delivery a consumer span of tp.
+// the runners of the merchant app's signals and of the offers webhooks
+// trigger (nil otherwise), all counted in reg (their lag at each scrape)
+// and each delivery a consumer span of tp.
+//
+// Offers are made on a consumer of their own (worker.HandleOffers), with
+// few handlers: their Dodo calls wait for the process's rate limit, and on
+// the webhook consumer that wait would hold the handlers that grant access.
 func consumers(cfg WorkerConfig, conn *natsbus.Conn, w *worker.Worker, engine *offerengine.Engine,
-	log *zap.Logger, reg prometheus.Registerer, tp trace.TracerProvider) (runner, signals *natsbus.ConsumerRunner) {
+	log *zap.Logger, reg prometheus.Registerer, tp trace.TracerProvider) (runner, signals, offers *natsbus.ConsumerRunner) {
 	metrics := newConsumerMetrics(reg)
 	wc := cfg.ConsumerConfig()
 	runner = conn.ConsumerRunner(wc, traced(tp, wc.Durable, w.Handle), log, metrics.hooks(wc.Durable))
 	if engine == nil {
 		reg.MustRegister(newLagCollector(conn, log, wc))
-		return runner, nil
+		return runner, nil, nil
 	}
+	dodoHandlers := OfferConcurrency(cfg)
 	sc := cfg.ConsumerConfig()
 	sc.Stream, sc.Durable, sc.Filter = natsbus.OutStream, SignalsConsumer, SignalsSubjects
-	sc.Concurrency = max(1, min(cfg.Concurrency, 16))
+	sc.Concurrency = max(1, min(cfg.Concurrency, 16, dodoHandlers))
 	sc.MaxAckPending = max(sc.Concurrency, min(cfg.MaxAckPending, 256))
-	reg.MustRegister(newLagCollector(conn, log, wc, sc))
-	return runner, conn.ConsumerRunner(sc, traced(tp, sc.Durable, signalHandler(engine)), log, metrics.hooks(sc.Durable))
+	oc := cfg.ConsumerConfig()
+	oc.Durable = OffersConsumer
+	oc.Concurrency = dodoHandlers
+	// It outwaits every attempt of the webhook consumer (HandleOffers).
+	oc.MaxAttempts = 2 * cfg.MaxAttempts
+	oc.MaxAckPending = max(oc.Concurrency, min(cfg.MaxAckPending, 1024))
+	reg.MustRegister(newLagCollector(conn, log, wc, sc, oc))
+	signals = conn.ConsumerRunner(sc, traced(tp, sc.Durable, signalHandler(engine)), log, metrics.hooks(sc.Durable))
+	offers = conn.ConsumerRunner(oc, traced(tp, oc.Durable, w.HandleOffers), log, metrics.hooks(oc.Durable))
+	return runner, signals, offers
+}
+
+// OfferConcurrency is how many handlers of one worker make offers (and
+// handle signals) at once. All of them share the process's Dodo rate limit
+// (DODO_RATE_LIMIT a minute), and an offer makes up to four Dodo calls (the
+// customer's payments and payment methods; a plan change's subscription
+// and preview, or a fallback checkout), so n handlers can wait up to 4n
+// calls' worth of budget. Keeping that within half the handler timeout,
+// n <= limit per second x timeout / 8, means a burst makes every handler
+// wait its turn instead of timing out and spending its attempts: at 240 a
+// minute and 25 s, 12 handlers. Without a limit (the stand-in), up to 64.
+func OfferConcurrency(cfg WorkerConfig) int {
+	if cfg.Offers.DodoRateLimit <= 0 {
+		return max(1, min(cfg.Concurrency, 64))
+	}
+	perSecond := float64(cfg.Offers.DodoRateLimit) / 60
+	n := int(perSecond * cfg.HandlerTimeout.Seconds() / 8)
+	return max(1, min(n, cfg.Concurrency, 32))
 }
 
 // traced makes each delivery h handles a consumer span of tp, the child of

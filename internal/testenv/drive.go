@@ -119,8 +119,8 @@ func (e *Env) Buy(t testing.TB, customer, pm, product string, metadata wire.Meta
 
 // Settle waits until the stand-in (if any) has delivered every webhook it
 // queued and the worker has handled everything stored: the webhooks and,
-// with offers on, the merchant app's signals. With the stand-in's delivery
-// on hold it fails; use SettleWorker then.
+// with offers on, the offers they trigger and the merchant app's signals.
+// With the stand-in's delivery on hold it fails; use SettleWorker then.
 func (e *Env) Settle(t testing.TB) {
 	t.Helper()
 	if e.Dodo != nil {
@@ -147,7 +147,8 @@ func (e *Env) Settled() bool {
 	if !natstest.Settled(js, natsbus.EventsStream, natsbus.WorkerConsumer)() {
 		return false
 	}
-	return !e.offers || natstest.Settled(js, natsbus.OutStream, service.SignalsConsumer)()
+	return !e.offers || natstest.Settled(js, natsbus.OutStream, service.SignalsConsumer)() &&
+		natstest.Settled(js, natsbus.EventsStream, service.OffersConsumer)()
 }
 
 // Messages returns the messages of stream whose subject starts with prefix

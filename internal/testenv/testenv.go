@@ -100,6 +100,8 @@ type settings struct {
 	tracer      trace.TracerProvider
 	metrics     bool
 	publicURL   bool
+	// dodoWrap wrap the stand-in's handler, innermost first.
+	dodoWrap []func(http.Handler) http.Handler
 }
 
 // Option chooses one thing about the offerflow Start runs.
@@ -123,6 +125,13 @@ func WithOffers() Option { return func(s *settings) { s.dodo, s.offers = true, t
 // WithPublicURL sets both services' OFFERFLOW_PUBLIC_URL to the ingest's
 // address (Env.URL), so offers carry page_url, the hosted offer page.
 func WithPublicURL() Option { return func(s *settings) { s.publicURL = true } }
+
+// WithDodoMiddleware wraps the stand-in's HTTP handler in mw: every
+// request of the services, and of Env.Client, passes through it (a test
+// that holds Dodo's answers back, or counts them). It implies WithDodo.
+func WithDodoMiddleware(mw func(http.Handler) http.Handler) Option {
+	return func(s *settings) { s.dodo, s.dodoWrap = true, append(s.dodoWrap, mw) }
+}
 
 // WithSMTP has the worker send confirmation emails to SMTP_URL url.
 func WithSMTP(url string) Option { return func(s *settings) { s.smtpURL = url } }
@@ -281,7 +290,11 @@ func newEnv(t testing.TB, s settings) (e *Env, ln net.Listener, tr *http.Transpo
 // both services' offer settings at it. The returned func stops it.
 func (e *Env) startDodo(t testing.TB, s settings, ic *service.IngestConfig, wc *service.WorkerConfig, tr *http.Transport) (stop func()) {
 	e.Dodo = standin.New(standin.Config{APIKey: dodoKey, WebhookURL: e.URL + WebhookPath, WebhookSecret: e.Secret, Now: e.Clock.Now})
-	api := httptest.NewServer(e.Dodo.Handler())
+	h := e.Dodo.Handler()
+	for _, mw := range s.dodoWrap {
+		h = mw(h)
+	}
+	api := httptest.NewServer(h)
 	stop = func() {
 		e.Dodo.Close()
 		api.Close()
@@ -360,7 +373,7 @@ func (e *Env) configs(t testing.TB, s settings) (service.IngestConfig, service.W
 // whatever is stored is the worker's to handle.
 func (e *Env) consuming() bool {
 	return e.hasConsumer(natsbus.EventsStream, natsbus.WorkerConsumer) &&
-		(!e.offers || e.hasConsumer(natsbus.OutStream, service.SignalsConsumer))
+		(!e.offers || e.hasConsumer(natsbus.OutStream, service.SignalsConsumer) && e.hasConsumer(natsbus.EventsStream, service.OffersConsumer))
 }
 
 func (e *Env) hasConsumer(stream, name string) bool {

@@ -47,35 +47,53 @@ const AccessSubjectPrefix = events.AccessPrefix
 
 // Worker handles deliveries from DODO_EVENTS.
 type Worker struct {
-	ledger     *natsbus.Ledger
-	store      *natsbus.AccessStore
-	publisher  *natsbus.Publisher
-	catalog    access.Catalog
-	now        func() time.Time
-	docs       *docCache
-	settled    *settledSet
-	inflight   *keyedLock
-	offers     OfferHandler
-	confirmer  Confirmer
-	confirmOff map[confirm.Kind]bool
-	names      func(productID string) string
-	tracer     trace.Tracer
+	ledger    *natsbus.Ledger
+	store     *natsbus.AccessStore
+	publisher *natsbus.Publisher
+	catalog   access.Catalog
+	now       func() time.Time
+	docs      *docCache
+	settled   *settledSet
+	inflight  *keyedLock
+	offers    OfferHandler
+	// accessFloor is the webhook consumer's ack floor (WithAccessFloor).
+	accessFloor func(ctx context.Context) (uint64, error)
+	confirmer   Confirmer
+	confirmOff  map[confirm.Kind]bool
+	names       func(productID string) string
+	tracer      trace.Tracer
 }
 
 // OfferHandler is the offer engine as the worker uses it
 // (*offerengine.Engine): Interested says whether an event matters to offers
-// (a payment of an offer's charge, or a rule's trigger); OnEvent handles it,
-// given the customer's access after the event, and is safe to repeat.
+// (a payment of an offer's charge, or a rule's trigger); OnEvent settles
+// the offer a payment names, from offerflow's own store; Triggers says
+// whether rules may make an offer of the event, and MakeOffers makes it,
+// given the customer's access after the event, calling Dodo. All are safe
+// to repeat.
 type OfferHandler interface {
 	Interested(ev events.Event) bool
-	OnEvent(ctx context.Context, webhookID string, ev events.Event, doc access.Doc, newOffers bool) error
+	OnEvent(ctx context.Context, webhookID string, ev events.Event) error
+	Triggers(ev events.Event) bool
+	MakeOffers(ctx context.Context, webhookID string, ev events.Event, doc access.Doc) error
 }
 
-// WithOffers makes the worker hand events to the offer engine, after their
-// access effects and before the webhook is committed. Call it before the
-// worker handles anything.
+// WithOffers makes the worker hand events to the offer engine: Handle
+// settles offers after a webhook's access effects and before it is
+// committed; HandleOffers, on a consumer of its own, makes the offers the
+// webhook triggers once it is committed. Call it before the worker handles
+// anything.
 func (w *Worker) WithOffers(h OfferHandler) *Worker {
 	w.offers = h
+	return w
+}
+
+// WithAccessFloor tells HandleOffers how to read the stream sequence below
+// which the webhook consumer has acknowledged every message (its ack
+// floor): a webhook past it without a commit was dead-lettered. Without
+// it, HandleOffers waits for the commit until its attempts run out.
+func (w *Worker) WithAccessFloor(floor func(ctx context.Context) (uint64, error)) *Worker {
+	w.accessFloor = floor
 	return w
 }
 
@@ -163,7 +181,7 @@ func (w *Worker) Handle(ctx context.Context, d natsbus.Delivery) error {
 	if claim.Done {
 		return nil
 	}
-	if err := w.apply(ctx, id, d, ev, upd, hasAccess, hasOffers); err != nil {
+	if err := w.apply(ctx, id, ev, upd, hasAccess, hasOffers); err != nil {
 		// Give the claim back so the redelivery (or a redrive) takes it
 		// at once rather than after the lease: every step is safe to
 		// repeat.
@@ -180,7 +198,7 @@ func (w *Worker) Handle(ctx context.Context, d natsbus.Delivery) error {
 }
 
 // apply does one claimed webhook's effects: access, offers, confirmations.
-func (w *Worker) apply(ctx context.Context, id string, d natsbus.Delivery, ev events.Event, upd access.Update, hasAccess, hasOffers bool) error {
+func (w *Worker) apply(ctx context.Context, id string, ev events.Event, upd access.Update, hasAccess, hasOffers bool) error {
 	var doc access.Doc
 	var changes []access.Change
 	if hasAccess {
@@ -195,22 +213,21 @@ func (w *Worker) apply(ctx context.Context, id string, d natsbus.Delivery, ev ev
 		}
 	}
 	if hasOffers {
-		err := w.step(ctx, "offers", func(ctx context.Context) (err error) {
-			if !hasAccess {
-				if doc, _, err = w.store.Get(ctx, ev.CustomerID()); err != nil {
-					return err
-				}
-			}
-			// An event offerflow reconciled from Dodo's API may be days
-			// old: it settles offers, but makes none.
-			newOffers := d.Header.Get(natsbus.HeaderReconciled) != "true"
-			return w.offers.OnEvent(ctx, id, ev, doc, newOffers)
-		})
+		// Settling only: new offers are made by HandleOffers, whose Dodo
+		// calls wait for the rate limit without holding up access.
+		err := w.step(ctx, "offers", func(ctx context.Context) error { return w.offers.OnEvent(ctx, id, ev) })
 		if err != nil {
 			return err
 		}
 	}
 	if w.confirmer != nil {
+		if !hasAccess && hasOffers {
+			// The confirmations read the customer's access.
+			var err error
+			if doc, _, err = w.store.Get(ctx, ev.CustomerID()); err != nil {
+				return err
+			}
+		}
 		return w.step(ctx, "confirmations", func(ctx context.Context) error {
 			confs, err := w.confirmations(ctx, ev, changes, doc)
 			if err != nil {

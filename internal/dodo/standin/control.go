@@ -157,6 +157,7 @@ func (s *Server) payingCard(customer *customerRec, req payRequest) (*Card, error
 	card.Type = cmp.Or(card.Type, "CREDIT")
 	card.ID = s.newID("pm")
 	customer.cards = append(customer.cards, &card)
+	s.cardOwner[card.ID] = customer
 	return &card, nil
 }
 

@@ -42,6 +42,7 @@ type noContent struct{ status int }
 // noContent, or an error (an *apiError; anything else is a 500).
 func (s *Server) api(h func(*http.Request) (any, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.calls.add(r.Pattern)
 		if ae := s.takeFault(r.Pattern); ae != nil {
 			writeJSON(w, ae.Status, ae)
 			return

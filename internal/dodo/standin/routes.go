@@ -54,6 +54,7 @@ func (s *Server) controlRoutes() []route {
 		{"POST /_standin/webhooks/release", s.releaseWebhooks},
 		{"POST /_standin/faults", s.addFault},
 		{"GET /_standin/ledger", s.getLedger},
+		{"GET /_standin/calls", s.getCalls},
 	}
 }
 

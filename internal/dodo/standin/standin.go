@@ -260,6 +260,9 @@ type Server struct {
 	sessions  map[string]*sessionRec
 	counters  map[string]int
 	charges   map[string]int
+	// cardOwner finds a card's customer by the card's id without a scan
+	// of every customer (a bench seeds tens of thousands).
+	cardOwner map[string]*customerRec
 
 	refunds   map[string]*refundRec
 	refundsL  []*refundRec         // in creation order
@@ -271,6 +274,8 @@ type Server struct {
 
 	faultsMu sync.Mutex
 	faults   map[string]*injectedFault // by route pattern
+
+	calls callCounter // requests per route of Dodo's (GET /_standin/calls)
 }
 
 // injectedFault is an error answer a route gives its next n requests.
@@ -406,6 +411,7 @@ func New(cfg Config) *Server {
 		sessions:  map[string]*sessionRec{},
 		counters:  map[string]int{},
 		charges:   map[string]int{},
+		cardOwner: map[string]*customerRec{},
 		faults:    map[string]*injectedFault{},
 		refunds:   map[string]*refundRec{},
 		discounts: map[string]*Discount{},
@@ -527,6 +533,7 @@ func (s *Server) AddPaymentMethod(customerID string, c Card) (string, error) {
 		return "", fmt.Errorf("add payment method %s: already exists", c.ID)
 	}
 	cust.cards = append(cust.cards, &c)
+	s.cardOwner[c.ID] = cust
 	return c.ID, nil
 }
 
@@ -691,11 +698,13 @@ func (p *payRec) snapshot() Payment {
 
 // findCard returns a saved card by id and its owner. The caller holds s.mu.
 func (s *Server) findCard(id string) (*Card, *customerRec) {
-	for _, c := range s.customers {
-		for _, card := range c.cards {
-			if card.ID == id {
-				return card, c
-			}
+	c := s.cardOwner[id]
+	if c == nil {
+		return nil, nil
+	}
+	for _, card := range c.cards {
+		if card.ID == id {
+			return card, c
 		}
 	}
 	return nil, nil
