@@ -37,11 +37,10 @@ func runBenchIngest(ctx context.Context, args []string, stdout io.Writer) error 
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		return fmt.Errorf("find the offerflow binary to start the bench's processes with: %w", err)
+	var err error
+	if cfg.Spawn, err = spawner(); err != nil {
+		return err
 	}
-	cfg.Spawn = func(part string) *exec.Cmd { return exec.Command(exe, "bench", "serve", part) }
 	cfg.Command, cfg.Settings = commandLine("ingest", args), flagSettings(fs)
 	return bench.Ingest(ctx, cfg, stdout)
 }
@@ -68,11 +67,9 @@ func runBenchE2E(ctx context.Context, args []string, stdout io.Writer) error {
 	if cfg.Rates, err = bench.ParseRates(*rates); err != nil {
 		return err
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		return fmt.Errorf("find the offerflow binary to start the bench's processes with: %w", err)
+	if cfg.Spawn, err = spawner(); err != nil {
+		return err
 	}
-	cfg.Spawn = func(part string) *exec.Cmd { return exec.Command(exe, "bench", "serve", part) }
 	cfg.Command, cfg.Settings = commandLine("e2e", args), flagSettings(fs)
 	return bench.E2E(ctx, cfg, stdout)
 }
@@ -105,11 +102,10 @@ func runBenchOffers(ctx context.Context, args []string, stdout io.Writer) error 
 	if cfg.Burst && !limitSet {
 		cfg.DodoRateLimit = 240
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		return fmt.Errorf("find the offerflow binary to start the bench's processes with: %w", err)
+	var err error
+	if cfg.Spawn, err = spawner(); err != nil {
+		return err
 	}
-	cfg.Spawn = func(part string) *exec.Cmd { return exec.Command(exe, "bench", "serve", part) }
 	cfg.Command, cfg.Settings = commandLine("offers", args), flagSettings(fs)
 	return bench.Offers(ctx, cfg, stdout)
 }
@@ -136,11 +132,9 @@ func runBenchGrowth(ctx context.Context, args []string, stdout io.Writer) error 
 	if cfg.Levels, err = bench.ParseLevels(*levels); err != nil {
 		return err
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		return fmt.Errorf("find the offerflow binary to start the bench's processes with: %w", err)
+	if cfg.Spawn, err = spawner(); err != nil {
+		return err
 	}
-	cfg.Spawn = func(part string) *exec.Cmd { return exec.Command(exe, "bench", "serve", part) }
 	cfg.Command, cfg.Settings = commandLine("growth", args), flagSettings(fs)
 	return bench.Growth(ctx, cfg, stdout)
 }
@@ -197,4 +191,14 @@ func flagSettings(fs *flag.FlagSet) string {
 // commandLine is the command as it was given.
 func commandLine(sub string, args []string) string {
 	return strings.TrimSpace("offerflow bench " + sub + " " + strings.Join(args, " "))
+}
+
+// spawner starts the deployed-shape benches' processes: this binary, as
+// `offerflow bench serve <part>`.
+func spawner() (bench.Spawn, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find the offerflow binary to start the bench's processes with: %w", err)
+	}
+	return func(part string) *exec.Cmd { return exec.Command(exe, "bench", "serve", part) }, nil
 }
