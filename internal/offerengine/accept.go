@@ -119,6 +119,11 @@ func (e *Engine) Accept(ctx context.Context, id string, auth Auth) (Result, erro
 		// that payment (its metadata names the offer) converts it.
 		return Result{Outcome: OutcomeCheckout, Offer: o}, nil
 	}
+	// From here on the accept runs to its end even if the client goes
+	// away (a second click aborts the browser's first request): cut off
+	// between using the token and the swap, it would leave the offer open
+	// with its only token spent, and the customer unable to accept it.
+	ctx = context.WithoutCancel(ctx)
 	if err := e.authorize(ctx, o, auth, true); err != nil {
 		return Result{}, err
 	}

@@ -108,20 +108,7 @@ func seedProducts(t *testing.T, sd *standin.Server) {
 // method) and returns the first card's id.
 func (e *env) customer(id string, cards ...standin.Card) string {
 	e.t.Helper()
-	if _, err := e.Dodo.AddCustomer(standin.Customer{ID: id, Name: "Ana " + id, Email: id + "@example.com", Country: "US", Zipcode: "94102"}); err != nil {
-		e.t.Fatal(err)
-	}
-	first := ""
-	for _, c := range cards {
-		pm, err := e.Dodo.AddPaymentMethod(id, c)
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		if first == "" {
-			first = pm
-		}
-	}
-	return first
+	return e.AddCustomer(e.t, id, cards...)
 }
 
 func card(number string) standin.Card {

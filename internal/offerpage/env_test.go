@@ -94,20 +94,7 @@ func (e *env) customer(id string) string {
 // method) and returns the first one's id.
 func (e *env) customerWith(id string, cards ...standin.Card) string {
 	e.t.Helper()
-	if _, err := e.Dodo.AddCustomer(standin.Customer{ID: id, Name: "Ana " + id, Email: id + "@example.com", Country: "US", Zipcode: "94102"}); err != nil {
-		e.t.Fatal(err)
-	}
-	first := ""
-	for _, c := range cards {
-		pm, err := e.Dodo.AddPaymentMethod(id, c)
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		if first == "" {
-			first = pm
-		}
-	}
-	return first
+	return e.AddCustomer(e.t, id, cards...)
 }
 
 // buy makes the customer buy product with the card, as the merchant's app

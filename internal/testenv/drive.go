@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/offerflow/offerflow/internal/dodo"
+	"github.com/offerflow/offerflow/internal/dodo/standin"
 	"github.com/offerflow/offerflow/internal/dodo/wire"
 	"github.com/offerflow/offerflow/internal/events"
 	"github.com/offerflow/offerflow/internal/natsbus"
@@ -93,6 +94,30 @@ func (e *Env) Call(t testing.TB, method, path, token string, body any) (int, map
 		}
 	}
 	return resp.StatusCode, out
+}
+
+// AddCustomer adds a customer to the stand-in, with a billing address in
+// the US, and these saved cards (none: no saved method); it returns the
+// first card's payment method id.
+func (e *Env) AddCustomer(t testing.TB, id string, cards ...standin.Card) string {
+	t.Helper()
+	if e.Dodo == nil {
+		t.Fatal("testenv: AddCustomer needs WithDodo")
+	}
+	if _, err := e.Dodo.AddCustomer(standin.Customer{ID: id, Name: "Ana " + id, Email: id + "@example.com", Country: "US", Zipcode: "94102"}); err != nil {
+		t.Fatal(err)
+	}
+	first := ""
+	for _, c := range cards {
+		pm, err := e.Dodo.AddPaymentMethod(id, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if first == "" {
+			first = pm
+		}
+	}
+	return first
 }
 
 // Buy charges the customer's saved payment method pm for product through
