@@ -425,12 +425,7 @@ func (o *offersBench) phase(ctx context.Context, r *offersRig, fol *natsbus.Foll
 		return p, err
 	}
 	p.cpu = cpu1.sub(cpu0)
-	p.calls = standin.Calls{Total: calls1.Total - calls0.Total, ByRoute: map[string]int64{}}
-	for route, c := range calls1.ByRoute {
-		if d := c - calls0.ByRoute[route]; d > 0 {
-			p.calls.ByRoute[route] = d
-		}
-	}
+	p.calls = calls1.Since(calls0)
 	p.sent, p.ok, p.behind, p.start = sr.sent, sr.ok, sr.behind, sr.start
 	f.mu.Lock()
 	p.grants, p.offers, p.duplicates, p.tokens = f.grants, f.offers, f.duplicates, f.tokens
@@ -677,12 +672,7 @@ func (o *offersBench) acceptPhase(ctx context.Context, r *offersRig, tokens []of
 		return res, err
 	}
 	res.cpu = cpu1.sub(cpu0)
-	res.calls = standin.Calls{Total: calls1.Total - calls0.Total, ByRoute: map[string]int64{}}
-	for route, c := range calls1.ByRoute {
-		if d := c - calls0.ByRoute[route]; d > 0 {
-			res.calls.ByRoute[route] = d
-		}
-	}
+	res.calls = calls1.Since(calls0)
 	if res.outcomes["charged"] != res.n {
 		o.problems = append(o.problems, fmt.Sprintf("accepts: outcomes %v, want %d charged", res.outcomes, res.n))
 	}

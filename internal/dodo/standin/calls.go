@@ -38,6 +38,18 @@ type Calls struct {
 	ByRoute map[string]int64 `json:"by_route"`
 }
 
+// Since is what was called between before and c, two readings of the
+// same stand-in: the routes called in between, with their counts.
+func (c Calls) Since(before Calls) Calls {
+	out := Calls{Total: c.Total - before.Total, ByRoute: map[string]int64{}}
+	for route, n := range c.ByRoute {
+		if d := n - before.ByRoute[route]; d > 0 {
+			out.ByRoute[route] = d
+		}
+	}
+	return out
+}
+
 // Calls returns the requests each of Dodo's routes answered so far.
 func (s *Server) Calls() Calls {
 	s.calls.mu.Lock()

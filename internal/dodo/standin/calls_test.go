@@ -31,3 +31,13 @@ func TestCalls(t *testing.T) {
 		t.Errorf("Calls() = %+v, want what the route answered, %+v", c, got)
 	}
 }
+
+func TestCallsSince(t *testing.T) {
+	before := Calls{Total: 3, ByRoute: map[string]int64{"GET /products": 2, "POST /checkouts": 1}}
+	after := Calls{Total: 7, ByRoute: map[string]int64{"GET /products": 2, "POST /checkouts": 3, "GET /payments/{payment_id}": 2}}
+	got := after.Since(before)
+	want := Calls{Total: 4, ByRoute: map[string]int64{"POST /checkouts": 2, "GET /payments/{payment_id}": 2}}
+	if got.Total != want.Total || !maps.Equal(got.ByRoute, want.ByRoute) {
+		t.Fatalf("Since = %+v, want %+v (a route not called in between is left out)", got, want)
+	}
+}
