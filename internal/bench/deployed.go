@@ -645,17 +645,7 @@ func (b *ingestBench) finishDeployed() error {
 	o.line("")
 	o.line("others: the share of all CPUs' time that processes outside the bench (not the load generator, the variant or")
 	o.line("        nats-server) took during a phase. %s", contention(b.maxOthers))
-	o.line("elapsed: %s", time.Since(b.started).Round(100*time.Millisecond))
-	if len(b.problems) > 0 {
-		o.line("")
-		o.line("FAILED:")
-		for _, p := range b.problems {
-			o.line("  - %s", p)
-		}
-		return fmt.Errorf("bench ingest: %d problem(s), first: %s", len(b.problems), b.problems[0])
-	}
-	o.line("every request answered 200 and every phase's messages are stored: OK")
-	return nil
+	return b.conclude("ingest", "every request answered 200 and every phase's messages are stored: OK")
 }
 
 // cpuRatio is a/b of two CPU times per webhook, n/a when either is unknown.

@@ -158,7 +158,8 @@ func (e *e2eBench) run(ctx context.Context) (err error) {
 		}
 	}
 	e.printE2ESummary(phases)
-	return e.finishE2E()
+	e.out.line("")
+	return e.conclude("e2e", "every webhook answered 200 and its access.granted effect was seen: OK")
 }
 
 // e2eRig is nats-server, the ingest and the worker, each a process.
@@ -401,18 +402,20 @@ func (e *e2eBench) printE2ESummary(phases []e2ePhase) {
 	}
 }
 
-func (e *e2eBench) finishE2E() error {
-	o := e.out
-	o.line("")
-	o.line("elapsed: %s", time.Since(e.started).Round(100*time.Millisecond))
-	if len(e.problems) > 0 {
+// conclude writes the end of a report: the time taken, then either every
+// problem, failing the run as bench name, or ok.
+func (b *ingestBench) conclude(name, ok string) error {
+	o := b.out
+	o.line("elapsed: %s", time.Since(b.started).Round(100*time.Millisecond))
+	if len(b.problems) > 0 {
+		o.line("")
 		o.line("FAILED:")
-		for _, p := range e.problems {
+		for _, p := range b.problems {
 			o.line("  - %s", p)
 		}
-		return fmt.Errorf("bench e2e: %d problem(s), first: %s", len(e.problems), e.problems[0])
+		return fmt.Errorf("bench %s: %d problem(s), first: %s", name, len(b.problems), b.problems[0])
 	}
-	o.line("every webhook answered 200 and its access.granted effect was seen: OK")
+	o.line("%s", ok)
 	return nil
 }
 

@@ -276,24 +276,14 @@ func (b *ingestBench) finish(sum map[string]variantSummary, fsyncLines []string)
 	o.line("")
 	o.line("others: the share of all CPUs' time other processes on this machine took during the phase. %s", contention(b.maxOthers))
 	o.line("peak memory: process VmHWM %s (peak resident set of the whole process: load generator, all servers and nats-server together)", vmHWM())
-	o.line("elapsed: %s", time.Since(b.started).Round(100*time.Millisecond))
 	o.line("")
 	o.line("docs/benchmarks.md:")
 	b.printDocLines(sum)
 	for _, l := range fsyncLines {
 		o.line("%s", l)
 	}
-	if len(b.problems) > 0 {
-		o.line("")
-		o.line("FAILED:")
-		for _, p := range b.problems {
-			o.line("  - %s", p)
-		}
-		return fmt.Errorf("bench ingest: %d problem(s), first: %s", len(b.problems), b.problems[0])
-	}
 	o.line("")
-	o.line("every request answered 200 and every phase's messages are stored: OK")
-	return nil
+	return b.conclude("ingest", "every request answered 200 and every phase's messages are stored: OK")
 }
 
 // rig is one nats-server with the streams, and the variants under test

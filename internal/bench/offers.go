@@ -366,7 +366,8 @@ func (o *offersBench) run(ctx context.Context) (err error) {
 		return err
 	}
 	o.printThroughputSummary(phases, acc)
-	return o.finishOffers()
+	o.out.line("")
+	return o.conclude("offers", "every webhook answered 200, its access.granted and its one offer were seen, no offer twice: OK")
 }
 
 // phase sends n payments of customers base.. at rate and waits for their
@@ -774,7 +775,8 @@ func (o *offersBench) runBurst(ctx context.Context) (err error) {
 		o.problems = append(o.problems, "read the worker's metrics: "+err.Error())
 	}
 	o.printBurst(p, wait)
-	return o.finishOffers()
+	o.out.line("")
+	return o.conclude("offers", "every webhook answered 200, its access.granted and its one offer were seen, no offer twice: OK")
 }
 
 func (o *offersBench) printBurst(p offersPhase, wait limiterWait) {
@@ -888,19 +890,4 @@ func parseLimiterWait(page string) limiterWait {
 		}
 	}
 	return w
-}
-
-func (o *offersBench) finishOffers() error {
-	out := o.out
-	out.line("")
-	out.line("elapsed: %s", time.Since(o.started).Round(100*time.Millisecond))
-	if len(o.problems) > 0 {
-		out.line("FAILED:")
-		for _, p := range o.problems {
-			out.line("  - %s", p)
-		}
-		return fmt.Errorf("bench offers: %d problem(s), first: %s", len(o.problems), o.problems[0])
-	}
-	out.line("every webhook answered 200, its access.granted and its one offer were seen, no offer twice: OK")
-	return nil
 }
