@@ -22,7 +22,7 @@ func runBenchIngest(ctx context.Context, args []string, stdout io.Writer) error 
 	fs.SetOutput(stdout)
 	fs.IntVar(&cfg.N, "n", 20000, "requests per measured phase")
 	fs.IntVar(&cfg.Senders, "c", 64, "concurrent senders")
-	fs.IntVar(&cfg.Rounds, "rounds", 3, "rounds; each runs ceiling, naive, offerflow and jetstream-raw once, in that order")
+	fs.IntVar(&cfg.Rounds, "rounds", 5, "rounds; deployed: each runs ceiling, naive and offerflow once, in an order that rotates; -inprocess: ceiling, naive, offerflow and jetstream-raw, in that order")
 	fs.IntVar(&cfg.Warmup, "warmup", 500, "requests sent to each server before measuring (not counted)")
 	fs.IntVar(&cfg.BodyBytes, "body-bytes", 1300, "approximate body size; payment.succeeded bodies are padded in data.metadata up to it (0: unpadded)")
 	fs.DurationVar(&cfg.MaxPhase, "max-phase", time.Minute, "time bound of one measured phase: no new request is sent after it")

@@ -94,7 +94,7 @@ func E2E(ctx context.Context, cfg E2EConfig, out io.Writer) error {
 	if err := b.prepare(); err != nil {
 		return err
 	}
-	defer b.client.CloseIdleConnections()
+	defer b.closeIdle()
 	e := &e2eBench{ingestBench: b, cfg: cfg}
 	return e.run(ctx)
 }

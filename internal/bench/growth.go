@@ -88,7 +88,7 @@ func Growth(ctx context.Context, cfg GrowthConfig, out io.Writer) error {
 	if err := b.prepare(); err != nil {
 		return err
 	}
-	defer b.client.CloseIdleConnections()
+	defer b.closeIdle()
 	e := &e2eBench{ingestBench: b, cfg: ecfg}
 	return (&growthBench{e2eBench: e, gcfg: cfg}).run(ctx)
 }
@@ -152,7 +152,7 @@ func (g *growthBench) level(ctx context.Context, r *e2eRig, i, level int) (growt
 		// Connections idle through a long fill may be closed by the
 		// ingest (its idle timeout) just as a send reuses one: a reset
 		// that would count as a failed request. Start the phase afresh.
-		g.client.CloseIdleConnections()
+		g.closeIdle()
 	}
 	fol, err := r.adm.Follow(ctx, natsbus.OutStream, events.AccessPrefix+access.ChangeGranted+".>")
 	if err != nil {

@@ -17,7 +17,6 @@ package bench
 // exactly the number of requests.
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -146,6 +145,9 @@ type ingestBench struct {
 	// nextID numbers webhook-ids across the whole run, so that no request
 	// is ever a duplicate of another and JetStream de-duplicates nothing.
 	nextID int
+	// load posts the webhooks (the lean load client); client makes the
+	// benches' other calls (the offer API, metrics).
+	load   *loadClient
 	client *http.Client
 	// maxOthers is the largest share of CPU other processes took during a
 	// phase.
@@ -159,7 +161,9 @@ type ingestBench struct {
 type signedReq struct {
 	id, ts, sig string
 	body        []byte
-	header      http.Header
+	// raw is the request after its request line and Host header, as the
+	// load client writes it (requestTail).
+	raw []byte
 }
 
 // ingestTarget is one variant under test: an ingest behind its HTTP
@@ -198,7 +202,7 @@ func (b *ingestBench) run(ctx context.Context) (err error) {
 	if err := b.prepare(); err != nil {
 		return err
 	}
-	defer b.client.CloseIdleConnections()
+	defer b.closeIdle()
 	b.printHeader()
 
 	names := []string{varCeiling, varNaive, varOfferflow, varRaw}
@@ -242,6 +246,7 @@ func (b *ingestBench) prepare() error {
 	if err != nil {
 		return err
 	}
+	b.load = newLoadClient(b.cfg.Senders)
 	b.client = &http.Client{
 		Transport: &http.Transport{
 			DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
@@ -534,28 +539,16 @@ func streamMsgs(ctx context.Context, s *natsbus.Stream) (uint64, error) {
 	return st.Msgs, err
 }
 
+// closeIdle closes both clients' idle connections.
+func (b *ingestBench) closeIdle() {
+	b.load.CloseIdleConnections()
+	b.client.CloseIdleConnections()
+}
+
 // post sends one signed request and reads the whole answer, so that the
 // connection is reused. Anything but 200 is a failure.
 func (b *ingestBench) post(ctx context.Context, url string, r *signedReq) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(r.body))
-	if err != nil {
-		return err
-	}
-	// Each request has its own header map, which the client only reads.
-	req.Header = r.header
-	resp, err := b.client.Do(req)
-	if err != nil {
-		return err
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(body)))
-	}
-	return nil
+	return b.load.post(ctx, url, r.raw)
 }
 
 // signedRequests signs the first n bodies under fresh webhook-ids, stamped
@@ -578,12 +571,7 @@ func (b *ingestBench) sign(bodies [][]byte) []signedReq {
 		b.nextID++
 		id := fmt.Sprintf("msg_bench_%09d", b.nextID)
 		sig := webhook.Sign(b.secret, id, now, body)
-		out[i] = signedReq{id: id, ts: ts, sig: sig, body: body, header: http.Header{
-			"Content-Type":      {"application/json"},
-			"Webhook-Id":        {id},
-			"Webhook-Timestamp": {ts},
-			"Webhook-Signature": {sig},
-		}}
+		out[i] = signedReq{id: id, ts: ts, sig: sig, body: body, raw: requestTail(id, ts, sig, body)}
 	}
 	return out
 }

@@ -120,7 +120,7 @@ func Offers(ctx context.Context, cfg OffersConfig, out io.Writer) error {
 	if err := b.prepare(); err != nil {
 		return err
 	}
-	defer b.client.CloseIdleConnections()
+	defer b.closeIdle()
 	ob := &offersBench{e2eBench: &e2eBench{ingestBench: b, cfg: E2EConfig{MaxInFlight: cfg.MaxInFlight, Settle: cfg.Settle}}, cfg: cfg}
 	return ob.run(ctx)
 }

@@ -188,6 +188,17 @@ func (s *scanner) container(open byte) bool {
 func (s *scanner) str() (escaped, ok bool) {
 	s.i++ // opening quote
 	for s.i < len(s.b) {
+		// Most of a body is plain string bytes: skip them in a tight
+		// loop before looking at the one that ends the run.
+		for s.i < len(s.b) {
+			if c := s.b[s.i]; c < 0x20 || c == '"' || c == '\\' {
+				break
+			}
+			s.i++
+		}
+		if s.i >= len(s.b) {
+			break
+		}
 		c := s.b[s.i]
 		switch {
 		case c == '"':

@@ -46,6 +46,17 @@ func (h Header) Keys() []string {
 	return keys
 }
 
+// Enabled reports whether tp makes spans: false for nil and for the
+// no-op provider (tracing off), so that a hot path can skip building a
+// span context nobody records.
+func Enabled(tp trace.TracerProvider) bool {
+	if tp == nil {
+		return false
+	}
+	_, off := tp.(noop.TracerProvider)
+	return !off
+}
+
 // Inject writes the trace context of ctx's span into h (nothing when ctx
 // has no recording or remote span). h must not be nil.
 func Inject(ctx context.Context, h map[string][]string) {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"testing"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // The trace context goes into message headers under W3C's lower-case
@@ -83,5 +85,23 @@ func TestFollowFrom(t *testing.T) {
 	}
 	if got := TraceParent(context.Background()); got != "" {
 		t.Errorf("TraceParent without a span = %q, want empty", got)
+	}
+}
+
+func TestEnabled(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		tp   trace.TracerProvider
+		want bool
+	}{
+		{name: "nil", tp: nil, want: false},
+		{name: "no-op provider", tp: noop.NewTracerProvider(), want: false},
+		{name: "SDK provider", tp: sdktrace.NewTracerProvider(), want: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := Enabled(tc.tp); got != tc.want {
+				t.Errorf("Enabled = %v, want %v", got, tc.want)
+			}
+		})
 	}
 }
