@@ -3,6 +3,8 @@ package natsbus
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -213,10 +215,27 @@ func (s *OfferStore) Transition(ctx context.Context, id string, fn func(offers.O
 			}
 			scheduled = true
 		}
-		if _, err = s.Update(ctx, next, rev); err == nil {
+		_, err = s.Update(ctx, next, rev)
+		if err == nil {
 			return next, nil
 		}
-		if !errors.Is(err, ErrConflict) || attempt+1 >= transitionAttempts {
+		if !errors.Is(err, ErrConflict) {
+			// No answer (a timeout, a leader lost mid-write): the write
+			// may have landed. Said to have failed, a landed accept
+			// would be charged by no one, and its retry refused as
+			// already accepted.
+			landed, rerr := s.landed(ctx, OffersBucket, Token(id), func() ([]byte, error) { return encodeOffer(next) })
+			switch {
+			case rerr != nil:
+				return cur, err // still unknown: the caller hears the write's failure
+			case landed:
+				return next, nil
+			case attempt+1 >= transitionAttempts:
+				return cur, err
+			}
+			continue // not written: read again, and decide again
+		}
+		if attempt+1 >= transitionAttempts {
 			return cur, err
 		}
 		// A short pause, longer each time, so that a crowd of writers
@@ -234,18 +253,71 @@ func (s *OfferStore) Transition(ctx context.Context, id string, fn func(offers.O
 // (an atomic KV create), and returns ErrTokenUsed to every other. Call it
 // after verifying the token and before charging; the tokens bucket keeps
 // nonces for StreamSettings.TokenTTL, longer than any token lives.
+//
+// Each call writes a value of its own (a random use id), so that when the
+// create's answer is lost the call can tell its own write from another
+// caller's: landed, it succeeds; not written, it tries once more.
 func (s *OfferStore) UseToken(ctx context.Context, nonce string) error {
 	if nonce == "" {
 		return fmt.Errorf("use token: empty nonce: %w", offers.ErrInvalid)
 	}
-	_, err := s.tokens.Create(ctx, Token(nonce), []byte("used"))
-	if errors.Is(err, jetstream.ErrKeyExists) {
-		return fmt.Errorf("token %s: %w", nonce, ErrTokenUsed)
-	}
-	if err != nil {
+	var id [16]byte
+	if _, err := rand.Read(id[:]); err != nil {
 		return fmt.Errorf("use token: %w", err)
 	}
-	return nil
+	use := []byte("used " + hex.EncodeToString(id[:]))
+	for attempt := 0; ; attempt++ {
+		_, err := s.tokens.Create(ctx, Token(nonce), use)
+		if errors.Is(err, jetstream.ErrKeyExists) {
+			return fmt.Errorf("token %s: %w", nonce, ErrTokenUsed)
+		}
+		if err == nil {
+			return nil
+		}
+		landed, rerr := s.landed(ctx, TokensBucket, Token(nonce), func() ([]byte, error) { return use, nil })
+		switch {
+		case rerr != nil || attempt > 0:
+			return fmt.Errorf("use token: %w", err)
+		case landed:
+			return nil
+		}
+	}
+}
+
+// landedWait bounds how long landed keeps asking the bucket's leader: a
+// leader election takes seconds.
+const landedWait = 15 * time.Second
+
+// landed reports whether key's current value, as the bucket's leader has
+// it, is exactly what want returns: whether a write whose answer was lost
+// is stored. It asks until the leader answers, for at most landedWait, even
+// when ctx has ended (the write's own deadline may be what ended it). A
+// different value or none means the write did not land (or another
+// writer's replaced it).
+//
+// The values written make "exactly" mean "this call's": an offer's record
+// holds the time of its transition to the nanosecond, so two callers'
+// records of one transition differ; a token's use id is random.
+func (s *OfferStore) landed(ctx context.Context, bucket, key string, want func() ([]byte, error)) (bool, error) {
+	w, err := want()
+	if err != nil {
+		return false, err
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), landedWait)
+	defer cancel()
+	for {
+		actx, acancel := context.WithTimeout(ctx, 2*time.Second)
+		val, _, found, err := lastFromLeader(actx, s.js, bucket, key)
+		acancel()
+		if err == nil {
+			return found && bytes.Equal(val, w), nil
+		}
+		select {
+		case <-ctx.Done():
+			return false, err
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 func encodeOffer(o offers.Offer) ([]byte, error) {

@@ -3,10 +3,12 @@ package natsbus
 import (
 	"context"
 	"errors"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/offerflow/offerflow/internal/natsserver/natstest"
@@ -376,5 +378,114 @@ func TestOfferBucketGainsRetention(t *testing.T) {
 	}
 	if st.retention != 45*24*time.Hour {
 		t.Fatalf("retention %s, want 1080h", st.retention)
+	}
+}
+
+// cutStore is an OfferStore whose connection goes through a natstest.Cutter,
+// with a JetStream timeout of a second, so that a lost answer costs the
+// test a second.
+func cutStore(t *testing.T) (*OfferStore, *natstest.Cutter) {
+	t.Helper()
+	srv := natstest.Start(t)
+	cut := natstest.StartCutter(t, srv)
+	nc, err := nats.Connect(cut.URL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc, jetstream.WithDefaultTimeout(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := EnsureStreams(ctx, js, StreamSettings{}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewOfferStore(ctx, js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, cut
+}
+
+// An accept whose write lands but whose answer is lost (the connection
+// drops between the store and the acknowledgement) is this caller's accept:
+// Transition returns it accepted, so the caller charges it, instead of an
+// error after which no one would charge it and a retry would be refused as
+// already accepted. A decline's lost answer the same.
+func TestOfferStoreTransitionAnswerLost(t *testing.T) {
+	s, cut := cutStore(t)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		id   string
+		fn   func(offers.Offer) (offers.Offer, error)
+		want offers.State
+	}{
+		{id: "off_lost_accept", fn: func(o offers.Offer) (offers.Offer, error) { return offers.Accept(o, time.Now()) }, want: offers.Accepted},
+		{id: "off_lost_decline", fn: func(o offers.Offer) (offers.Offer, error) { return offers.Decline(o, time.Now()) }, want: offers.Declined},
+	} {
+		t.Run(tc.id, func(t *testing.T) {
+			o := newOffer(t, tc.id)
+			o.ExpiresAt = time.Now().Add(time.Hour)
+			if err := s.Create(ctx, o); err != nil {
+				t.Fatal(err)
+			}
+			before := cut.Cuts()
+			cut.CutAfterPublishTo("$KV." + OffersBucket + "." + Token(o.ID))
+			got, err := s.Transition(ctx, o.ID, tc.fn)
+			if err != nil {
+				t.Fatalf("Transition with its answer lost: %v, want the %s offer", err, tc.want)
+			}
+			if cut.Cuts() != before+1 {
+				t.Fatalf("the cutter cut %d connections, want 1: the answer was not lost", cut.Cuts()-before)
+			}
+			if got.State != tc.want {
+				t.Fatalf("state %s, want %s", got.State, tc.want)
+			}
+			stored, _, err := s.Get(ctx, o.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(normal(t, stored), normal(t, got)) {
+				t.Fatalf("stored offer differs from the one returned:\nstored %+v\ngot    %+v", stored, got)
+			}
+			// Another caller's transition finds it done.
+			if _, err := s.Transition(ctx, o.ID, tc.fn); tc.want == offers.Accepted && !errors.Is(err, offers.ErrAlreadyAccepted) {
+				t.Fatalf("a second accept: got %v, want ErrAlreadyAccepted", err)
+			}
+		})
+	}
+}
+
+// normal is o as stored and read back: times lose their monotonic clock
+// and location.
+func normal(t *testing.T, o offers.Offer) offers.Offer {
+	t.Helper()
+	b, err := encodeOffer(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := offers.Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// A token use whose create lands but whose answer is lost is this call's
+// use; a second use of the nonce is still refused.
+func TestOfferStoreUseTokenAnswerLost(t *testing.T) {
+	s, cut := cutStore(t)
+	ctx := context.Background()
+	const nonce = "CCCCCCCCCCCCCCCCCCCCCC"
+	cut.CutAfterPublishTo("$KV." + TokensBucket + "." + Token(nonce))
+	if err := s.UseToken(ctx, nonce); err != nil {
+		t.Fatalf("UseToken with its answer lost: %v, want nil (the use is stored)", err)
+	}
+	if cut.Cuts() != 1 {
+		t.Fatalf("the cutter cut %d connections, want 1", cut.Cuts())
+	}
+	if err := s.UseToken(ctx, nonce); !errors.Is(err, ErrTokenUsed) {
+		t.Fatalf("second use: got %v, want ErrTokenUsed", err)
 	}
 }
