@@ -76,7 +76,10 @@ func (w *Worker) awaitCommit(ctx context.Context, id string, seq uint64) (bool, 
 		budget = time.Until(dl) / 2
 	}
 	giveUp := time.Now().Add(budget)
-	wait := 20 * time.Millisecond
+	// Handle commits within a few milliseconds of the delivery both
+	// consumers get at once: the first looks are soon, so that an offer
+	// follows its webhook by milliseconds, not by the first pause.
+	wait := 2 * time.Millisecond
 	for {
 		state, err := w.ledger.State(ctx, ledgerWebhook+id)
 		if err != nil {
@@ -86,7 +89,7 @@ func (w *Worker) awaitCommit(ctx context.Context, id string, seq uint64) (bool, 
 			return true, nil
 		}
 		// The floor is a request to the consumer's leader: asked only
-		// once the commit is overdue (about a second), not on every poll
+		// once the commit is overdue (about half a second), not on every poll
 		// of a burst in which this consumer runs ahead of the other.
 		if w.accessFloor != nil && wait >= maxCommitPoll {
 			floor, err := w.accessFloor(ctx)
