@@ -102,11 +102,20 @@ func TestLoadClientStaleConnection(t *testing.T) {
 	}
 
 	// A server that reads the request and closes without an answer.
+	addr := rawServer(t, func(c net.Conn) { _, _ = bufio.NewReader(c).ReadString('\n') })
+	err := lc.post(context.Background(), "http://"+addr+"/", tail)
+	if err == nil || !strings.Contains(err.Error(), "connection closed before the answer") {
+		t.Errorf("server that closes: got %v, want an error", err)
+	}
+}
+
+// rawServer serves each connection with serve on loopback TCP, then closes
+// it, until the test ends; it returns the address.
+func rawServer(t testing.TB, serve func(net.Conn)) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -115,16 +124,15 @@ func TestLoadClientStaleConnection(t *testing.T) {
 			if err != nil {
 				return
 			}
-			_, _ = bufio.NewReader(c).ReadString('\n')
+			serve(c)
 			c.Close()
 		}
 	}()
-	err = lc.post(context.Background(), "http://"+ln.Addr().String()+"/", tail)
-	if err == nil || !strings.Contains(err.Error(), "connection closed before the answer") {
-		t.Errorf("server that closes: got %v, want an error", err)
-	}
-	ln.Close()
-	<-done
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+	})
+	return ln.Addr().String()
 }
 
 // Answers the client must refuse rather than misread.
@@ -164,26 +172,13 @@ func TestLoadClientAnswers(t *testing.T) {
 }
 
 // answerFrom runs roundTrip against a peer on loopback TCP that reads
-// the request, answers with answer and closes.
+// the request line, answers with answer and closes.
 func answerFrom(t testing.TB, answer string) (int, []byte, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		_, _ = bufio.NewReader(c).ReadString('\n') // the request line; the rest fits the socket's buffer
+	addr := rawServer(t, func(c net.Conn) {
+		_, _ = bufio.NewReader(c).ReadString('\n') // the rest of the request fits the socket's buffer
 		_, _ = io.WriteString(c, answer)
-	}()
-	defer func() { <-done }()
-	nc, err := net.Dial("tcp", ln.Addr().String())
+	})
+	nc, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
