@@ -193,10 +193,19 @@ func (s *OfferStore) Update(ctx context.Context, o offers.Offer, rev uint64) (ui
 // fn must be pure: it may run more than once.
 func (s *OfferStore) Transition(ctx context.Context, id string, fn func(offers.Offer) (offers.Offer, error)) (offers.Offer, error) {
 	scheduled := false
+	// unanswered is a write of this call whose answer was lost and that
+	// was not found stored: it may still land (a proposal the cluster
+	// commits after the leader was asked), and then it is this call's.
+	var unanswered []byte
 	for attempt := 0; ; attempt++ {
 		cur, rev, err := s.Get(ctx, id)
 		if err != nil {
 			return offers.Offer{}, err
+		}
+		if unanswered != nil {
+			if b, err := encodeOffer(cur); err == nil && bytes.Equal(b, unanswered) {
+				return cur, nil
+			}
 		}
 		next, err := fn(cur)
 		if err != nil {
@@ -233,7 +242,11 @@ func (s *OfferStore) Transition(ctx context.Context, id string, fn func(offers.O
 			case attempt+1 >= transitionAttempts:
 				return cur, err
 			}
-			continue // not written: read again, and decide again
+			// Not written yet: read again, and decide again.
+			if unanswered, err = encodeOffer(next); err != nil {
+				return cur, err
+			}
+			continue
 		}
 		if attempt+1 >= transitionAttempts {
 			return cur, err
@@ -269,6 +282,13 @@ func (s *OfferStore) UseToken(ctx context.Context, nonce string) error {
 	for attempt := 0; ; attempt++ {
 		_, err := s.tokens.Create(ctx, Token(nonce), use)
 		if errors.Is(err, jetstream.ErrKeyExists) {
+			if attempt > 0 {
+				// The first create's answer was lost and it was not
+				// found: it may have landed since, and be this call's.
+				if mine, rerr := s.landed(ctx, TokensBucket, Token(nonce), func() ([]byte, error) { return use, nil }); rerr == nil && mine {
+					return nil
+				}
+			}
 			return fmt.Errorf("token %s: %w", nonce, ErrTokenUsed)
 		}
 		if err == nil {

@@ -489,3 +489,36 @@ func TestOfferStoreUseTokenAnswerLost(t *testing.T) {
 		t.Fatalf("second use: got %v, want ErrTokenUsed", err)
 	}
 }
+
+// A write whose answer is lost and that is not stored yet when the leader
+// is asked, but lands before this call's next try (a proposal the cluster
+// commits late), is still this call's: the next try finds the offer moved
+// on to exactly what it wrote, and Transition returns it instead of
+// refusing it as already accepted.
+func TestOfferStoreTransitionLandsLate(t *testing.T) {
+	s, cut := cutStore(t)
+	ctx := context.Background()
+	o := newOffer(t, "off_late_accept")
+	o.ExpiresAt = time.Now().Add(time.Hour)
+	if err := s.Create(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	cut.HoldPublishTo("$KV." + OffersBucket + "." + Token(o.ID))
+	got, err := s.Transition(ctx, o.ID, func(o offers.Offer) (offers.Offer, error) { return offers.Accept(o, time.Now()) })
+	if err != nil {
+		t.Fatalf("Transition whose write landed late: %v, want the accepted offer", err)
+	}
+	if cut.Cuts() != 1 {
+		t.Fatalf("the cutter cut %d connections, want 1", cut.Cuts())
+	}
+	stored, _, err := s.Get(ctx, o.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.State != offers.Accepted || !reflect.DeepEqual(normal(t, stored), normal(t, got)) {
+		t.Fatalf("got %s, stored %s: want the accepted offer this call wrote", got.State, stored.State)
+	}
+	if n := len(stored.History); n != 2 {
+		t.Fatalf("stored history has %d entries, want 2 (open, accepted once)", n)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -28,11 +29,28 @@ type Cutter struct {
 	cuts   atomic.Int64
 
 	mu     sync.Mutex
-	marker []byte // "PUB <subject> " while armed; nil otherwise
+	mode   armMode
+	marker []byte // "PUB <subject> " while armed
+	held   []byte // the publish a hold keeps back, until the next one
 	conns  map[net.Conn]struct{}
 	closed bool
 	wg     sync.WaitGroup
 }
+
+// armMode is what a Cutter does with the next publish to its subject.
+type armMode int
+
+const (
+	disarmed armMode = iota
+	// cutAfter forwards the publish and cuts the connection before the
+	// answer.
+	cutAfter
+	// hold keeps the publish back and cuts the connection; the next
+	// publish to the subject (mode release) goes to the server right
+	// after it.
+	hold
+	release
+)
 
 // cutLinger is how long a Cutter still forwards the client's bytes after
 // the armed publish, so that a publish split across reads reaches the
@@ -59,10 +77,20 @@ func (c *Cutter) URL() string { return "nats://" + c.ln.Addr().String() }
 
 // CutAfterPublishTo arms the Cutter for the next publish to subject
 // (exactly that subject, with or without headers).
-func (c *Cutter) CutAfterPublishTo(subject string) {
+func (c *Cutter) CutAfterPublishTo(subject string) { c.arm(cutAfter, subject) }
+
+// HoldPublishTo arms the Cutter to keep the next publish to subject back
+// and cut the client's connection: the publish has not reached the server
+// when the client, reconnected, asks what was stored. The server gets it
+// later, just before the next publish to subject, as a write that the
+// cluster commits late: the next one then finds the subject moved on. The
+// held publish must come in one read (a small message does).
+func (c *Cutter) HoldPublishTo(subject string) { c.arm(hold, subject) }
+
+func (c *Cutter) arm(m armMode, subject string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.marker = []byte("PUB " + subject + " ")
+	c.mode, c.marker, c.held = m, []byte("PUB "+subject+" "), nil
 }
 
 // Cuts is how many connections the Cutter has cut.
@@ -118,16 +146,56 @@ func (c *Cutter) track(conns ...net.Conn) bool {
 	return true
 }
 
-// hit reports whether window (a read, with the end of the one before)
-// holds the armed publish, and disarms the Cutter if so.
-func (c *Cutter) hit(window []byte) bool {
+// hit returns what to do with a read: the mode armed if window (the read,
+// with the end of the one before) holds the armed publish, else disarmed.
+// A hit disarms the Cutter, except that a hold becomes a release; a
+// release returns the held publish. marker is the armed publish's.
+func (c *Cutter) hit(window []byte) (m armMode, held, marker []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.marker == nil || !bytes.Contains(window, c.marker) {
-		return false
+	if c.mode == disarmed || !bytes.Contains(window, c.marker) {
+		return disarmed, nil, nil
 	}
-	c.marker = nil
-	return true
+	m, held, marker = c.mode, c.held, c.marker
+	if m == hold {
+		c.mode = release
+	} else {
+		c.mode, c.held = disarmed, nil
+	}
+	return m, held, marker
+}
+
+func (c *Cutter) keep(frame []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.held = bytes.Clone(frame)
+}
+
+// publishFrame returns the bounds in chunk of the PUB or HPUB frame whose
+// line holds marker ("PUB <subject> "), false if it is not whole in chunk.
+func publishFrame(chunk, marker []byte) (int, int, bool) {
+	k := bytes.Index(chunk, marker)
+	if k < 0 {
+		return 0, 0, false
+	}
+	start := k
+	if k > 0 && chunk[k-1] == 'H' {
+		start = k - 1
+	}
+	eol := bytes.Index(chunk[k:], []byte("\r\n"))
+	if eol < 0 {
+		return 0, 0, false
+	}
+	fields := bytes.Fields(chunk[k : k+eol])
+	total, err := strconv.Atoi(string(fields[len(fields)-1]))
+	if err != nil {
+		return 0, 0, false
+	}
+	end := k + eol + 2 + total + 2
+	if end > len(chunk) {
+		return 0, 0, false
+	}
+	return start, end, true
 }
 
 // pipe is one client connection and its connection to the server.
@@ -146,7 +214,8 @@ func (p *pipe) toServer() {
 		n, err := p.client.Read(buf)
 		if n > 0 {
 			chunk := buf[:n]
-			if p.c.hit(append(tail, chunk...)) {
+			switch mode, held, marker := p.c.hit(append(tail, chunk...)); mode {
+			case cutAfter:
 				// From here the server's answers are dropped: cut before
 				// the publish goes out, so its acknowledgement cannot
 				// slip through.
@@ -155,6 +224,22 @@ func (p *pipe) toServer() {
 				_, _ = p.server.Write(chunk)
 				p.linger(buf)
 				return
+			case hold:
+				p.cut.Store(true)
+				p.c.cuts.Add(1)
+				i, j, ok := publishFrame(chunk, marker)
+				if !ok {
+					p.c.t.Errorf("cutter: the publish to hold is not whole in one read")
+					return
+				}
+				p.c.keep(chunk[i:j])
+				_, _ = p.server.Write(chunk[:i])
+				_, _ = p.server.Write(chunk[j:])
+				return
+			case release:
+				if _, err := p.server.Write(held); err != nil {
+					return
+				}
 			}
 			if _, err := p.server.Write(chunk); err != nil {
 				return
