@@ -522,3 +522,21 @@ func TestOfferStoreTransitionLandsLate(t *testing.T) {
 		t.Fatalf("stored history has %d entries, want 2 (open, accepted once)", n)
 	}
 }
+
+// A token use whose create lands only after the call found it missing and
+// tried again is still this call's use.
+func TestOfferStoreUseTokenLandsLate(t *testing.T) {
+	s, cut := cutStore(t)
+	ctx := context.Background()
+	const nonce = "DDDDDDDDDDDDDDDDDDDDDD"
+	cut.HoldPublishTo("$KV." + TokensBucket + "." + Token(nonce))
+	if err := s.UseToken(ctx, nonce); err != nil {
+		t.Fatalf("UseToken whose create landed late: %v, want nil", err)
+	}
+	if cut.Cuts() != 1 {
+		t.Fatalf("the cutter cut %d connections, want 1", cut.Cuts())
+	}
+	if err := s.UseToken(ctx, nonce); !errors.Is(err, ErrTokenUsed) {
+		t.Fatalf("second use: got %v, want ErrTokenUsed", err)
+	}
+}
