@@ -304,6 +304,18 @@ func (s *OfferStore) UseToken(ctx context.Context, nonce string) error {
 	}
 }
 
+// ReleaseToken forgets that an offer token's nonce was used, so that the
+// token works again: for a caller that used the token and then could not
+// make the change it was used for (the store did not answer). The offer's
+// own compare-and-swap, not the token, is what keeps an offer from being
+// accepted twice.
+func (s *OfferStore) ReleaseToken(ctx context.Context, nonce string) error {
+	if err := s.tokens.Delete(ctx, Token(nonce)); err != nil {
+		return fmt.Errorf("release token: %w", err)
+	}
+	return nil
+}
+
 // landedWait bounds how long landed keeps asking the bucket's leader: a
 // leader election takes seconds.
 const landedWait = 15 * time.Second

@@ -540,3 +540,22 @@ func TestOfferStoreUseTokenLandsLate(t *testing.T) {
 		t.Fatalf("second use: got %v, want ErrTokenUsed", err)
 	}
 }
+
+// A released token can be used again, once.
+func TestOfferStoreReleaseToken(t *testing.T) {
+	s := offerStore(t)
+	ctx := context.Background()
+	const nonce = "EEEEEEEEEEEEEEEEEEEEEE"
+	if err := s.UseToken(ctx, nonce); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ReleaseToken(ctx, nonce); err != nil {
+		t.Fatalf("ReleaseToken: %v", err)
+	}
+	if err := s.UseToken(ctx, nonce); err != nil {
+		t.Fatalf("UseToken after ReleaseToken: %v, want nil", err)
+	}
+	if err := s.UseToken(ctx, nonce); !errors.Is(err, ErrTokenUsed) {
+		t.Fatalf("UseToken again: got %v, want ErrTokenUsed", err)
+	}
+}

@@ -70,33 +70,34 @@ type Result struct {
 	Downsell *Message `json:"downsell,omitempty"`
 }
 
-// authorize checks auth against offer o, and for an accept uses the token up.
-func (e *Engine) authorize(ctx context.Context, o offers.Offer, auth Auth, use bool) error {
+// authorize checks auth against offer o, and for an accept uses the token
+// up; it returns the nonce it used ("" for the server token or no use).
+func (e *Engine) authorize(ctx context.Context, o offers.Offer, auth Auth, use bool) (string, error) {
 	if auth.Server {
-		return nil
+		return "", nil
 	}
 	if auth.Token == "" {
-		return ErrUnauthorized
+		return "", ErrUnauthorized
 	}
 	claims, err := e.signer.Verify(auth.Token, o.ID, o.CustomerID)
 	switch {
 	case errors.Is(err, offertoken.ErrExpired):
-		return fmt.Errorf("%w: %w", ErrTokenExpired, err)
+		return "", fmt.Errorf("%w: %w", ErrTokenExpired, err)
 	case errors.Is(err, offertoken.ErrWrongOffer), errors.Is(err, offertoken.ErrWrongCustomer):
-		return fmt.Errorf("%w: %w", ErrForbidden, err)
+		return "", fmt.Errorf("%w: %w", ErrForbidden, err)
 	case err != nil:
-		return fmt.Errorf("%w: %w", ErrUnauthorized, err)
+		return "", fmt.Errorf("%w: %w", ErrUnauthorized, err)
 	}
 	if !use {
-		return nil
+		return "", nil
 	}
 	if err := e.store.UseToken(ctx, claims.Nonce); err != nil {
 		if errors.Is(err, natsbus.ErrTokenUsed) {
-			return ErrTokenUsed
+			return "", ErrTokenUsed
 		}
-		return err
+		return "", err
 	}
-	return nil
+	return claims.Nonce, nil
 }
 
 // Accept accepts offer id and charges it, exactly once however many times
@@ -106,7 +107,7 @@ func (e *Engine) Accept(ctx context.Context, id string, auth Auth) (Result, erro
 	if err != nil {
 		return Result{}, err
 	}
-	if err := e.authorize(ctx, o, auth, false); err != nil {
+	if _, err := e.authorize(ctx, o, auth, false); err != nil {
 		return Result{}, err
 	}
 	// Refuse what cannot be accepted before using the token up, so a
@@ -124,7 +125,8 @@ func (e *Engine) Accept(ctx context.Context, id string, auth Auth) (Result, erro
 	// between using the token and the swap, it would leave the offer open
 	// with its only token spent, and the customer unable to accept it.
 	ctx = context.WithoutCancel(ctx)
-	if err := e.authorize(ctx, o, auth, true); err != nil {
+	nonce, err := e.authorize(ctx, o, auth, true)
+	if err != nil {
 		return Result{}, err
 	}
 	// The charge continues the trace of the webhook (or request) that
@@ -136,6 +138,15 @@ func (e *Engine) Accept(ctx context.Context, id string, auth Auth) (Result, erro
 	now := e.now()
 	acc, err := e.store.Transition(ctx, id, func(cur offers.Offer) (offers.Offer, error) { return offers.Accept(cur, now) })
 	if err != nil {
+		var refused *offers.TransitionError
+		if nonce != "" && !errors.As(err, &refused) {
+			// The store did not answer (the caller hears 503): give the
+			// customer's token back, or their retry would be refused as
+			// token_used while the offer may still be open.
+			if rerr := e.store.ReleaseToken(ctx, nonce); rerr != nil {
+				e.log.Warn("release offer token", zap.String("offer_id", id), zap.Error(rerr))
+			}
+		}
 		return Result{Offer: acc}, err
 	}
 	// This call's swap won: it alone charges.
@@ -381,7 +392,7 @@ func (e *Engine) Decline(ctx context.Context, id string, auth Auth) (Result, err
 	if err != nil {
 		return Result{}, err
 	}
-	if err := e.authorize(ctx, o, auth, false); err != nil {
+	if _, err := e.authorize(ctx, o, auth, false); err != nil {
 		return Result{}, err
 	}
 	now := e.now()

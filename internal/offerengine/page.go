@@ -47,7 +47,7 @@ func (e *Engine) View(ctx context.Context, id string, auth Auth) (offers.Offer, 
 	if err != nil {
 		return offers.Offer{}, err
 	}
-	if err := e.authorize(ctx, o, auth, false); err != nil {
+	if _, err := e.authorize(ctx, o, auth, false); err != nil {
 		if errors.Is(err, ErrTokenExpired) {
 			return o, err
 		}
