@@ -159,6 +159,25 @@ func (s *OfferStore) Get(ctx context.Context, id string) (offers.Offer, uint64, 
 	return o, rev, nil
 }
 
+// GetFromLeader reads offer id from the offers bucket's leader, never from
+// a replica that may lag: for a reader that must see a write just made (a
+// replica restarted in a failover can answer with the offer as it was
+// seconds before).
+func (s *OfferStore) GetFromLeader(ctx context.Context, id string) (offers.Offer, uint64, error) {
+	val, rev, found, err := lastFromLeader(ctx, s.js, OffersBucket, Token(id))
+	switch {
+	case err != nil:
+		return offers.Offer{}, 0, fmt.Errorf("read offer %s: %w", id, err)
+	case !found:
+		return offers.Offer{}, 0, fmt.Errorf("offer %s: %w", id, ErrOfferNotFound)
+	}
+	o, err := offers.Decode(val)
+	if err != nil {
+		return offers.Offer{}, 0, fmt.Errorf("stored offer %s: %w", id, err)
+	}
+	return o, rev, nil
+}
+
 // Update writes o if its stored revision is still rev, and returns the new
 // revision, or ErrConflict if another writer got there first.
 func (s *OfferStore) Update(ctx context.Context, o offers.Offer, rev uint64) (uint64, error) {

@@ -559,3 +559,30 @@ func TestOfferStoreReleaseToken(t *testing.T) {
 		t.Fatalf("UseToken again: got %v, want ErrTokenUsed", err)
 	}
 }
+
+func TestOfferStoreGetFromLeader(t *testing.T) {
+	s := offerStore(t)
+	ctx := context.Background()
+	o := newOffer(t, "off_leader")
+	if err := s.Create(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	acc, err := s.Transition(ctx, o.ID, func(o offers.Offer) (offers.Offer, error) { return offers.Accept(o, offerT0.Add(time.Minute)) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, rev, err := s.GetFromLeader(ctx, o.ID)
+	if err != nil {
+		t.Fatalf("GetFromLeader: %v", err)
+	}
+	_, wantRev, err := s.Get(ctx, o.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(normal(t, got), normal(t, acc)) || rev != wantRev {
+		t.Fatalf("GetFromLeader: %s at revision %d, want %s at %d", got.State, rev, acc.State, wantRev)
+	}
+	if _, _, err := s.GetFromLeader(ctx, "off_missing"); !errors.Is(err, ErrOfferNotFound) {
+		t.Fatalf("GetFromLeader of a missing offer: got %v, want ErrOfferNotFound", err)
+	}
+}

@@ -333,6 +333,15 @@ func (e *Engine) SettledOffer(ctx context.Context, ev events.Event) (*offers.Off
 		if err != nil {
 			return nil, err
 		}
+		if o.State != offers.Charged && o.State != offers.Failed {
+			// The webhook's own handling settled the offer a moment ago;
+			// a replica that lags (one restarted in a failover) may not
+			// have that write yet, and a stale answer here would commit
+			// the webhook without its confirmation. Ask the leader.
+			if o, _, err = e.store.GetFromLeader(ctx, id); err != nil {
+				return nil, err
+			}
+		}
 		if o.State == offers.Charged || o.State == offers.Failed {
 			return &o, nil
 		}
