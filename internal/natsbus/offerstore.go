@@ -315,10 +315,10 @@ func (s *OfferStore) UseToken(ctx context.Context, nonce string) error {
 		}
 		landed, rerr := s.landed(ctx, TokensBucket, Token(nonce), func() ([]byte, error) { return use, nil })
 		switch {
+		case rerr == nil && landed:
+			return nil
 		case rerr != nil || attempt > 0:
 			return fmt.Errorf("use token: %w", err)
-		case landed:
-			return nil
 		}
 	}
 }
@@ -346,9 +346,12 @@ const landedWait = 15 * time.Second
 // different value or none means the write did not land (or another
 // writer's replaced it).
 //
-// The values written make "exactly" mean "this call's": an offer's record
-// holds the time of its transition to the nanosecond, so two callers'
-// records of one transition differ; a token's use id is random.
+// The values written make "exactly" mean "this call's" where it matters:
+// an accept's record holds the clock's time of the accept to the
+// nanosecond, so two callers' accepts differ, and a token's use id is
+// random. A transition whose time comes from an event (a payment settling
+// an offer) can be written identically by two callers, and then either may
+// take the one record for its own; nothing is charged after a settle.
 func (s *OfferStore) landed(ctx context.Context, bucket, key string, want func() ([]byte, error)) (bool, error) {
 	w, err := want()
 	if err != nil {

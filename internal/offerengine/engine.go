@@ -338,7 +338,11 @@ func (e *Engine) SettledOffer(ctx context.Context, ev events.Event) (*offers.Off
 			// a replica that lags (one restarted in a failover) may not
 			// have that write yet, and a stale answer here would commit
 			// the webhook without its confirmation. Ask the leader.
-			if o, _, err = e.store.GetFromLeader(ctx, id); err != nil {
+			o, _, err = e.store.GetFromLeader(ctx, id)
+			if errors.Is(err, natsbus.ErrOfferNotFound) {
+				return nil, nil
+			}
+			if err != nil {
 				return nil, err
 			}
 		}
